@@ -1,0 +1,15 @@
+// The addon's entry point: registers every exported function. No maths here.
+#include <napi.h>
+
+#include "exports.h"
+
+namespace {
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  mimic::bind::init_info(env, exports);
+  mimic::bind::init_gemm(env, exports);
+  mimic::bind::init_kde(env, exports);
+  return exports;
+}
+}  // namespace
+
+NODE_API_MODULE(mimic, Init)

@@ -1,0 +1,9 @@
+// One Init function per exported group; addon.cc calls them all.
+#pragma once
+#include <napi.h>
+
+namespace mimic::bind {
+void init_info(Napi::Env env, Napi::Object exports);
+void init_gemm(Napi::Env env, Napi::Object exports);
+void init_kde(Napi::Env env, Napi::Object exports);
+}  // namespace mimic::bind

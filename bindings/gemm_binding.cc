@@ -1,0 +1,119 @@
+// sgemm(args) synchronously (benchmarks, small calls) and sgemmAsync(args) -> Promise (off the event loop).
+// args: { transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads, path }; c is updated in place.
+#include <memory>
+
+#include "convert.h"
+#include "exports.h"
+#include "mimic/gemm.h"
+
+namespace mimic::bind {
+
+namespace {
+struct GemmCall {
+  Trans ta = Trans::N, tb = Trans::N;
+  int64_t m = 0, n = 0, k = 0, lda = 0, ldb = 0, ldc = 0;
+  float alpha = 1, beta = 0;
+  const float* a = nullptr;
+  const float* b = nullptr;
+  float* c = nullptr;
+  GemmOptions opt;
+};
+
+// Checks that a row-major (rows x cols, ld) matrix fits in `len` elements.
+void check_extent(Napi::Env env, const char* name, int64_t rows, int64_t cols, int64_t ld, size_t len) {
+  if (ld < std::max<int64_t>(1, cols))
+    fail(env, Code::InvalidArgument,
+         std::string("ld") + name + " (" + std::to_string(ld) + ") must be >= " + std::to_string(std::max<int64_t>(1, cols)));
+  if (rows == 0 || cols == 0) return;
+  int64_t need = (rows - 1) * ld + cols;
+  if (static_cast<int64_t>(len) < need)
+    fail(env, Code::ShapeMismatch,
+         std::string(name) + " has " + std::to_string(len) + " elements, needs at least " + std::to_string(need));
+}
+
+GemmCall parse(Napi::Env env, Napi::Value arg, std::vector<Napi::Value>* keep) {
+  Napi::Object o = as_object(env, arg, "sgemm args");
+  GemmCall g;
+  g.ta = get_bool(env, o, "transA", "sgemm", false) ? Trans::T : Trans::N;
+  g.tb = get_bool(env, o, "transB", "sgemm", false) ? Trans::T : Trans::N;
+  g.m = get_int(env, o, "m", "sgemm", 0, 0, true);
+  g.n = get_int(env, o, "n", "sgemm", 0, 0, true);
+  g.k = get_int(env, o, "k", "sgemm", 0, 0, true);
+  g.alpha = static_cast<float>(get_number(env, o, "alpha", "sgemm", 1.0));
+  g.beta = static_cast<float>(get_number(env, o, "beta", "sgemm", 0.0));
+  auto A = get_typed<float>(env, o.Get("a"), "sgemm.a", napi_float32_array, "Float32Array");
+  auto B = get_typed<float>(env, o.Get("b"), "sgemm.b", napi_float32_array, "Float32Array");
+  auto C = get_typed<float>(env, o.Get("c"), "sgemm.c", napi_float32_array, "Float32Array");
+  // Stored shapes: A is (m x k) or, transposed, (k x m); likewise B.
+  const int64_t a_rows = g.ta == Trans::N ? g.m : g.k, a_cols = g.ta == Trans::N ? g.k : g.m;
+  const int64_t b_rows = g.tb == Trans::N ? g.k : g.n, b_cols = g.tb == Trans::N ? g.n : g.k;
+  g.lda = get_int(env, o, "lda", "sgemm", std::max<int64_t>(1, a_cols), 1);
+  g.ldb = get_int(env, o, "ldb", "sgemm", std::max<int64_t>(1, b_cols), 1);
+  g.ldc = get_int(env, o, "ldc", "sgemm", std::max<int64_t>(1, g.n), 1);
+  check_extent(env, "a", a_rows, a_cols, g.lda, A.length);
+  check_extent(env, "b", b_rows, b_cols, g.ldb, B.length);
+  check_extent(env, "c", g.m, g.n, g.ldc, C.length);
+  g.a = A.data;
+  g.b = B.data;
+  g.c = C.data;
+  g.opt.threads = static_cast<int>(get_int(env, o, "threads", "sgemm", 0, 0));
+  g.opt.path = parse_path(env, get_string(env, o, "path", "sgemm.path", "auto"), "sgemm.path");
+  if (keep) {
+    keep->push_back(o.Get("a"));
+    keep->push_back(o.Get("b"));
+    keep->push_back(o.Get("c"));
+  }
+  return g;
+}
+
+void run(const GemmCall& g) {
+  sgemm(g.ta, g.tb, g.m, g.n, g.k, g.alpha, g.a, g.lda, g.b, g.ldb, g.beta, g.c, g.ldc, g.opt);
+}
+
+Napi::Value SgemmSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  GemmCall g = parse(env, info[0], nullptr);
+  Status st = guarded([&] { run(g); });
+  if (!st.is_ok()) throw make_error(env, st.code(), st.message());
+  return env.Undefined();
+}
+
+class GemmWorker : public Napi::AsyncWorker {
+ public:
+  GemmWorker(Napi::Env env, GemmCall g, std::vector<Napi::Value> keep)
+      : Napi::AsyncWorker(env, "mimic.sgemm"), g_(g), deferred_(Napi::Promise::Deferred::New(env)) {
+    for (auto& v : keep) refs_.push_back(Napi::Persistent(v.As<Napi::Object>()));
+  }
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override { status_ = guarded([&] { run(g_); }); }
+  void OnOK() override {
+    if (status_.is_ok()) deferred_.Resolve(Env().Undefined());
+    else deferred_.Reject(make_error(Env(), status_.code(), status_.message()).Value());
+  }
+
+ private:
+  GemmCall g_;
+  Status status_;
+  Napi::Promise::Deferred deferred_;
+  std::vector<Napi::ObjectReference> refs_;  // keep the arrays alive while the worker runs
+};
+
+Napi::Value SgemmAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<Napi::Value> keep;
+  GemmCall g = parse(env, info[0], &keep);
+  auto* w = new GemmWorker(env, g, std::move(keep));
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+}  // namespace
+
+void init_gemm(Napi::Env env, Napi::Object exports) {
+  exports.Set("sgemm", Napi::Function::New(env, SgemmSync, "sgemm"));
+  exports.Set("sgemmAsync", Napi::Function::New(env, SgemmAsync, "sgemmAsync"));
+}
+
+}  // namespace mimic::bind

@@ -1,0 +1,62 @@
+/**
+ * The built-in demo (`mimic demo`, `npm start`): a synthetic 3-layer network on Gaussian inputs, its layers
+ * localised against its output features with the batched KDE estimator, and the MIMIC attention weights that
+ * the MI gives. Everything is generated from the seed; nothing is downloaded.
+ */
+import { native } from './native.ts';
+import { estimateMI } from './mi/estimate.ts';
+import { formatEstimate } from './mi/table.ts';
+import { gaussian } from './util/rng.ts';
+
+async function dense(x: Float32Array, n: number, din: number, dout: number, seed: number, act: (v: number) => number) {
+  const w = gaussian(din * dout, seed, 1 / Math.sqrt(din));
+  const y = new Float32Array(n * dout);
+  await native().sgemmAsync({ m: n, n: dout, k: din, a: x, b: w, c: y });
+  for (let i = 0; i < y.length; ++i) y[i] = act(y[i]);
+  return y;
+}
+
+const relu = (v: number) => (v > 0 ? v : 0);
+
+export async function runDemo(opts: { samples: number; seed: number; json: boolean }): Promise<void> {
+  const n = opts.samples;
+  const log = (s: string) => process.stderr.write(s + '\n');
+  const info = native().buildInfo();
+  log(`mimic demo: ${n} samples, CPU kernels ${info.kernelPath}, ${info.threads} threads, GPU ${info.gpuAvailable ? info.gpuName : 'none'}`);
+  const x = gaussian(n * 64, opts.seed);
+  const t1 = await dense(x, n, 64, 256, opts.seed + 1, relu);
+  const t2 = await dense(t1, n, 256, 128, opts.seed + 2, relu);
+  const t3 = await dense(t2, n, 128, 64, opts.seed + 3, Math.tanh);
+  const z = await dense(t3, n, 64, 32, opts.seed + 4, (v) => v);
+  for (let i = 0; i < n; ++i) {
+    let s = 0;
+    for (let k = 0; k < 32; ++k) s += z[i * 32 + k] ** 2;
+    const inv = 1 / Math.sqrt(s + 1e-12);
+    for (let k = 0; k < 32; ++k) z[i * 32 + k] *= inv;
+  }
+  const noise = gaussian(n * 128, opts.seed + 99);
+  const est = await estimateMI({
+    layers: [
+      { data: t1, rows: n, cols: 256, name: 'stage1' },
+      { data: t2, rows: n, cols: 128, name: 'stage2' },
+      { data: t3, rows: n, cols: 64, name: 'stage3' },
+      { data: noise, rows: n, cols: 128, name: 'unrelated' },
+    ],
+    features: { data: z, rows: n, cols: 32, name: 'Z' },
+    bandwidth: { values: [1 / 16, 1 / 4, 1] },
+    quantities: ['I_TZ', 'I_TZ_loo', 'I_TX_up', 'I_TX_low', 'CKA'],
+  });
+  // MIMIC's weights: beta_l = 1000 + 10000 * MI_l / sum MI, from the leave-one-out estimate at the smallest
+  // bandwidth (the resubstitution estimate is biased up by the same amount for every layer there); negative -> 0.
+  const mi = est.layers.map((l) => Math.max(0, l.values.I_TZ_loo![0]));
+  const total = mi.reduce((a, b) => a + b, 0);
+  const beta = mi.map((m) => 1000 + (total > 0 ? (10000 * m) / total : 10000 / mi.length));
+  if (opts.json) {
+    process.stdout.write(JSON.stringify({ estimate: est, beta }, null, 2) + '\n');
+    return;
+  }
+  process.stdout.write(formatEstimate(est) + '\n\n');
+  process.stdout.write('MIMIC attention weights (leave-one-out I(T;Z), bandwidth factor 1/16):\n');
+  est.layers.forEach((l, i) => process.stdout.write(`  ${l.name.padEnd(10)} I(T;Z) = ${mi[i].toFixed(4)}  beta = ${beta[i].toFixed(1)}\n`));
+  process.stdout.write('\nThe unrelated layer gets the smallest weight. The backdoor-cleaning demo arrives with `mimic clean`.\n');
+}

@@ -1,0 +1,10 @@
+/** Public API of the package. */
+export { estimateMI, QUANTITIES } from './mi/estimate.ts';
+export type { Bandwidth, EstimateMIOptions, LayerEstimate, Matrix, MIEstimate, Quantity } from './mi/estimate.ts';
+export { formatEstimate } from './mi/table.ts';
+export { MimicError } from './errors.ts';
+export type { ErrorCode } from './errors.ts';
+export { readNpy, parseNpy, writeNpy, encodeNpy, toMatrix } from './io/npy.ts';
+export type { NpyArray, NpyDType } from './io/npy.ts';
+export { sgemm, sgemmSync, buildInfo, setThreads } from './engine.ts';
+export type { BuildInfo, SgemmArgs } from './native.ts';

@@ -1,0 +1,224 @@
+/**
+ * estimateMI: batched KDE mutual information between L layers and one feature set, in one native pass, off the
+ * event loop. Maths and test values: shared/docs/kde-mi.md; the engine: native/cpu/kde_mi.cc.
+ */
+import { MimicError, fromNative, invalid } from '../errors.ts';
+import { native, type NativeBandwidth, type NativeMatrix } from '../native.ts';
+
+export const QUANTITIES = [
+  'I_TZ',
+  'I_TZ_loo',
+  'I_TX_up',
+  'I_TX_low',
+  'I_TY',
+  'H_T_up',
+  'H_T_low',
+  'H_Z_up',
+  'H_TZ_up',
+  'HSIC',
+  'CKA',
+] as const;
+export type Quantity = (typeof QUANTITIES)[number];
+
+export interface Matrix {
+  /** Row-major samples: rows = N samples, cols = flattened dimension. */
+  data: Float32Array;
+  rows: number;
+  cols: number;
+  /** Shown in errors and tables. */
+  name?: string;
+}
+
+export interface Bandwidth {
+  /** 'relative' (default): sigma^2 = value x the data set's own scale statistic; 'absolute': sigma^2 = value. */
+  mode?: 'relative' | 'absolute';
+  /** sigma^2 values or factors; all of them are computed in the same pass. */
+  values: number[];
+  /** Scale statistic for relative mode: median squared pairwise distance (default) or mean squared distance. */
+  scale?: 'medianSq' | 'meanSqNorm';
+  /** Pairs sampled for the median (default 20000; all pairs when fewer exist). */
+  pairs?: number;
+  /** Seed of the pair sample (default 0). */
+  seed?: number;
+}
+
+export interface EstimateMIOptions {
+  layers: Matrix[];
+  /** Z. Required for I_TZ, I_TZ_loo, H_Z_up, H_TZ_up, HSIC, CKA. */
+  features?: Matrix;
+  /** Integer class labels (>= 0), one per sample; required for I_TY. */
+  labels?: Int32Array | readonly number[];
+  /** Layer bandwidths (default: relative, factors 1/16, 1/4, 1 of the median squared distance). */
+  bandwidth?: Bandwidth | number[];
+  /** Feature bandwidths: one value for all, or one per layer bandwidth (default: same spec as `bandwidth`). */
+  featureBandwidth?: Bandwidth | number[];
+  /** Default: I_TZ, I_TZ_loo, I_TX_up, I_TX_low (I_TY added when labels are given). */
+  quantities?: readonly Quantity[];
+  /** Worker threads for this call (default: the global pool, all cores). */
+  threads?: number;
+  /** 'auto' (default) uses the GPU when one is usable, else the CPU. */
+  backend?: 'auto' | 'cpu' | 'cuda';
+  /** 'fp32' (default): the tiled engine; 'fp64': the plain float64 reference (slow, O(N^2 D)). */
+  precision?: 'fp32' | 'fp64';
+  /** Samples per tile side of the CPU engine (default 128); results do not depend on it. */
+  tile?: number;
+  /** Force the portable kernels ('generic') or the AVX2 ones (default 'auto'). */
+  kernelPath?: 'auto' | 'generic' | 'avx2';
+  /** Rejects NaN/Inf in the inputs (default true). */
+  checkFinite?: boolean;
+  /** Checked before the native work starts and when it returns (a running native pass is not interrupted). */
+  signal?: AbortSignal;
+}
+
+export interface LayerEstimate {
+  name: string;
+  dim: number;
+  /** Scale statistic (relative mode) or 1. */
+  scale: number;
+  /** sigma^2 used at each bandwidth index. */
+  s2: number[];
+  /** quantity -> value per bandwidth index (nats). Only requested quantities are present. */
+  values: Partial<Record<Quantity, number[]>>;
+  /** Fraction of rows whose kernel sum is within 1e-3 (log) of the self term, per bandwidth: near 1 means the
+   * bandwidth is too small for N and the estimate sits at the ln N ceiling. */
+  saturation: number[];
+}
+
+export interface MIEstimate {
+  n: number;
+  /** Ceiling of every resubstitution estimate. */
+  lnN: number;
+  bandwidth: Required<Bandwidth>;
+  quantities: Quantity[];
+  layers: LayerEstimate[];
+  features?: { name: string; dim: number; scale: number; s2: number[] };
+  backend: string;
+  seconds: { scale: number; estimate: number };
+}
+
+const DEFAULT_FACTORS = [1 / 16, 1 / 4, 1];
+
+function normaliseBandwidth(b: Bandwidth | number[] | undefined, what: string): Required<Bandwidth> {
+  const spec: Bandwidth = b === undefined ? { values: DEFAULT_FACTORS } : Array.isArray(b) ? { values: b } : b;
+  if (!Array.isArray(spec.values) || spec.values.length === 0)
+    throw invalid(`${what}.values must be a non-empty array of positive numbers`);
+  spec.values.forEach((v, i) => {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+      throw invalid(`${what}.values[${i}] must be a positive finite number (got ${v})`);
+  });
+  const mode = spec.mode ?? 'relative';
+  if (mode !== 'relative' && mode !== 'absolute') throw invalid(`${what}.mode must be 'relative' or 'absolute'`);
+  const scale = spec.scale ?? 'medianSq';
+  if (scale !== 'medianSq' && scale !== 'meanSqNorm') throw invalid(`${what}.scale must be 'medianSq' or 'meanSqNorm'`);
+  return { mode, values: [...spec.values], scale, pairs: spec.pairs ?? 20000, seed: spec.seed ?? 0 };
+}
+
+function checkMatrix(m: Matrix, what: string): NativeMatrix {
+  if (!m || typeof m !== 'object') throw invalid(`${what} must be an object { data, rows, cols }`);
+  if (!(m.data instanceof Float32Array))
+    throw new MimicError('E_DTYPE', `${what}.data must be a Float32Array (got ${(m.data as unknown as object)?.constructor?.name ?? typeof m.data})`);
+  for (const k of ['rows', 'cols'] as const)
+    if (!Number.isInteger(m[k]) || m[k] < 1) throw invalid(`${what}.${k} must be a positive integer (got ${m[k]})`);
+  if (m.data.length !== m.rows * m.cols)
+    throw new MimicError(
+      'E_SHAPE_MISMATCH',
+      `${what}.data has ${m.data.length} elements, rows x cols = ${m.rows} x ${m.cols} = ${m.rows * m.cols}`,
+    );
+  return { data: m.data, rows: m.rows, cols: m.cols, name: m.name ?? what };
+}
+
+/** Estimates MI quantities for every layer and bandwidth in one native pass. Never blocks the event loop. */
+export async function estimateMI(options: EstimateMIOptions): Promise<MIEstimate> {
+  const o = options;
+  if (!o || typeof o !== 'object') throw invalid('estimateMI: options object required');
+  o.signal?.throwIfAborted?.();
+  if (!Array.isArray(o.layers) || o.layers.length === 0) throw invalid('layers must be a non-empty array');
+  const layers = o.layers.map((m, i) => checkMatrix(m, m?.name ? `layers[${i}] (${m.name})` : `layers[${i}]`));
+  layers.forEach((m, i) => (m.name = o.layers[i].name ?? `layer${i}`));
+  const features = o.features ? checkMatrix(o.features, 'features') : undefined;
+  if (features) features.name = o.features?.name ?? 'features';
+
+  let labels: Int32Array | undefined;
+  if (o.labels !== undefined) {
+    labels = o.labels instanceof Int32Array ? o.labels : Int32Array.from(o.labels);
+    labels.forEach((v, i) => {
+      if (!Number.isInteger(v) || v < 0) throw invalid(`labels[${i}] must be a non-negative integer (got ${v})`);
+    });
+  }
+  const defaults: Quantity[] = [
+    ...(features ? (['I_TZ', 'I_TZ_loo'] as const) : []),
+    'I_TX_up',
+    'I_TX_low',
+    ...(labels ? (['I_TY'] as const) : []),
+  ];
+  const quantities: Quantity[] = [...(o.quantities ?? defaults)];
+  let mask = 0;
+  for (const q of quantities) {
+    const bit = QUANTITIES.indexOf(q);
+    if (bit < 0) throw invalid(`unknown quantity '${q}' (known: ${QUANTITIES.join(', ')})`);
+    mask |= 1 << bit;
+  }
+  if (mask === 0) throw invalid('quantities must not be empty');
+
+  const bandwidth = normaliseBandwidth(o.bandwidth, 'bandwidth');
+  const featureBandwidth: NativeBandwidth =
+    o.featureBandwidth === undefined ? bandwidth : normaliseBandwidth(o.featureBandwidth, 'featureBandwidth');
+
+  const addon = native();
+  let backend = o.backend ?? 'auto';
+  if (backend === 'auto') backend = addon.buildInfo().gpuAvailable ? 'cuda' : 'cpu';
+  if (backend !== 'cpu' && backend !== 'cuda') throw invalid(`backend must be 'auto', 'cpu' or 'cuda' (got '${backend}')`);
+  const threads = o.threads ?? 0;
+  if (!Number.isInteger(threads) || threads < 0) throw invalid(`threads must be a non-negative integer (got ${threads})`);
+
+  let r;
+  try {
+    r = await addon.estimateMI({
+      layers,
+      features,
+      labels,
+      bandwidth,
+      featureBandwidth,
+      quantities: mask,
+      threads,
+      tile: o.tile ?? 128,
+      path: o.kernelPath ?? 'auto',
+      precision: o.precision ?? 'fp32',
+      backend,
+      checkFinite: o.checkFinite ?? true,
+    });
+  } catch (err) {
+    throw fromNative(err);
+  }
+  o.signal?.throwIfAborted?.();
+
+  const B = r.numBandwidths;
+  const Q = QUANTITIES.length;
+  const out: LayerEstimate[] = layers.map((m, l) => {
+    const values: Partial<Record<Quantity, number[]>> = {};
+    for (const q of quantities) {
+      const qi = QUANTITIES.indexOf(q);
+      values[q] = Array.from({ length: B }, (_, b) => r.values[(l * B + b) * Q + qi]);
+    }
+    return {
+      name: m.name ?? `layer${l}`,
+      dim: m.cols,
+      scale: r.layerScales[l],
+      s2: Array.from(r.s2Layers.subarray(l * B, (l + 1) * B)),
+      values,
+      saturation: Array.from(r.saturation.subarray(l * B, (l + 1) * B)),
+    };
+  });
+  return {
+    n: r.n,
+    lnN: Math.log(r.n),
+    bandwidth,
+    quantities,
+    layers: out,
+    features: features
+      ? { name: features.name ?? 'features', dim: features.cols, scale: r.featureScale, s2: Array.from(r.s2Features) }
+      : undefined,
+    backend: r.backend,
+    seconds: { scale: r.secondsScale, estimate: r.secondsEstimate },
+  };
+}

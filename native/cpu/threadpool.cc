@@ -1,0 +1,130 @@
+#include "mimic/threadpool.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+
+namespace mimic {
+
+namespace {
+thread_local bool t_in_region = false;  // true on any thread while it executes a region's body
+std::mutex g_global_mutex;
+std::unique_ptr<ThreadPool> g_global;
+}  // namespace
+
+int hardware_threads() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+
+ThreadPool::ThreadPool(int n) { start(n <= 0 ? hardware_threads() : n); }
+
+ThreadPool::~ThreadPool() { stop(); }
+
+void ThreadPool::start(int n) {
+  size_ = std::max(1, n);
+  quit_ = false;
+  uint64_t gen = generation_;  // new workers must not mistake an old region for a new one
+  for (int t = 1; t < size_; ++t) workers_.emplace_back([this, t, gen] { worker_loop(t, gen); });
+}
+
+void ThreadPool::stop() {
+  {
+    std::lock_guard<std::mutex> lk(m_);
+    quit_ = true;
+  }
+  cv_work_.notify_all();
+  for (auto& w : workers_) w.join();
+  workers_.clear();
+}
+
+void ThreadPool::worker_loop(int tid, uint64_t seen) {
+  for (;;) {
+    const std::function<void(int, int)>* job;
+    int nthreads;
+    {
+      std::unique_lock<std::mutex> lk(m_);
+      cv_work_.wait(lk, [&] { return quit_ || generation_ != seen; });
+      if (quit_) return;
+      seen = generation_;
+      job = job_;
+      nthreads = job_threads_;
+    }
+    if (tid < nthreads) {
+      t_in_region = true;
+      std::exception_ptr err;
+      try {
+        (*job)(tid, nthreads);
+      } catch (...) {
+        err = std::current_exception();
+      }
+      t_in_region = false;
+      std::lock_guard<std::mutex> lk(m_);
+      if (err && !worker_error_) worker_error_ = err;
+      if (--pending_ == 0) cv_done_.notify_all();
+    }
+  }
+}
+
+void ThreadPool::run(int requested, const std::function<void(int, int)>& fn) {
+  int nthreads = requested <= 0 ? size_ : std::min(requested, size_);
+  if (nthreads <= 1 || t_in_region) {
+    fn(0, 1);
+    return;
+  }
+  std::lock_guard<std::mutex> region(region_mutex_);
+  {
+    std::lock_guard<std::mutex> lk(m_);
+    job_ = &fn;
+    job_threads_ = nthreads;
+    pending_ = nthreads - 1;
+    ++generation_;
+  }
+  cv_work_.notify_all();
+  t_in_region = true;
+  // An exception on tid 0 must not leave workers pointing at a dead job: wait for them first.
+  std::exception_ptr err;
+  try {
+    fn(0, nthreads);
+  } catch (...) {
+    err = std::current_exception();
+  }
+  t_in_region = false;
+  std::unique_lock<std::mutex> lk(m_);
+  cv_done_.wait(lk, [&] { return pending_ == 0; });
+  job_ = nullptr;
+  if (!err) err = worker_error_;
+  worker_error_ = nullptr;
+  if (err) std::rethrow_exception(err);
+}
+
+ThreadPool& ThreadPool::global() {
+  std::lock_guard<std::mutex> lk(g_global_mutex);
+  if (!g_global) {
+    int n = 0;
+    if (const char* env = std::getenv("MIMIC_NUM_THREADS")) n = std::atoi(env);
+    g_global = std::make_unique<ThreadPool>(n);
+  }
+  return *g_global;
+}
+
+void ThreadPool::set_global_threads(int n) {
+  ThreadPool& old = global();
+  std::lock_guard<std::mutex> lk(g_global_mutex);
+  int want = n <= 0 ? hardware_threads() : n;
+  if (old.size() == want) return;
+  std::lock_guard<std::mutex> region(old.region_mutex_);  // no region in flight while we swap
+  old.stop();
+  old.start(want);
+}
+
+void parallel_for(int64_t n, int threads, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  ThreadPool::global().run(threads, [&](int tid, int nt) {
+    int64_t chunk = (n + nt - 1) / nt;
+    int64_t b = tid * chunk, e = std::min<int64_t>(n, b + chunk);
+    if (b < e) fn(b, e);
+  });
+}
+
+}  // namespace mimic

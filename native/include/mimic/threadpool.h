@@ -1,0 +1,56 @@
+// A small persistent thread pool. One parallel region runs at a time (callers from different threads queue
+// on a mutex); a region started from inside a worker runs serially on that worker, so nesting is safe.
+#pragma once
+#include <condition_variable>
+#include <exception>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace mimic {
+
+class ThreadPool {
+ public:
+  // n <= 0: the machine's hardware concurrency.
+  explicit ThreadPool(int n = 0);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return size_; }
+
+  // Runs fn(tid, nthreads) for tid in [0, nthreads) with nthreads = min(requested, size()) (requested <= 0
+  // means size()). The caller runs tid 0 and returns when every tid has finished.
+  void run(int requested, const std::function<void(int tid, int nthreads)>& fn);
+
+  // The process-wide pool, created on first use with MIMIC_NUM_THREADS or hardware concurrency threads.
+  static ThreadPool& global();
+  // Resizes the process-wide pool (n <= 0: hardware concurrency). Waits for a running region to finish.
+  static void set_global_threads(int n);
+
+ private:
+  void worker_loop(int tid, uint64_t seen_generation);
+  void start(int n);
+  void stop();
+
+  int size_ = 1;
+  std::vector<std::thread> workers_;
+  std::mutex region_mutex_;  // serialises parallel regions
+  std::mutex m_;
+  std::condition_variable cv_work_, cv_done_;
+  const std::function<void(int, int)>* job_ = nullptr;
+  int job_threads_ = 0;
+  uint64_t generation_ = 0;
+  int pending_ = 0;
+  bool quit_ = false;
+  std::exception_ptr worker_error_;  // first exception thrown by a worker in the current region
+};
+
+int hardware_threads();
+
+// Splits [0, n) into contiguous chunks, one per thread, and calls fn(begin, end).
+void parallel_for(int64_t n, int threads, const std::function<void(int64_t begin, int64_t end)>& fn);
+
+}  // namespace mimic
