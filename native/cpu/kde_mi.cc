@@ -135,7 +135,7 @@ Result estimate_cpu(const Request& req) {
   const int64_t N = req.layers[0].rows;
   const Needs need = needs_for(req);
   const KernelPath path = resolve_path(req.path);
-  auto tile_fn = path == KernelPath::Avx2 ? tile_avx2 : tile_generic;
+  auto tile_fn = path == KernelPath::Generic ? tile_generic : tile_avx2;
   const int tile = static_cast<int>(std::min<int64_t>(req.tile, N));
   const int ld = (tile + 7) & ~7;
 
@@ -283,7 +283,7 @@ Result estimate_cpu(const Request& req) {
   }
   Result res;
   finalize(req, stats, fstats, res);
-  res.backend = path == KernelPath::Avx2 ? "cpu-avx2" : "cpu-generic";
+  res.backend = path == KernelPath::Generic ? "cpu-generic" : "cpu-avx2";
   return res;
 }
 
