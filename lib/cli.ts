@@ -1,5 +1,5 @@
 /** The `mimic` command line. Data goes to stdout (--json for machines), progress and logs to stderr. */
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { MimicError } from './errors.ts';
 import { native } from './native.ts';
 import { estimateMI, QUANTITIES, type Quantity } from './mi/estimate.ts';
@@ -27,7 +27,8 @@ const program = new Command();
 program
   .name('mimic')
   .description('Backdoor removal for self-supervised image encoders (MIMIC) and batched KDE mutual information.')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  .exitOverride(); // usage errors throw (exit code 2 below) instead of exiting inside commander
 
 program
   .command('info')
@@ -59,6 +60,8 @@ program
   .option('--seed <n>', 'seed of the pair subsample for the scale statistic', (v) => Number(v), 0)
   .option('--json', 'print the estimate as JSON')
   .action(async (opts) => {
+    if ((opts.layer as string[]).length === 0)
+      throw new MimicError('E_INVALID_ARGUMENT', 'mi-arrays: at least one --layer <file.npy> is required');
     const layers = [];
     for (const file of opts.layer as string[]) layers.push({ ...toMatrix(await readNpy(file), file), name: file });
     const features = opts.features ? { ...toMatrix(await readNpy(opts.features), opts.features), name: opts.features } : undefined;
@@ -93,6 +96,11 @@ program
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
+  if (err instanceof CommanderError) {
+    // commander already printed the message (or the help / version text)
+    process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
+    process.exit();
+  }
   const e = err as MimicError;
   process.stderr.write(`mimic: ${e.code ? `[${e.code}] ` : ''}${e.message}\n`);
   const code = e.code;

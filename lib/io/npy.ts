@@ -54,8 +54,9 @@ export function parseNpy(buf: Uint8Array, file = '<buffer>'): NpyArray {
   const bytes = count * BYTES[dtype];
   if (buf.length - offset < bytes)
     throw bad(file, `data is truncated: shape (${shape.join(', ')}) needs ${bytes} bytes, file has ${buf.length - offset}`);
-  // Copy into a fresh, aligned buffer: typed arrays need element alignment.
-  const raw = buf.slice(offset, offset + bytes).buffer;
+  // Copy into a fresh, aligned buffer: typed arrays need element alignment (and a Node Buffer's slice() is a
+  // view into a shared pool, so its .buffer is not ours).
+  const raw = new Uint8Array(buf.subarray(offset, offset + bytes)).buffer;
   const data =
     dtype === 'float32'
       ? new Float32Array(raw)
