@@ -161,6 +161,9 @@ class KdeWorker : public Napi::AsyncWorker {
     o.Set("backend", r.backend);
     o.Set("secondsScale", job_->seconds_scale);
     o.Set("secondsEstimate", job_->seconds_estimate);
+    o.Set("gemmThreadSeconds", r.gemm_seconds);
+    o.Set("gemmFlops", r.gemm_flops);
+    o.Set("epilogueThreadSeconds", r.epilogue_seconds);
     deferred_.Resolve(o);
   }
 

@@ -7,4 +7,4 @@ export type { ErrorCode } from './errors.ts';
 export { readNpy, parseNpy, writeNpy, encodeNpy, toMatrix } from './io/npy.ts';
 export type { NpyArray, NpyDType } from './io/npy.ts';
 export { sgemm, sgemmSync, buildInfo, setThreads } from './engine.ts';
-export type { BuildInfo, SgemmArgs } from './native.ts';
+export type { BuildInfo, KernelPathName, SgemmArgs } from './native.ts';

@@ -5,6 +5,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MimicError } from './errors.ts';
 
+/** CPU kernel families: 'auto' picks the best this CPU has. */
+export type KernelPathName = 'auto' | 'generic' | 'avx2' | 'avx512';
+
 export interface BuildInfo {
   cudaCompiled: boolean;
   gpuAvailable: boolean;
@@ -13,7 +16,7 @@ export interface BuildInfo {
   cudaMessage: string;
   avx2: boolean;
   fma: boolean;
-  kernelPath: 'avx2' | 'generic';
+  kernelPath: Exclude<KernelPathName, 'auto'>;
   threads: number;
 }
 
@@ -41,7 +44,7 @@ export interface NativeKdeRequest {
   quantities: number;
   threads: number;
   tile: number;
-  path: 'auto' | 'generic' | 'avx2';
+  path: KernelPathName;
   precision: 'fp32' | 'fp64';
   backend: 'cpu' | 'cuda';
   checkFinite: boolean;
@@ -60,6 +63,9 @@ export interface NativeKdeResult {
   backend: string;
   secondsScale: number;
   secondsEstimate: number;
+  gemmThreadSeconds: number;
+  gemmFlops: number;
+  epilogueThreadSeconds: number;
 }
 
 export interface SgemmArgs {
@@ -77,13 +83,13 @@ export interface SgemmArgs {
   c: Float32Array;
   ldc?: number;
   threads?: number;
-  path?: 'auto' | 'generic' | 'avx2';
+  path?: KernelPathName;
 }
 
 export interface NativeAddon {
   buildInfo(): BuildInfo;
   setThreads(n: number): number;
-  setKernelPath(p: 'auto' | 'generic' | 'avx2'): void;
+  setKernelPath(p: KernelPathName): void;
   sgemm(args: SgemmArgs): void;
   sgemmAsync(args: SgemmArgs): Promise<void>;
   estimateMI(req: NativeKdeRequest): Promise<NativeKdeResult>;

@@ -2,7 +2,7 @@
 // both kernel paths and 1-2 threads; argument errors are typed and name the argument.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildInfo, MimicError, sgemm, sgemmSync } from '../lib/index.ts';
+import { buildInfo, MimicError, sgemm, sgemmSync, type KernelPathName } from '../lib/index.ts';
 import { freshSeed, gaussian, mulberry32 } from './helpers.ts';
 
 function refGemm(ta: boolean, tb: boolean, m: number, n: number, k: number, alpha: number, a: Float32Array, lda: number, b: Float32Array, ldb: number, beta: number, c: Float32Array, ldc: number) {
@@ -24,7 +24,7 @@ function refGemm(ta: boolean, tb: boolean, m: number, n: number, k: number, alph
   return { out, scale };
 }
 
-const paths = ['generic', ...(buildInfo().avx2 && buildInfo().fma ? ['avx2'] : [])] as const;
+const paths: KernelPathName[] = ['generic', ...(buildInfo().avx2 && buildInfo().fma ? (['avx2'] as const) : [])];
 const shapes: [number, number, number][] = [
   [1, 1, 1], [7, 13, 29], [31, 37, 1], [1, 64, 17], [64, 1, 33], [5, 3, 5000], [97, 101, 103], [130, 70, 300], [6, 16, 256], [200, 260, 64],
 ];

@@ -5,6 +5,8 @@ squared-distance matrix, then log-sum-exp over it), in PyTorch (torch.cdist + to
 
 Usage: kde_peer.py torch|numpy '<json spec>'
   spec: {"n": N, "dims": [D_1..D_L], "dz": D_Z, "factors": [..], "seed": s, "repeats": r, "threads": t}
+        optional "files": {"layers": [.npy..], "z": .npy} and "s2": {"layers": [[..]..], "z": [..]} to run on the
+        engine's own arrays and bandwidths (the benchmark does this and compares the values).
 Data: standard normal from numpy's default_rng(seed) (layer l scaled by 1 + l), features likewise; the engine's
 benchmark passes the same arrays through .npy files when values are compared (see bench/kde.bench.ts).
 Quantities: I_TZ, I_TZ_loo, I_TX_up, I_TX_low per layer and bandwidth; bandwidth sigma^2 = factor x the
@@ -109,13 +111,20 @@ def run_numpy(layers, z, s2t, s2z, threads):
 def main():
     lib = sys.argv[1]
     spec = json.loads(sys.argv[2])
-    rng = np.random.default_rng(spec["seed"])
-    n = spec["n"]
-    layers = [(rng.standard_normal((n, d), dtype=np.float32) * (1 + l)) for l, d in enumerate(spec["dims"])]
-    z = rng.standard_normal((n, spec["dz"]), dtype=np.float32)
-    srng = np.random.default_rng(0)
-    s2t = [[f * median_sq(t, srng) for f in spec["factors"]] for t in layers]
-    s2z = [f * median_sq(z, srng) for f in spec["factors"]]
+    if "files" in spec:  # the engine's own arrays, so values can be compared
+        layers = [np.load(f) for f in spec["files"]["layers"]]
+        z = np.load(spec["files"]["z"])
+    else:
+        rng = np.random.default_rng(spec["seed"])
+        n = spec["n"]
+        layers = [(rng.standard_normal((n, d), dtype=np.float32) * (1 + l)) for l, d in enumerate(spec["dims"])]
+        z = rng.standard_normal((n, spec["dz"]), dtype=np.float32)
+    if "s2" in spec:  # the engine's sigma^2 values
+        s2t, s2z = spec["s2"]["layers"], spec["s2"]["z"]
+    else:
+        srng = np.random.default_rng(0)
+        s2t = [[f * median_sq(t, srng) for f in spec["factors"]] for t in layers]
+        s2z = [f * median_sq(z, srng) for f in spec["factors"]]
     go, info = (run_torch if lib == "torch" else run_numpy)(layers, z, s2t, s2z, spec.get("threads", 1))
     values = go()  # warm-up (also the values reported)
     times = []

@@ -3,7 +3,7 @@
  * event loop. Maths and test values: shared/docs/kde-mi.md; the engine: native/cpu/kde_mi.cc.
  */
 import { MimicError, fromNative, invalid } from '../errors.ts';
-import { native, type NativeBandwidth, type NativeMatrix } from '../native.ts';
+import { native, type KernelPathName, type NativeBandwidth, type NativeMatrix } from '../native.ts';
 
 export const QUANTITIES = [
   'I_TZ',
@@ -62,8 +62,8 @@ export interface EstimateMIOptions {
   precision?: 'fp32' | 'fp64';
   /** Samples per tile side of the CPU engine (default 128); results do not depend on it. */
   tile?: number;
-  /** Force the portable kernels ('generic') or the AVX2 ones (default 'auto'). */
-  kernelPath?: 'auto' | 'generic' | 'avx2';
+  /** Force the portable kernels ('generic') or a SIMD family (default 'auto': the best this CPU has). */
+  kernelPath?: KernelPathName;
   /** Rejects NaN/Inf in the inputs (default true). */
   checkFinite?: boolean;
   /** Checked before the native work starts and when it returns (a running native pass is not interrupted). */
@@ -93,7 +93,10 @@ export interface MIEstimate {
   layers: LayerEstimate[];
   features?: { name: string; dim: number; scale: number; s2: number[] };
   backend: string;
+  /** Wall seconds of the scale pre-pass and of the estimate. */
   seconds: { scale: number; estimate: number };
+  /** CPU engine work accounting (thread-seconds summed over threads); zeros for other engines. */
+  work: { gemmThreadSeconds: number; gemmFlops: number; epilogueThreadSeconds: number };
 }
 
 const DEFAULT_FACTORS = [1 / 16, 1 / 4, 1];
@@ -220,5 +223,6 @@ export async function estimateMI(options: EstimateMIOptions): Promise<MIEstimate
       : undefined,
     backend: r.backend,
     seconds: { scale: r.secondsScale, estimate: r.secondsEstimate },
+    work: { gemmThreadSeconds: r.gemmThreadSeconds, gemmFlops: r.gemmFlops, epilogueThreadSeconds: r.epilogueThreadSeconds },
   };
 }

@@ -4,6 +4,7 @@
 // accumulators (running max + scaled sum, float64); they are merged at the end.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -70,6 +71,7 @@ struct ZAcc {
 };
 
 struct ThreadState {
+  double gemm_seconds = 0, gemm_flops = 0, epilogue_seconds = 0;
   std::vector<LayerAcc> layer;  // L * B
   std::vector<ZAcc> z;          // B
   // scratch
@@ -115,14 +117,20 @@ TileOut outputs(ThreadState& ts) {
 }
 
 // Distance tile of one data set between sample blocks [i0, i0+ti) and [j0, j0+tj).
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
 void distance_tile(const Centred& c, int64_t i0, int ti, int64_t j0, int tj, int ld, bool diag, KernelPath path,
-                   float* out, float* row_min, float* col_min) {
+                   float* out, float* row_min, float* col_min, ThreadState& ts) {
+  const auto t0 = Clock::now();
   GemmOptions opt;
   opt.threads = 1;
   opt.path = path;
   opt.a_k_offset = c.mu.data();
   opt.b_k_offset = c.mu.data();
   sgemm(Trans::N, Trans::T, ti, tj, c.d, 1.0f, c.x + i0 * c.d, c.d, c.x + j0 * c.d, c.d, 0.0f, out, ld, opt);
+  ts.gemm_seconds += since(t0);
+  ts.gemm_flops += 2.0 * ti * tj * static_cast<double>(c.d);
   finish_distances(out, ti, tj, ld, c.norms.data() + i0, c.norms.data() + j0, diag, row_min, col_min);
 }
 
@@ -176,7 +184,8 @@ Result estimate_cpu(const Request& req) {
       }
       // Z: the distance tile once, its own kernel sums for every bandwidth, then kept for the joint kernels.
       if (need.z) {
-        distance_tile(feat, i0, ti, j0, tj, ld, diag, path, ts.dz.data(), ts.zrow_min.data(), ts.zcol_min.data());
+        distance_tile(feat, i0, ti, j0, tj, ld, diag, path, ts.dz.data(), ts.zrow_min.data(), ts.zcol_min.data(), ts);
+        const auto te = Clock::now();
         for (int b = 0; b < B; ++b) {
           TileIn in;
           in.ti = ti, in.tj = tj, in.ld = ld, in.diag = diag;
@@ -196,9 +205,11 @@ Result estimate_cpu(const Request& req) {
           if (!diag)
             for (int j = 0; j < tj; ++j) merge(z.m[j0 + j], z.s[j0 + j], -c * ts.zcol_min[j], ts.col_s_t[j]);
         }
+        ts.epilogue_seconds += since(te);
       }
       for (int l = 0; l < L; ++l) {
-        distance_tile(layers[l], i0, ti, j0, tj, ld, diag, path, ts.g.data(), ts.row_min.data(), ts.col_min.data());
+        distance_tile(layers[l], i0, ti, j0, tj, ld, diag, path, ts.g.data(), ts.row_min.data(), ts.col_min.data(), ts);
+        const auto te = Clock::now();
         for (int b = 0; b < B; ++b) {
           TileIn in;
           in.ti = ti, in.tj = tj, in.ld = ld, in.diag = diag;
@@ -237,6 +248,7 @@ Result estimate_cpu(const Request& req) {
               if (need.labels) a.y[i] += std::exp(m) * ts.col_y[j];
             }
         }
+        ts.epilogue_seconds += since(te);
       }
     }
   });
@@ -283,6 +295,11 @@ Result estimate_cpu(const Request& req) {
   }
   Result res;
   finalize(req, stats, fstats, res);
+  for (int t = 0; t < used.load(); ++t) {
+    res.gemm_seconds += states[t].gemm_seconds;
+    res.gemm_flops += states[t].gemm_flops;
+    res.epilogue_seconds += states[t].epilogue_seconds;
+  }
   res.backend = path == KernelPath::Generic ? "cpu-generic" : "cpu-avx2";
   return res;
 }

@@ -61,7 +61,10 @@ struct Result {
   int num_bandwidths = 0;
   std::vector<double> values;      // (L, B, kNumQuantities)
   std::vector<double> saturation;  // (L, B): fraction of rows whose T-kernel row sum is within 1e-3 (log) of its self term
-  std::string backend;             // "cpu-avx2", "cpu-generic", "cpu-fp64-reference", "cuda"
+  std::string backend;             // "cpu-avx2", "cpu-generic", "cpu-fp64-reference", "cuda:<name>"
+  // Work accounting of the CPU engine (thread-seconds, summed over threads): the Gram GEMMs and their flops,
+  // and the fused epilogue. Lets benchmarks compare the GEMM part's rate with plain sgemm.
+  double gemm_seconds = 0, gemm_flops = 0, epilogue_seconds = 0;
 };
 
 // Throws mimic::Error on invalid requests (shapes, bandwidths, labels). Input values are assumed finite (the
