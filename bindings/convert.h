@@ -98,6 +98,7 @@ inline KernelPath parse_path(Napi::Env env, const std::string& s, const std::str
   if (s == "auto") return KernelPath::Auto;
   if (s == "generic") return KernelPath::Generic;
   if (s == "avx2") return KernelPath::Avx2;
-  fail(env, Code::InvalidArgument, name + " must be 'auto', 'generic' or 'avx2' (got '" + s + "')");
+  if (s == "avx512") return KernelPath::Avx512;
+  fail(env, Code::InvalidArgument, name + " must be 'auto', 'generic', 'avx2' or 'avx512' (got '" + s + "')");
 }
 }  // namespace mimic::bind

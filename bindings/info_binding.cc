@@ -39,6 +39,8 @@ Napi::Value SetKernelPath(const Napi::CallbackInfo& info) {
   KernelPath p = parse_path(env, info[0].As<Napi::String>().Utf8Value(), "path");
   if (p == KernelPath::Avx2 && !(cpu_features().avx2 && cpu_features().fma))
     fail(env, Code::Unsupported, "path 'avx2': this CPU lacks AVX2 or FMA");
+  if (p == KernelPath::Avx512 && !path_supported(KernelPath::Avx512))
+    fail(env, Code::Unsupported, "path 'avx512': this CPU lacks AVX-512F/VL (or AVX2/FMA)");
   force_kernel_path(p);
   return env.Undefined();
 }

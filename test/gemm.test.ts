@@ -24,7 +24,8 @@ function refGemm(ta: boolean, tb: boolean, m: number, n: number, k: number, alph
   return { out, scale };
 }
 
-const paths: KernelPathName[] = ['generic', ...(buildInfo().avx2 && buildInfo().fma ? (['avx2'] as const) : [])];
+const info = buildInfo();
+const paths: KernelPathName[] = ['generic', ...(info.avx2 && info.fma ? (['avx2'] as const) : []), ...(info.kernelPath === 'avx512' ? (['avx512'] as const) : [])];
 const shapes: [number, number, number][] = [
   [1, 1, 1], [7, 13, 29], [31, 37, 1], [1, 64, 17], [64, 1, 33], [5, 3, 5000], [97, 101, 103], [130, 70, 300], [6, 16, 256], [200, 260, 64],
 ];

@@ -204,7 +204,7 @@ test('relative bandwidths: scale statistic is seeded, reported, and sigma^2 = fa
   const seed = freshSeed('relative');
   const n = 600;
   const data = gaussian(n * 10, seed, 3);
-  const run = (s: number) => estimateMI({ layers: [{ data, rows: n, cols: 10 }], bandwidth: { values: [0.5, 2], pairs: 1000, seed: s }, quantities: ['I_TX_up'] });
+  const run = (s: number) => estimateMI({ layers: [{ data, rows: n, cols: 10 }], bandwidth: { values: [0.5, 2], pairs: 20000, seed: s }, quantities: ['I_TX_up'] });
   const a = await run(1), b = await run(1), c = await run(2);
   assert.equal(a.layers[0].scale, b.layers[0].scale);
   assert.notEqual(a.layers[0].scale, c.layers[0].scale);

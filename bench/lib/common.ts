@@ -54,8 +54,12 @@ export function runPeer(script: string, args: string[], env: Record<string, stri
   delete childEnv.OPENBLAS_L2_SIZE;
   const r = spawnSync(PYTHON, [join(PEERS, script), ...args], { encoding: 'utf8', env: childEnv, maxBuffer: 64 << 20 });
   if (r.status !== 0) return { ok: false, why: `peer failed: ${r.stderr.trim().split('\n').pop()}` };
-  const last = r.stdout.trim().split('\n').pop() ?? '';
-  return { ok: true, data: JSON.parse(last) };
+  const out = r.stdout.trim();
+  try {
+    return { ok: true, data: JSON.parse(out) };
+  } catch {
+    return { ok: true, data: JSON.parse(out.split('\n').pop() ?? '') }; // a script that logged before its JSON line
+  }
 }
 
 export function table(head: string[], rows: (string | number)[][]): string {

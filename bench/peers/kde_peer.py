@@ -5,7 +5,7 @@ squared-distance matrix, then log-sum-exp over it), in PyTorch (torch.cdist + to
 
 Usage: kde_peer.py torch|numpy '<json spec>'
   spec: {"n": N, "dims": [D_1..D_L], "dz": D_Z, "factors": [..], "seed": s, "repeats": r, "threads": t}
-        optional "files": {"layers": [.npy..], "z": .npy} and "s2": {"layers": [[..]..], "z": [..]} to run on the
+        optional "device": "cuda" (torch only; TF32 off), "files": {"layers": [.npy..], "z": .npy} and "s2": {"layers": [[..]..], "z": [..]} to run on the
         engine's own arrays and bandwidths (the benchmark does this and compares the values).
 Data: standard normal from numpy's default_rng(seed) (layer l scaled by 1 + l), features likewise; the engine's
 benchmark passes the same arrays through .npy files when values are compared (see bench/kde.bench.ts).
@@ -34,13 +34,15 @@ def median_sq(x, rng):
     return float(np.median(d))
 
 
-def run_torch(layers, z, s2t, s2z, threads):
+def run_torch(layers, z, s2t, s2z, threads, device="cpu"):
     import torch
     torch.set_num_threads(threads)
-    T = [torch.from_numpy(t) for t in layers]
-    Z = torch.from_numpy(z)
+    torch.backends.cuda.matmul.allow_tf32 = False  # same precision as the engine: fp32 FMA distances
+    dev = torch.device(device)
+    T = [torch.from_numpy(t).to(dev) for t in layers]
+    Z = torch.from_numpy(z).to(dev)
     n = Z.shape[0]
-    eye = torch.eye(n, dtype=torch.bool)
+    eye = torch.eye(n, dtype=torch.bool, device=dev)
     lnN, lnN1 = math.log(n), math.log(n - 1)
 
     def go():
@@ -62,8 +64,10 @@ def run_torch(layers, z, s2t, s2z, threads):
                     "I_TX_low": lnN - float(low.double().mean()),
                 })
             out.append(row)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
         return out
-    return go, {"torch": torch.__version__, "threads": torch.get_num_threads()}
+    return go, {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": device}
 
 
 def lse_rows(a):
@@ -125,7 +129,10 @@ def main():
         srng = np.random.default_rng(0)
         s2t = [[f * median_sq(t, srng) for f in spec["factors"]] for t in layers]
         s2z = [f * median_sq(z, srng) for f in spec["factors"]]
-    go, info = (run_torch if lib == "torch" else run_numpy)(layers, z, s2t, s2z, spec.get("threads", 1))
+    if lib == "torch":
+        go, info = run_torch(layers, z, s2t, s2z, spec.get("threads", 1), spec.get("device", "cpu"))
+    else:
+        go, info = run_numpy(layers, z, s2t, s2z, spec.get("threads", 1))
     values = go()  # warm-up (also the values reported)
     times = []
     for _ in range(spec.get("repeats", 3)):

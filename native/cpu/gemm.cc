@@ -33,23 +33,72 @@ namespace mimic {
 
 namespace gemm_detail {
 
-// Blocking (tunable through set_blocking for experiments). KC: one B micro-panel (KC x NR floats = 16 KiB at
-// KC = 256) plus the A micro-panel being streamed stay in L1 (32-48 KiB). MC: the packed A block (MC x KC
-// = 144 KiB) sits in L2 (512 KiB - 1 MiB per core) with room for the C tiles. NC: the packed B block
-// (KC x NC = 4 MiB) lives in L3.
-static int g_mc = 144;
-static int g_kc = 256;
-static int g_nc = 4080;
+// Per-path kernels, tile size and blocking (tunable through set_blocking for experiments).
+//   6 x 16 (generic, AVX2): KC: one B micro-panel (KC x NR floats = 16 KiB at KC = 256) plus the A micro-panel
+//   being streamed stay in L1 (32-48 KiB). MC: the packed A block (MC x KC = 144 KiB) sits in L2 (512 KiB -
+//   1 MiB per core) with room for the C tiles. NC: the packed B block (KC x NC = 4 MiB) lives in L3.
+//   AVX-512 (MR_AVX512 x 32): see kAvx512Blocking below.
+struct PathConfig {
+  MicroKernel kernel;
+  PackRowsT pack_a_t;  // transposing packer for MR rows of op(A) (A not transposed)
+  PackRowsT pack_b_t;  // transposing packer for NR columns of op(B) (B transposed)
+  int mr, nr;
+  int mc, kc, nc;
+};
+
+namespace {
+constexpr int kGeneric = 0, kAvx2 = 1, kAvx512 = 2, kPaths = 3;
+// AVX-512 blocking (measured on Zen 5, L1d 48 KiB, L2 1 MiB): a deep KC halves the C traffic per flop, which
+// mattered more than keeping the B micro-panel in L1 (KC x 32 floats = 128 KiB at KC = 1024, read from L2 at
+// 2 zmm per 24 FMAs). A block MC x KC = 264 x 1024 x 4 ~ 1 MiB (L2-sized; MC = 264 also keeps M = 256 in one
+// A block, the small-M path). Single-thread GFLOP/s, MC/KC: 2048^3 NN: 192/256 -> 198, 192/512 -> 213,
+// 192/1024 -> 220-234; 256x2048x2304 NT: 192/1024 -> 177, 264/1024 -> 207.
+constexpr int kAvx512Mc = MR_AVX512 * 22, kAvx512Kc = 1024, kAvx512Nc = 2048;
+
+PathConfig default_config(int i) {
+  switch (i) {
+#ifdef MIMIC_GEMM_X86
+    case kAvx2: return {micro_kernel_avx2, pack_rows_t6_avx2, pack_rows_t16_avx2, MR, NR, 144, 256, 4080};
+    case kAvx512:
+      return {micro_kernel_avx512, pack_rows_tmr_avx512, pack_rows_t32_avx512, MR_AVX512, NR_AVX512,
+              kAvx512Mc, kAvx512Kc, kAvx512Nc};
+#endif
+    default: return {micro_kernel_generic, pack_rows_t6_generic, pack_rows_t16_generic, MR, NR, 144, 256, 4080};
+  }
+}
+
+PathConfig g_cfg[kPaths] = {default_config(0), default_config(1), default_config(2)};
+
+int path_index(KernelPath p) {
+#ifdef MIMIC_GEMM_X86
+  if (p == KernelPath::Avx512) return kAvx512;
+  if (p == KernelPath::Avx2) return kAvx2;
+#endif
+  (void)p;
+  return kGeneric;
+}
+}  // namespace
 
 void set_blocking(int mc, int kc, int nc) {
-  if (mc > 0) g_mc = std::max(MR, mc / MR * MR);
-  if (kc > 0) g_kc = std::max(8, kc);
-  if (nc > 0) g_nc = std::max(NR, nc / NR * NR);
+  for (PathConfig& c : g_cfg) {
+    if (mc > 0) c.mc = std::max(c.mr, mc / c.mr * c.mr);
+    if (kc > 0) c.kc = std::max(8, kc);
+    if (nc > 0) c.nc = std::max(c.nr, nc / c.nr * c.nr);
+  }
 }
-void get_blocking(int* mc, int* kc, int* nc) {
-  *mc = g_mc;
-  *kc = g_kc;
-  *nc = g_nc;
+void reset_blocking() {
+  for (int i = 0; i < kPaths; ++i) g_cfg[i] = default_config(i);
+}
+void get_blocking(KernelPath path, int* mc, int* kc, int* nc) {
+  const PathConfig& c = g_cfg[path_index(resolve_path(path))];
+  *mc = c.mc;
+  *kc = c.kc;
+  *nc = c.nc;
+}
+void get_tile(KernelPath path, int* mr, int* nr) {
+  const PathConfig& c = g_cfg[path_index(resolve_path(path))];
+  *mr = c.mr;
+  *nr = c.nr;
 }
 
 }  // namespace gemm_detail
@@ -89,22 +138,6 @@ Scratch& thread_scratch() {
 
 constexpr int64_t kSlack = 32;  // floats of slack past each packed block (overlapping vector stores)
 
-// ---- kernels in use -----------------------------------------------------------------------------------------
-
-struct Kernels {
-  MicroKernel kernel;
-  void (*pack_t6)(int64_t, int, const float*, int64_t, const float*, float*);
-  void (*pack_t16)(int64_t, int, const float*, int64_t, const float*, float*);
-};
-
-Kernels kernels_for(KernelPath p) {
-#ifdef MIMIC_GEMM_X86
-  if (p == KernelPath::Avx2) return {micro_kernel_avx2, pack_rows_t6_avx2, pack_rows_t16_avx2};
-#endif
-  (void)p;
-  return {micro_kernel_generic, pack_rows_t6_generic, pack_rows_t16_generic};
-}
-
 struct Problem {
   Trans ta, tb;
   int64_t M, N, K;
@@ -118,19 +151,20 @@ struct Problem {
   int64_t ldc;
   const float* aoff;
   const float* boff;
-  Kernels kern;
+  PathConfig cfg;  // a copy: kernels, tile, blocking
 };
 
 // ---- packing ------------------------------------------------------------------------------------------------
 
 // op(A) rows [i0, i0 + mc), k in [p0, p0 + kc)  ->  ceil(mc / MR) micro-panels of MR x kc.
 void pack_a(const Problem& P, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float* dst) {
+  const int MR = P.cfg.mr;
   const float* off = P.aoff ? P.aoff + p0 : nullptr;
   for (int64_t ir = 0; ir < mc; ir += MR) {
     const int rows = static_cast<int>(std::min<int64_t>(MR, mc - ir));
     float* d = dst + ir * kc;
     if (P.ta == Trans::N) {
-      P.kern.pack_t6(kc, rows, P.A + (i0 + ir) * P.lda + p0, P.lda, off, d);
+      P.cfg.pack_a_t(kc, rows, P.A + (i0 + ir) * P.lda + p0, P.lda, off, d);
     } else {
       // A stored K x M: the MR values of one k are contiguous.
       const float* s = P.A + p0 * P.lda + i0 + ir;
@@ -157,18 +191,19 @@ void pack_a(const Problem& P, int64_t i0, int64_t mc, int64_t p0, int64_t kc, fl
 
 // op(B) k in [p0, p0 + kc), cols [j0, j0 + nc)  ->  ceil(nc / NR) micro-panels of kc x NR.
 void pack_b(const Problem& P, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float* dst) {
+  const int NR = P.cfg.nr;
   const float* off = P.boff ? P.boff + p0 : nullptr;
   if (P.tb == Trans::T) {
     // B stored N x K: each column of op(B) is a contiguous row of B.
     for (int64_t jr = 0; jr < nc; jr += NR) {
       const int cols = static_cast<int>(std::min<int64_t>(NR, nc - jr));
-      P.kern.pack_t16(kc, cols, P.B + (j0 + jr) * P.ldb + p0, P.ldb, off, dst + jr * kc);
+      P.cfg.pack_b_t(kc, cols, P.B + (j0 + jr) * P.ldb + p0, P.ldb, off, dst + jr * kc);
     }
     return;
   }
   // B stored K x N: rows of op(B) are contiguous. Walk a group of panels row by row, so each row of B is
-  // read as one 512-byte run rather than 64 bytes per page touched (large ldb makes that a TLB miss each).
-  constexpr int64_t kGroup = 32 * NR;
+  // read as one 2 KiB run rather than 64 bytes per page touched (large ldb makes that a TLB miss each).
+  const int64_t kGroup = std::max<int64_t>(1, 512 / NR) * NR;
   for (int64_t jg = 0; jg < nc; jg += kGroup) {
     const int64_t gcols = std::min(kGroup, nc - jg);
     const int64_t full = gcols / NR * NR;
@@ -215,20 +250,21 @@ void gemm_share(const Problem& P, int64_t m0, int64_t m1, int64_t n0, int64_t n1
                 float* Cs, int64_t ldcs, float beta) {
   const int64_t m = m1 - m0, n = n1 - n0, kk = k1 - k0;
   if (m <= 0 || n <= 0) return;
-  const int64_t KC = balanced_block(kk, g_kc, 1);
-  const int64_t MC = balanced_block(m, g_mc, MR);
-  const int64_t NC = balanced_block(n, g_nc, NR);
+  const int MR = P.cfg.mr, NR = P.cfg.nr;
+  const int64_t KC = balanced_block(kk, P.cfg.kc, 1);
+  const int64_t MC = balanced_block(m, P.cfg.mc, MR);
+  const int64_t NC = balanced_block(n, P.cfg.nc, NR);
   Scratch& S = thread_scratch();
   float* Abuf = S.a.get(static_cast<size_t>(((MC + MR - 1) / MR * MR) * KC + kSlack));
   float* Bbuf = S.b.get(static_cast<size_t>(((NC + NR - 1) / NR * NR) * KC + kSlack));
-  const MicroKernel kernel = P.kern.kernel;
+  const MicroKernel kernel = P.cfg.kernel;
 
   if (m <= MC) {
     // One A block covers every row (small M, e.g. conv shapes with huge N): pack A once per K block, then pack
     // B a few micro-panels at a time and use them straight away, while they are still in L1/L2, instead of
     // round-tripping a multi-MiB packed B block through L3.
-    // Group width: 32 panels for B (row runs of 2 KiB per source row), 8 for B^T (whole rows already).
-    const int64_t kGroup = (P.tb == Trans::N ? 32 : 8) * NR;
+    // Group width: 512 columns for B (row runs of 2 KiB per source row), 128 for B^T (whole rows already).
+    const int64_t kGroup = std::max<int64_t>(1, (P.tb == Trans::N ? 512 : 128) / NR) * NR;
     for (int64_t pc = 0; pc < kk; pc += KC) {
       const int64_t kc = std::min(KC, kk - pc);
       const float b = pc == 0 ? beta : 1.0f;
@@ -323,7 +359,8 @@ struct Plan {
   int pm = 1, pn = 1, pk = 1;
 };
 
-double plan_cost(int64_t M, int64_t N, int64_t K, int pm, int pn, int pk) {
+double plan_cost(const PathConfig& cfg, int64_t M, int64_t N, int64_t K, int pm, int pn, int pk) {
+  const int MR = cfg.mr, NR = cfg.nr;
   const int64_t tm = ceil_div(M, MR), tn = ceil_div(N, NR);
   if (pm > tm || pn > tn || pk > K) return 1e300;
   const double m = static_cast<double>(ceil_div(tm, pm) * MR);
@@ -331,13 +368,13 @@ double plan_cost(int64_t M, int64_t N, int64_t K, int pm, int pn, int pk) {
   const double k = static_cast<double>(ceil_div(K, pk));
   const double compute = m * n * k;  // MACs on the largest share, padded to whole tiles
   // Packing one element costs roughly as much as ~8 MACs; A is repacked once per NC block.
-  const double a_packs = std::ceil(n / g_nc);
+  const double a_packs = std::ceil(n / cfg.nc);
   const double pack = 8.0 * (m * k * a_packs + k * n);
   const double reduce = pk > 1 ? 4.0 * static_cast<double>(M) * N * (pk - 1) : 0.0;
   return compute + pack + reduce;
 }
 
-Plan choose_plan(int64_t M, int64_t N, int64_t K, int nt) {
+Plan choose_plan(const PathConfig& cfg, int64_t M, int64_t N, int64_t K, int nt) {
   Plan best;
   double best_cost = 1e301;
   for (int pm = 1; pm <= nt; ++pm) {
@@ -345,7 +382,7 @@ Plan choose_plan(int64_t M, int64_t N, int64_t K, int nt) {
     for (int pn = 1; pn <= nt / pm; ++pn) {
       if ((nt / pm) % pn) continue;
       const int pk = nt / pm / pn;
-      const double c = plan_cost(M, N, K, pm, pn, pk);
+      const double c = plan_cost(cfg, M, N, K, pm, pn, pk);
       if (c < best_cost) {
         best_cost = c;
         best = {pm, pn, pk};
@@ -405,7 +442,7 @@ void sgemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, con
   const KernelPath path = resolve_path(opt.path);  // throws Unsupported for Avx2 on a CPU without it
 
   Problem P{ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, opt.a_k_offset, opt.b_k_offset,
-            kernels_for(path)};
+            g_cfg[path_index(path)]};
   if (K == 0 || alpha == 0.0f) {  // BLAS semantics: op(A) op(B) is not evaluated
     scale_c(P);
     return;
@@ -424,7 +461,7 @@ void sgemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, con
   int want = opt.threads == 0 ? pool.size() : std::min(opt.threads, pool.size());
   if (macs < 6e6) want = 1;  // waking pool workers (condition variable) costs more than it saves
   if (want > 1) {
-    const Plan p = choose_plan(M, N, K, want);
+    const Plan p = choose_plan(P.cfg, M, N, K, want);
     want = p.pm * p.pn * p.pk;
   }
   if (want <= 1) {
@@ -432,7 +469,7 @@ void sgemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, con
     return;
   }
 
-  const Plan plan = choose_plan(M, N, K, want);
+  const Plan plan = choose_plan(P.cfg, M, N, K, want);
   // Partial products of the K slices beyond the first: (pk - 1) dense M x N buffers, reused per caller thread.
   thread_local AlignedBuf t_partial;
   float* partial = plan.pk > 1 ? t_partial.get(static_cast<size_t>((plan.pk - 1) * M * N)) : nullptr;
@@ -446,8 +483,8 @@ void sgemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, con
     const int rest = tid % (pl.pm * pl.pn);
     const int im = rest / pl.pn, in = rest % pl.pn;
     int64_t m0, m1, n0, n1, k0, k1;
-    share_range(M, MR, pl.pm, im, &m0, &m1);
-    share_range(N, NR, pl.pn, in, &n0, &n1);
+    share_range(M, P.cfg.mr, pl.pm, im, &m0, &m1);
+    share_range(N, P.cfg.nr, pl.pn, in, &n0, &n1);
     share_range(K, 1, pl.pk, ik, &k0, &k1);
     if (k0 >= k1) return;
     if (ik == 0) {

@@ -2,15 +2,17 @@
 //
 // Build (from the repo root):
 //   g++ -O3 -std=c++17 -c -mavx2 -mfma -I native/include native/cpu/gemm_avx2.cc -o /tmp/gemm_avx2.o
+//   g++ -O3 -std=c++17 -c -mavx512f -mavx512vl -mavx512bw -mavx512dq -mavx2 -mfma -I native/include
+//       native/cpu/gemm_avx512.cc -o /tmp/gemm_avx512.o
 //   g++ -O3 -std=c++17 -pthread -I native/include native/tools/gemm_check.cc native/cpu/threadpool.cc
 //       native/cpu/cpu.cc native/cpu/gemm.cc native/cpu/gemm_generic.cc native/ref/gemm_ref.cc /tmp/gemm_avx2.o
-//       -o /tmp/gemm_check
+//       /tmp/gemm_avx512.o -o /tmp/gemm_check
 // Run:
 //   /tmp/gemm_check test                         correctness sweep vs the float64 reference (exit 1 on failure)
-//   /tmp/gemm_check bench [threads] [path]       GFLOP/s on the standard shapes (path: auto|generic|avx2)
+//   /tmp/gemm_check bench [threads] [path]       GFLOP/s on the standard shapes (path: auto|generic|avx2|avx512)
 //   /tmp/gemm_check time M N K [NN|NT|TN|TT] [threads] [path] [reps]
-//   /tmp/gemm_check json '[[M,N,K,"NT"],...]' [threads] [path]   (same JSON shape list as bench/peers)
-// MIMIC_GEMM_BLOCKING=mc,kc,nc overrides the blocking (tuning).
+// MIMIC_GEMM_BLOCKING=mc,kc,nc overrides the blocking of every path (tuning); MIMIC_MAX_PATH=avx2|generic caps
+// what auto picks.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -40,6 +42,7 @@ void fill(std::vector<float>& v, float lo = -1.0f, float hi = 1.0f) {
 KernelPath parse_path(const char* s) {
   if (!s || !std::strcmp(s, "auto")) return KernelPath::Auto;
   if (!std::strcmp(s, "generic")) return KernelPath::Generic;
+  if (!std::strcmp(s, "avx512")) return KernelPath::Avx512;
   return KernelPath::Avx2;
 }
 
@@ -125,8 +128,12 @@ int run_tests() {
                                {100, 90, 80}, {127, 129, 513}, {2, 2, 5000},  {31, 47, 5000}, {150, 290, 600},
                                {64, 700, 96}, {301, 20, 77},  {3, 200, 3},   {200, 3, 40},  {145, 4097, 33}};
   double worst = 0;
-  for (KernelPath path : {KernelPath::Generic, KernelPath::Avx2}) {
-    if (path == KernelPath::Avx2 && !(cpu_features().avx2 && cpu_features().fma)) continue;
+  const KernelPath all_paths[] = {KernelPath::Generic, KernelPath::Avx2, KernelPath::Avx512};
+  for (KernelPath path : all_paths) {
+    if (!path_supported(path)) {
+      std::printf("  skipping path %s (not supported by this CPU)\n", path_name(path));
+      continue;
+    }
     for (auto& s : shapes)
       for (int t = 0; t < 4; ++t)
         for (int threads : {1, 2}) {
@@ -143,18 +150,29 @@ int run_tests() {
   }
   // Large shapes that reach several MC / KC / NC blocks and the thread split (a subset, the reference is slow).
   const int64_t big[][3] = {{300, 4200, 70}, {40, 5000, 600}, {128, 128, 20000}, {500, 300, 700}};
-  for (auto& s : big)
-    for (int t : {0, 1, 3})
-      for (int threads : {1, 2}) {
-        worst = std::max(worst, check_case(t & 2, t & 1, s[0], s[1], s[2], 1.0f, 0.5f, t == 1, KernelPath::Auto,
-                                           threads, 2, false));
-      }
+  for (KernelPath path : all_paths) {
+    if (path != KernelPath::Generic && !path_supported(path)) continue;
+    for (auto& s : big)
+      for (int t : {0, 1, 3})
+        for (int threads : {1, 2}) {
+          // Generic: only the no-transpose case (slow), the SIMD paths all three layouts.
+          if (path == KernelPath::Generic && t != 0) continue;
+          worst = std::max(worst, check_case(t & 2, t & 1, s[0], s[1], s[2], 1.0f, 0.5f, t == 1, path, threads, 2,
+                                             false));
+        }
+  }
   // Blocking variants: tiny blocks exercise every edge path.
   gemm_detail::set_blocking(12, 9, 32);
   for (int t = 0; t < 4; ++t)
-    for (KernelPath path : {KernelPath::Generic, KernelPath::Auto})
-      worst = std::max(worst, check_case(t & 2, t & 1, 41, 77, 53, 1.25f, 0.25f, true, path, 2, 1, false));
-  gemm_detail::set_blocking(144, 256, 4080);
+    for (KernelPath path : all_paths)
+      if (path_supported(path))
+        worst = std::max(worst, check_case(t & 2, t & 1, 41, 77, 53, 1.25f, 0.25f, true, path, 2, 1, false));
+  gemm_detail::set_blocking(24, 17, 64);
+  for (int t = 0; t < 4; ++t)
+    for (KernelPath path : all_paths)
+      if (path_supported(path))
+        worst = std::max(worst, check_case(t & 2, t & 1, 100, 130, 70, -0.5f, 1.0f, t & 1, path, 1, 2, false));
+  gemm_detail::reset_blocking();
   // Zero sizes.
   for (int64_t z : {0, 1, 2}) {
     check_case(false, false, z == 0 ? 0 : 5, z == 1 ? 0 : 5, z == 2 ? 0 : 5, 1.0f, 0.5f, false, KernelPath::Auto,

@@ -73,8 +73,8 @@ Result estimate(const Request& req);
 
 // Scale statistics used by relative bandwidths.
 enum class Scale { MedianSq, MeanSqNorm };
-// MedianSq: median squared distance over `pairs` pairs (i != j) drawn with a seeded generator (all pairs when
-// N(N-1)/2 <= pairs). MeanSqNorm: 2 * mean squared norm after centring (= mean squared pairwise distance).
+// MedianSq: median squared distance over all pairs of a seeded random subset of m samples, m the smallest with
+// m(m-1)/2 >= pairs (every sample when N is smaller). MeanSqNorm: 2 * mean squared norm after centring (= mean squared pairwise distance).
 double scale_statistic(const Matrix& x, Scale scale, int64_t pairs, uint64_t seed, int threads);
 
 namespace detail {
