@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { Bench } from 'tinybench';
 import { buildInfo } from '../../lib/index.ts';
 
-export const PYTHON = '/usr/bin/python3'; // Debian's python (numpy on OpenBLAS, torch); not the pyenv one on PATH
+// Debian's python (numpy on OpenBLAS, torch), not the pyenv one on PATH; MIMIC_PEER_PYTHON points elsewhere
+// (e.g. a venv with CUDA torch on a GPU machine).
+export const PYTHON = process.env.MIMIC_PEER_PYTHON ?? '/usr/bin/python3';
 export const PEERS = join(import.meta.dirname, '..', 'peers');
 
 export function machine(): string {
