@@ -15,7 +15,8 @@ const engines: Engine[] = [
   { name: 'fp64 reference', opts: { precision: 'fp64' }, tol: 1e-10 },
   { name: 'cpu generic', opts: { backend: 'cpu', kernelPath: 'generic' }, tol: 2e-5 },
   ...(info.avx2 && info.fma ? [{ name: 'cpu avx2', opts: { backend: 'cpu', kernelPath: 'avx2' }, tol: 2e-5 } as Engine] : []),
-  { name: 'cpu avx2 tile 3', opts: { backend: 'cpu', tile: 3 }, tol: 2e-5 },
+  ...(info.kernelPath === 'avx512' ? [{ name: 'cpu avx512', opts: { backend: 'cpu', kernelPath: 'avx512' }, tol: 2e-5 } as Engine] : []),
+  { name: `cpu ${info.kernelPath} tile 3`, opts: { backend: 'cpu', tile: 3 }, tol: 2e-5 },
 ];
 
 function g4(n = 256) {

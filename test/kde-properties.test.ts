@@ -2,7 +2,7 @@
 // (printed; replay with MIMIC_TEST_SEED=<seed>). The fp32 engine is compared with the float64 reference.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { estimateMI, type Quantity } from '../lib/index.ts';
+import { buildInfo, estimateMI, type KernelPathName, type Quantity } from '../lib/index.ts';
 import { assertClose, correlated, freshSeed, gaussian, mulberry32 } from './helpers.ts';
 
 const abs = (values: number[]) => ({ mode: 'absolute' as const, values });
@@ -17,7 +17,8 @@ test('fp32 engine matches the float64 reference on random layers, every quantity
   const quantities: Quantity[] = ['I_TZ', 'I_TZ_loo', 'I_TX_up', 'I_TX_low', 'I_TY', 'H_T_up', 'H_T_low', 'H_Z_up', 'H_TZ_up', 'HSIC', 'CKA'];
   const common = { layers, features, labels, quantities, bandwidth: { values: [0.05, 0.3, 2] } };
   const ref = await estimateMI({ ...common, precision: 'fp64' });
-  for (const kernelPath of ['generic', 'avx2'] as const) {
+  const paths: KernelPathName[] = ['generic', 'avx2', ...(buildInfo().kernelPath === 'avx512' ? (['avx512'] as const) : [])];
+  for (const kernelPath of paths) {
     const got = await estimateMI({ ...common, kernelPath, backend: 'cpu', tile: 64 });
     got.layers.forEach((l, li) => {
       for (const q of quantities)

@@ -143,9 +143,9 @@ Result estimate_cpu(const Request& req) {
   const int64_t N = req.layers[0].rows;
   const Needs need = needs_for(req);
   const KernelPath path = resolve_path(req.path);
-  auto tile_fn = path == KernelPath::Generic ? tile_generic : tile_avx2;
+  auto tile_fn = path == KernelPath::Generic ? tile_generic : path == KernelPath::Avx512 ? tile_avx512 : tile_avx2;
   const int tile = static_cast<int>(std::min<int64_t>(req.tile, N));
-  const int ld = (tile + 7) & ~7;
+  const int ld = pad_cols(tile);
 
   std::vector<Centred> layers;
   for (const auto& m : req.layers) layers.push_back(centre(m, req.threads));
@@ -300,7 +300,7 @@ Result estimate_cpu(const Request& req) {
     res.gemm_flops += states[t].gemm_flops;
     res.epilogue_seconds += states[t].epilogue_seconds;
   }
-  res.backend = path == KernelPath::Generic ? "cpu-generic" : "cpu-avx2";
+  res.backend = std::string("cpu-") + path_name(path);
   return res;
 }
 

@@ -1,6 +1,6 @@
 // The fused epilogue of the KDE engine: one distance tile (rows i in I, columns j in J) turned into per-row and
 // per-column kernel sums for one bandwidth, in one sweep. Two builds share this contract: a portable one
-// (kde_tile_generic.cc) and an AVX2/FMA one (kde_tile_avx2.cc); tests run both against the float64 reference.
+// (kde_tile_generic.cc), an AVX2/FMA one (kde_tile_avx2.cc) and an AVX-512 one (kde_tile_avx512.cc); tests run both against the float64 reference.
 //
 //   dt (ti, ld) squared distances of the layer, >= 0, +inf on the diagonal of a diagonal tile
 //   dz (ti, ld) squared distances of Z (null in T-only mode)
@@ -37,9 +37,14 @@ struct TileOut {
 
 void tile_generic(const TileIn& in, const TileOut& out);
 void tile_avx2(const TileIn& in, const TileOut& out);
+void tile_avx512(const TileIn& in, const TileOut& out);
+
+// Tile widths are padded to this many columns (the widest vector kernel's lane count).
+constexpr int kTilePad = 16;
+inline int pad_cols(int n) { return (n + kTilePad - 1) / kTilePad * kTilePad; }
 
 // Gram tile -> clamped squared distances, diagonal forced to +inf on diagonal tiles, and row / column minima.
-// g (ti, ld) holds x_i . x_j of centred data; ni, nj squared norms. Columns tj..round_up(tj, 8) are set to +inf
+// g (ti, ld) holds x_i . x_j of centred data; ni, nj squared norms. Columns tj..pad_cols(tj) are set to +inf
 // (ld must be at least that wide) so vector kernels can run over the padded width.
 void finish_distances(float* g, int ti, int tj, int ld, const float* ni, const float* nj, bool diag,
                       float* row_min, float* col_min);

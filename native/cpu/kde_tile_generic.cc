@@ -9,7 +9,7 @@ namespace mimic::kde::detail {
 void finish_distances(float* g, int ti, int tj, int ld, const float* ni, const float* nj, bool diag,
                       float* row_min, float* col_min) {
   const float inf = std::numeric_limits<float>::infinity();
-  const int tjp = (tj + 7) & ~7;  // vector kernels read up to the padded width: padding is +inf (weight 0)
+  const int tjp = pad_cols(tj);  // vector kernels read up to the padded width: padding is +inf (weight 0)
   for (int j = 0; j < tjp; ++j) col_min[j] = inf;
   for (int r = 0; r < ti; ++r) {
     float* row = g + static_cast<int64_t>(r) * ld;
