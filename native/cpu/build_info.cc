@@ -16,7 +16,7 @@ BuildInfo build_info() {
   b.gpu_name = q.name;
   b.cuda_message = q.message;
 #else
-  b.cuda_message = "built without CUDA (nvcc was not found at build time)";
+  b.cuda_message = "built without CUDA (nvcc not found at build time, or MIMIC_DISABLE_CUDA set)";
 #endif
   b.avx2 = cpu_features().avx2;
   b.fma = cpu_features().fma;
@@ -28,7 +28,7 @@ BuildInfo build_info() {
 #ifndef MIMIC_WITH_CUDA
 namespace kde::detail {
 Result estimate_cuda(const Request&) {
-  throw Error(Code::Unsupported, "backend 'cuda': this build has no CUDA kernels (nvcc was not found at build time)");
+  throw Error(Code::Unsupported, "backend 'cuda': this build has no CUDA kernels (nvcc not found at build time, or MIMIC_DISABLE_CUDA set)");
 }
 }  // namespace kde::detail
 #endif
