@@ -19,7 +19,8 @@ const engines: Engine[] = [
   { name: `cpu ${info.kernelPath} tile 3`, opts: { backend: 'cpu', tile: 3 }, tol: 2e-5 },
 ];
 
-function g4(n = 256) {
+/** G4: RNG-free, T_ij = sin(0.37 i j) (j = 1..3), Z_ik = cos(0.23 i k) (k = 2, 3), y_i = (i - 1) mod 4, two s2. */
+function g4Options(n = 256): EstimateMIOptions {
   const t = new Float32Array(n * 3);
   const z = new Float32Array(n * 2);
   const y = new Int32Array(n);
@@ -28,7 +29,13 @@ function g4(n = 256) {
     for (let k = 2; k <= 3; ++k) z[(i - 1) * 2 + k - 2] = Math.cos(0.23 * i * k);
     y[i - 1] = (i - 1) % 4;
   }
-  return { t, z, y };
+  return {
+    layers: [{ data: t, rows: n, cols: 3 }],
+    features: { data: z, rows: n, cols: 2 },
+    labels: y,
+    bandwidth: { mode: 'absolute', values: [0.5, 0.05] },
+    quantities: ALL,
+  };
 }
 
 for (const e of engines) {
@@ -52,15 +59,7 @@ for (const e of engines) {
   });
 
   test(`G4 (sin/cos, N = 256, two bandwidths in one pass) on ${e.name}`, async () => {
-    const { t, z, y } = g4();
-    const est = await estimateMI({
-      layers: [{ data: t, rows: 256, cols: 3 }],
-      features: { data: z, rows: 256, cols: 2 },
-      labels: y,
-      bandwidth: { mode: 'absolute', values: [0.5, 0.05] },
-      quantities: ALL,
-      ...e.opts,
-    });
+    const est = await estimateMI({ ...g4Options(), ...e.opts });
     const v = est.layers[0].values;
     // The golden values were computed from float64 inputs; ours are float32-rounded sines, which moves the
     // estimates by ~2e-9: the fp64 reference is held to 1e-8 here.
@@ -79,15 +78,7 @@ for (const e of engines) {
 }
 
 test('CUDA engine on G4', { skip: info.gpuAvailable ? false : `no GPU here (${info.cudaMessage})` }, async () => {
-  const { t, z, y } = g4();
-  const est = await estimateMI({
-    layers: [{ data: t, rows: 256, cols: 3 }],
-    features: { data: z, rows: 256, cols: 2 },
-    labels: y,
-    bandwidth: { mode: 'absolute', values: [0.5, 0.05] },
-    quantities: ALL,
-    backend: 'cuda',
-  });
+  const est = await estimateMI({ ...g4Options(), backend: 'cuda' });
   const v = est.layers[0].values;
   assertClose(v.I_TX_up![0], 1.733621897973, 5e-5, 'cuda G4 I_up');
   assertClose(v.I_TZ![1], 0.456906113784, 5e-5, 'cuda G4 I(T;Z)');

@@ -17,32 +17,6 @@
 namespace mimic::kde {
 namespace detail {
 
-// Column means in float64, then squared norms of the centred rows.
-Centred centre(const Matrix& m, int threads) {
-  Centred c;
-  c.x = m.data;
-  c.d = m.cols;
-  const int64_t N = m.rows, D = m.cols;
-  std::vector<double> sum(D, 0.0);
-  for (int64_t i = 0; i < N; ++i)
-    for (int64_t k = 0; k < D; ++k) sum[k] += m.data[i * D + k];
-  c.mu.resize(D);
-  for (int64_t k = 0; k < D; ++k) c.mu[k] = static_cast<float>(sum[k] / static_cast<double>(N));
-  c.norms.resize(N);
-  parallel_for(N, threads, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      double s = 0;
-      for (int64_t k = 0; k < D; ++k) {
-        double t = static_cast<double>(m.data[i * D + k]) - c.mu[k];
-        s += t * t;
-      }
-      c.norms[i] = static_cast<float>(s);
-    }
-  });
-  return c;
-}
-
-
 namespace {
 
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();

@@ -24,17 +24,10 @@ double scale_statistic(const Matrix& x, Scale scale, int64_t pairs, uint64_t see
   const int64_t N = x.rows, D = x.cols;
   MIMIC_REQUIRE(N >= 2 && D >= 1, Code::InvalidArgument, "scale: need at least 2 samples of dimension >= 1");
   if (scale == Scale::MeanSqNorm) {
-    std::vector<double> mu(D, 0.0);
-    for (int64_t i = 0; i < N; ++i)
-      for (int64_t k = 0; k < D; ++k) mu[k] += x.data[i * D + k];
-    for (auto& m : mu) m /= static_cast<double>(N);
-    double s = 0;
-    for (int64_t i = 0; i < N; ++i)
-      for (int64_t k = 0; k < D; ++k) {
-        double t = x.data[i * D + k] - mu[k];
-        s += t * t;
-      }
     // mean over i != j of ||x_i - x_j||^2 = 2 N / (N - 1) * mean ||x_i - mu||^2
+    const detail::Centred c = detail::centre(x, threads);
+    double s = 0;
+    for (float v : c.norms) s += v;
     return 2.0 * s / static_cast<double>(N - 1);
   }
   MIMIC_REQUIRE(pairs >= 1, Code::InvalidArgument, "scale: subsample size must be >= 1");
@@ -53,30 +46,17 @@ double scale_statistic(const Matrix& x, Scale scale, int64_t pairs, uint64_t see
   // immaterial for a median).
   std::vector<float> sub(static_cast<size_t>(m) * D);
   for (int64_t a = 0; a < m; ++a) std::copy(x.data + order[a] * D, x.data + (order[a] + 1) * D, sub.begin() + a * D);
-  std::vector<double> mu_d(D, 0.0);
-  for (int64_t a = 0; a < m; ++a)
-    for (int64_t k = 0; k < D; ++k) mu_d[k] += sub[a * D + k];
-  std::vector<float> mu(D);
-  for (int64_t k = 0; k < D; ++k) mu[k] = static_cast<float>(mu_d[k] / static_cast<double>(m));
-  std::vector<double> norms(m);
-  for (int64_t a = 0; a < m; ++a) {
-    double n2 = 0;
-    for (int64_t k = 0; k < D; ++k) {
-      const double t = static_cast<double>(sub[a * D + k]) - mu[k];
-      n2 += t * t;
-    }
-    norms[a] = n2;
-  }
+  const detail::Centred c = detail::centre(Matrix{sub.data(), m, D}, threads);
   std::vector<float> gram(static_cast<size_t>(m) * m);
   GemmOptions opt;
   opt.threads = threads;
-  opt.a_k_offset = mu.data();
-  opt.b_k_offset = mu.data();
+  opt.a_k_offset = c.mu.data();
+  opt.b_k_offset = c.mu.data();
   sgemm(Trans::N, Trans::T, m, m, D, 1.0f, sub.data(), D, sub.data(), D, 0.0f, gram.data(), m, opt);
   std::vector<double> d;
   d.reserve(m * (m - 1) / 2);
   for (int64_t a = 0; a < m; ++a)
-    for (int64_t b = a + 1; b < m; ++b) d.push_back(std::max(0.0, norms[a] + norms[b] - 2.0 * gram[a * m + b]));
+    for (int64_t b = a + 1; b < m; ++b) d.push_back(std::max(0.0, static_cast<double>(c.norms[a]) + c.norms[b] - 2.0 * gram[a * m + b]));
   const size_t mid = d.size() / 2;
   std::nth_element(d.begin(), d.begin() + mid, d.end());
   double med = d[mid];

@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <climits>
 #include <memory>
 #include <cmath>
 #include <limits>
@@ -18,10 +19,6 @@
 namespace mimic::kde::detail {
 
 namespace {
-
-constexpr int TM = 64;    // samples per tile side
-constexpr int TK = 16;    // features per Gram step
-constexpr int NT = 256;   // threads per block: 16 x 16 for the Gram, 4 per row for the epilogue
 
 struct DevSet {
   const float* x;
@@ -58,93 +55,209 @@ __device__ __forceinline__ void merge(double& m, double& s, double mt, double st
   }
 }
 
-__device__ __forceinline__ float min4(float v) {
-  v = fminf(v, __shfl_xor_sync(0xffffffffu, v, 1));
-  return fminf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+// Tile geometry. NT threads compute a TM x TM Gram tile as a 16 x 16 grid of (TM/16) x (TM/16) register micro-tiles
+// (8 x 8 for TM = 128, 4 x 4 for TM = 64), fed from double-buffered, k-major shared panels of TK features; the next
+// stage's global loads (float4 when d % 4 == 0) are issued before the current stage's FMAs and centred in registers
+// (x - mu) before they are stored. The epilogue then works on the distance tile in shared memory with NT / TM
+// threads per row.
+constexpr int NT = 256;  // threads per block
+constexpr int TK = 16;   // features per Gram stage
+
+template <int TM>
+struct Geo {
+  static constexpr int H = TM / 64;                 // float4 fragments per micro-tile side
+  static constexpr int MT = 4 * H;                  // micro-tile side
+  static constexpr int LP = TM * TK / (4 * NT);     // float4 loads per panel per thread (== H)
+  static constexpr int SP = TM + 4;                 // panel row stride (floats; 16-byte aligned rows)
+  static constexpr int TPR = NT / TM;               // epilogue threads per row
+  static constexpr int SD = TM + TPR;               // distance tile row stride: conflict-free epilogue reads
+  static constexpr int PANEL = TK * SP;             // floats per panel stage
+  static constexpr int TILE_F = TM * SD;            // floats per distance tile
+  static constexpr int GRAM_F = 4 * PANEL;          // A and B panels, two stages each
+  static constexpr int REG2_F = TILE_F > GRAM_F ? TILE_F : GRAM_F;
+  // [Z distance tile][Gram panels, aliased by the layer distance tile][column labels]
+  static constexpr size_t SMEM = (static_cast<size_t>(TILE_F) + REG2_F + TM) * sizeof(float);
+  static_assert(LP == H && TILE_F % 4 == 0 && REG2_F % 4 == 0 && SP % 4 == 0 && SD % 2 == 0, "tile geometry");
+};
+
+template <int TPR>
+__device__ __forceinline__ float rmin(float v) {
+#pragma unroll
+  for (int o = 1; o < TPR; o <<= 1) v = fminf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
 }
-__device__ __forceinline__ float sum4(float v) {
-  v += __shfl_xor_sync(0xffffffffu, v, 1);
-  return v + __shfl_xor_sync(0xffffffffu, v, 2);
+template <int TPR>
+__device__ __forceinline__ float rsum(float v) {
+#pragma unroll
+  for (int o = 1; o < TPR; o <<= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
 }
 
-// sD[r][c] = max(0, |x_i|^2 + |x_j|^2 - 2 x_i.x_j) on centred rows i = i0 + r, j = j0 + c; +inf for i == j or
-// out-of-range samples (weight 0 in every sum).
-__device__ void distance_tile(const DevSet s, long long i0, long long j0, long long N, float (*sA)[TM],
-                              float (*sB)[TM], float (*sD)[TM + 1]) {
-  const int t = threadIdx.x, ty = t / 16, tx = t % 16;
-  float acc[4][4] = {};
-  for (long long k0 = 0; k0 < s.d; k0 += TK) {
-#pragma unroll
-    for (int p = 0; p < (TM * TK) / NT; ++p) {
-      const int idx = t + p * NT, r = idx / TK, kk = idx % TK;
-      const long long k = k0 + kk;
-      float a = 0.f, b = 0.f;
-      if (k < s.d) {
-        const float mu = s.mu[k];
-        if (i0 + r < N) a = s.x[(i0 + r) * s.d + k] - mu;
-        if (j0 + r < N) b = s.x[(j0 + r) * s.d + k] - mu;
-      }
-      sA[kk][r] = a;
-      sB[kk][r] = b;
+// Four centred features k..k+3 of sample `row` (zeros past the end of the row or for out-of-range samples).
+__device__ __forceinline__ float4 load4(const DevSet& s, long long row, long long N, long long k, bool vec) {
+  float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+  if (row < N && k < s.d) {
+    const float* src = s.x + row * s.d;
+    if (vec) {
+      const float4 x = __ldg(reinterpret_cast<const float4*>(src + k));
+      const float4 m = __ldg(reinterpret_cast<const float4*>(s.mu + k));
+      v = make_float4(x.x - m.x, x.y - m.y, x.z - m.z, x.w - m.w);
+    } else {
+      v.x = __ldg(src + k) - __ldg(s.mu + k);
+      if (k + 1 < s.d) v.y = __ldg(src + k + 1) - __ldg(s.mu + k + 1);
+      if (k + 2 < s.d) v.z = __ldg(src + k + 2) - __ldg(s.mu + k + 2);
+      if (k + 3 < s.d) v.w = __ldg(src + k + 3) - __ldg(s.mu + k + 3);
     }
-    __syncthreads();
+  }
+  return v;
+}
+
+template <int SP>
+__device__ __forceinline__ void store4(float* panel, int r, int kq, float4 v) {
+  panel[(kq * 4 + 0) * SP + r] = v.x;
+  panel[(kq * 4 + 1) * SP + r] = v.y;
+  panel[(kq * 4 + 2) * SP + r] = v.z;
+  panel[(kq * 4 + 3) * SP + r] = v.w;
+}
+
+// dst[r * SD + c] = max(0, |x_i|^2 + |x_j|^2 - 2 x_i.x_j) on centred rows i = i0 + r, j = j0 + c; +inf for i == j
+// or out-of-range samples (weight 0 in every sum). `gram` is the panel scratch; dst may alias it. Entry: every
+// thread is done with whatever `gram` held before. Exit: dst is complete and visible to the block.
+template <int TM>
+__device__ void distance_tile(const DevSet s, long long i0, long long j0, long long N, float* gram, float* dst) {
+  using G = Geo<TM>;
+  const int t = threadIdx.x, w = t >> 5, lane = t & 31;
+  // 8 warps as 4 (rows) x 2 (cols), lanes as 4 x 8: one warp's fragment reads touch 4 A and 8 B float4s.
+  const int ty = (w >> 1) * 4 + (lane >> 3), tx = (w & 1) * 8 + (lane & 7);
+  const bool vec = (s.d & 3) == 0;
+  int lr[G::LP], lk[G::LP];
 #pragma unroll
-    for (int kk = 0; kk < TK; ++kk) {
-      float a[4], b[4];
+  for (int p = 0; p < G::LP; ++p) {
+    const int idx = t + p * NT;
+    lr[p] = idx >> 2;
+    lk[p] = idx & 3;
+  }
+  float acc[G::MT][G::MT];
 #pragma unroll
-      for (int q = 0; q < 4; ++q) {
-        a[q] = sA[kk][ty + 16 * q];
-        b[q] = sB[kk][tx + 16 * q];
-      }
+  for (int i = 0; i < G::MT; ++i)
 #pragma unroll
-      for (int qi = 0; qi < 4; ++qi)
+    for (int j = 0; j < G::MT; ++j) acc[i][j] = 0.f;
+
+  float4 ra[G::LP], rb[G::LP];
 #pragma unroll
-        for (int qj = 0; qj < 4; ++qj) acc[qi][qj] = fmaf(a[qi], b[qj], acc[qi][qj]);
-    }
-    __syncthreads();
+  for (int p = 0; p < G::LP; ++p) {
+    ra[p] = load4(s, i0 + lr[p], N, lk[p] * 4, vec);
+    rb[p] = load4(s, j0 + lr[p], N, lk[p] * 4, vec);
   }
 #pragma unroll
-  for (int qi = 0; qi < 4; ++qi)
+  for (int p = 0; p < G::LP; ++p) {
+    store4<G::SP>(gram, lr[p], lk[p], ra[p]);
+    store4<G::SP>(gram + 2 * G::PANEL, lr[p], lk[p], rb[p]);
+  }
+  __syncthreads();
+
+  int buf = 0;
+  for (long long k0 = 0; k0 < s.d; k0 += TK) {
+    const bool more = k0 + TK < s.d;
+    if (more) {
 #pragma unroll
-    for (int qj = 0; qj < 4; ++qj) {
-      const int r = ty + 16 * qi, c = tx + 16 * qj;
-      const long long gi = i0 + r, gj = j0 + c;
-      float d = INFINITY;
-      if (gi < N && gj < N && gi != gj) d = fmaxf(0.f, s.nrm[gi] + s.nrm[gj] - 2.f * acc[qi][qj]);
-      sD[r][c] = d;
+      for (int p = 0; p < G::LP; ++p) {
+        ra[p] = load4(s, i0 + lr[p], N, k0 + TK + lk[p] * 4, vec);
+        rb[p] = load4(s, j0 + lr[p], N, k0 + TK + lk[p] * 4, vec);
+      }
     }
+    const float* A = gram + buf * G::PANEL;
+    const float* Bp = gram + (2 + buf) * G::PANEL;
+#pragma unroll
+    for (int kk = 0; kk < TK; ++kk) {
+      float a[G::MT], b[G::MT];
+#pragma unroll
+      for (int h = 0; h < G::H; ++h) {
+        const float4 av = *reinterpret_cast<const float4*>(A + kk * G::SP + h * 64 + ty * 4);
+        const float4 bv = *reinterpret_cast<const float4*>(Bp + kk * G::SP + h * 64 + tx * 4);
+        a[4 * h + 0] = av.x, a[4 * h + 1] = av.y, a[4 * h + 2] = av.z, a[4 * h + 3] = av.w;
+        b[4 * h + 0] = bv.x, b[4 * h + 1] = bv.y, b[4 * h + 2] = bv.z, b[4 * h + 3] = bv.w;
+      }
+#pragma unroll
+      for (int i = 0; i < G::MT; ++i)
+#pragma unroll
+        for (int j = 0; j < G::MT; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+    }
+    if (more) {
+#pragma unroll
+      for (int p = 0; p < G::LP; ++p) {
+        store4<G::SP>(gram + (buf ^ 1) * G::PANEL, lr[p], lk[p], ra[p]);
+        store4<G::SP>(gram + (2 + (buf ^ 1)) * G::PANEL, lr[p], lk[p], rb[p]);
+      }
+    }
+    __syncthreads();  // stage buf^1 is complete, and nobody reads stage buf any more
+    buf ^= 1;
+  }
+
+  float ni[G::MT], nj[G::MT];
+  long long gi[G::MT], gj[G::MT];
+#pragma unroll
+  for (int i = 0; i < G::MT; ++i) {
+    gi[i] = i0 + (i / 4) * 64 + ty * 4 + (i % 4);
+    gj[i] = j0 + (i / 4) * 64 + tx * 4 + (i % 4);
+    ni[i] = gi[i] < N ? s.nrm[gi[i]] : 0.f;
+    nj[i] = gj[i] < N ? s.nrm[gj[i]] : 0.f;
+  }
+#pragma unroll
+  for (int i = 0; i < G::MT; ++i) {
+    float* row = dst + ((i / 4) * 64 + ty * 4 + (i % 4)) * G::SD;
+#pragma unroll
+    for (int j = 0; j < G::MT; j += 2) {  // float2 stores: SD and the column are even
+      float2 d = make_float2(INFINITY, INFINITY);
+      if (gi[i] < N && gj[j] < N && gi[i] != gj[j]) d.x = fmaxf(0.f, ni[i] + nj[j] - 2.f * acc[i][j]);
+      if (gi[i] < N && gj[j + 1] < N && gi[i] != gj[j + 1])
+        d.y = fmaxf(0.f, ni[i] + nj[j + 1] - 2.f * acc[i][j + 1]);
+      *reinterpret_cast<float2*>(row + (j / 4) * 64 + tx * 4 + (j % 4)) = d;
+    }
+  }
   __syncthreads();
 }
 
-__global__ void __launch_bounds__(NT) kde_tiles(Params p) {
-  __shared__ float sA[TK][TM], sB[TK][TM];
-  __shared__ float sZ[TM][TM + 1], sT[TM][TM + 1];
+template <int TM>
+__global__ void __launch_bounds__(NT, TM == 128 ? 1 : 2) kde_tiles(Params p) {
+  using G = Geo<TM>;
+  constexpr int TPR = G::TPR, SD = G::SD;
+  extern __shared__ __align__(16) float smem[];
+  float* sZ = smem;                   // Z distance tile, kept for every layer of this (I, J)
+  float* sG = smem + G::TILE_F;       // Gram panels ...
+  float* sT = sG;                     // ... aliased by the layer distance tile
+  int* sLab = reinterpret_cast<int*>(smem + G::TILE_F + G::REG2_F);
   const long long N = p.N;
-  const int t = threadIdx.x, r = t / 4, q = t % 4;
+  const int t = threadIdx.x, r = t / TPR, q = t % TPR;
   const long long i0 = static_cast<long long>(blockIdx.x) * TM, gi = i0 + r;
   const bool valid = gi < N;
   const int split = blockIdx.y, LB = p.L * p.B;
   const int jbeg = split * p.tiles_per_split, jend = min(p.nt, jbeg + p.tiles_per_split);
   const int my_label = (p.labels && valid) ? p.labels[gi] : -1;
+  const float* zrow = sZ + r * SD;
+  const float* trow = sT + r * SD;
 
   for (int J = jbeg; J < jend; ++J) {
     const long long j0 = static_cast<long long>(J) * TM;
+    // Read after the Gram's barriers; rewritten only after the previous tile's closing barrier.
+    if (p.labels && t < TM) sLab[t] = j0 + t < N ? p.labels[j0 + t] : INT_MIN;
     if (p.need_z) {
-      distance_tile(p.z, i0, j0, N, sA, sB, sZ);
+      distance_tile<TM>(p.z, i0, j0, N, sG, sZ);
       float zmin = INFINITY;
-      for (int c = q; c < TM; c += 4) zmin = fminf(zmin, sZ[r][c]);
-      zmin = min4(zmin);
+      for (int c = q; c < TM; c += TPR) zmin = fminf(zmin, zrow[c]);
+      zmin = rmin<TPR>(zmin);
       for (int b = 0; b < p.B; ++b) {
         const float cz = p.cz[b];
         float s = 0.f, sk = 0.f;
         if (zmin < INFINITY)
-          for (int c = q; c < TM; c += 4) {
-            const float e = __expf(cz * (zmin - sZ[r][c]));
+#pragma unroll 8
+          for (int c = q; c < TM; c += TPR) {
+            const float e = __expf(cz * (zmin - zrow[c]));
             s += e;
             sk = fmaf(e, e, sk);
           }
-        s = sum4(s);
-        sk = sum4(sk);
+        s = rsum<TPR>(s);
+        sk = rsum<TPR>(sk);
         if (q == 0 && valid && s > 0) {
           const size_t idx = (static_cast<size_t>(split) * p.B + b) * N + gi;
           const double m = -static_cast<double>(cz) * zmin;
@@ -152,38 +265,37 @@ __global__ void __launch_bounds__(NT) kde_tiles(Params p) {
           if (p.kk) atomicAdd(&p.ll_sum[b], exp(2 * m) * sk);
         }
       }
+      // sZ is only rewritten by the next tile's Z Gram, after barriers every thread passes after this point.
     }
     for (int l = 0; l < p.L; ++l) {
-      distance_tile(p.layers[l], i0, j0, N, sA, sB, sT);
+      distance_tile<TM>(p.layers[l], i0, j0, N, sG, sT);
       float tmin = INFINITY;
-      for (int c = q; c < TM; c += 4) tmin = fminf(tmin, sT[r][c]);
-      tmin = min4(tmin);
+      for (int c = q; c < TM; c += TPR) tmin = fminf(tmin, trow[c]);
+      tmin = rmin<TPR>(tmin);
       for (int b = 0; b < p.B; ++b) {
         const float ct = p.ct[l * p.B + b], cz = p.joint ? p.cz[b] : 0.f;
         float ymin = INFINITY;
         if (p.joint) {
-          for (int c = q; c < TM; c += 4) ymin = fminf(ymin, fmaf(ct, sT[r][c], cz * sZ[r][c]));
-          ymin = min4(ymin);
+          for (int c = q; c < TM; c += TPR) ymin = fminf(ymin, fmaf(ct, trow[c], cz * zrow[c]));
+          ymin = rmin<TPR>(ymin);
         }
         float st = 0.f, sj = 0.f, sbd = 0.f, sy = 0.f, skk = 0.f;
         if (tmin < INFINITY)
-          for (int c = q; c < TM; c += 4) {
-            const float d = sT[r][c];
+#pragma unroll 4
+          for (int c = q; c < TM; c += TPR) {
+            const float d = trow[c];
             const float et = __expf(ct * (tmin - d));
             st += et;
             skk = fmaf(et, et, skk);
-            if (p.joint) sj += __expf(ymin - fmaf(ct, d, cz * sZ[r][c]));
+            if (p.joint) sj += __expf(ymin - fmaf(ct, d, cz * zrow[c]));
             if (p.bd) sbd += __expf(-0.25f * ct * d);
-            if (p.labels) {
-              const long long gj = j0 + c;
-              if (gj < N && p.labels[gj] == my_label) sy += et;
-            }
+            if (p.labels && sLab[c] == my_label) sy += et;
           }
-        st = sum4(st);
-        sj = sum4(sj);
-        sbd = sum4(sbd);
-        sy = sum4(sy);
-        skk = sum4(skk);
+        st = rsum<TPR>(st);
+        sj = rsum<TPR>(sj);
+        sbd = rsum<TPR>(sbd);
+        sy = rsum<TPR>(sy);
+        skk = rsum<TPR>(skk);
         if (q == 0 && valid && st > 0) {
           const size_t idx = (static_cast<size_t>(split) * LB + l * p.B + b) * N + gi;
           const double m = -static_cast<double>(ct) * tmin;
@@ -194,6 +306,7 @@ __global__ void __launch_bounds__(NT) kde_tiles(Params p) {
           if (p.kk) atomicAdd(&p.kk_sum[l * p.B + b], exp(2 * m) * skk);
         }
       }
+      __syncthreads();  // sT (= the Gram panels) and sLab are free again
     }
   }
 }
@@ -278,12 +391,29 @@ Result estimate_cuda(const Request& req) {
     d_labels->upload(req.labels, N);
   }
 
-  int sms = 0;
+  int sms = 0, optin = 0;
   MIMIC_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  MIMIC_CUDA(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, 0));
+  // 128-sample tiles (8 x 8 micro-tiles) when the GPU has the shared memory for them and N gives more than a
+  // handful of tiles; 64-sample tiles (4 x 4) for tiny problems and small-shared-memory GPUs.
+  const bool big = N > 512 && static_cast<size_t>(optin) >= Geo<128>::SMEM;
+  const int TM = big ? 128 : 64;
+  const size_t smem = big ? Geo<128>::SMEM : Geo<64>::SMEM;
+  auto kernel = big ? kde_tiles<128> : kde_tiles<64>;
+  MIMIC_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+  int per_sm = 0;
+  MIMIC_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, NT, smem));
+  const long long slots = static_cast<long long>(std::max(1, per_sm)) * std::max(1, sms);
   const int nt = static_cast<int>((N + TM - 1) / TM);
-  int splits = std::max(1, std::min(nt, (4 * sms + nt - 1) / nt));
-  const int per = (nt + splits - 1) / splits;
-  splits = (nt + per - 1) / per;
+  // Column splits: the fewest that minimise (waves of blocks) x (tiles per block).
+  int splits = 1, per = nt;
+  long long best = -1;
+  for (int s = 1; s <= nt; ++s) {
+    const int pr = (nt + s - 1) / s, sp = (nt + pr - 1) / pr;
+    if (sp != s) continue;
+    const long long cost = (static_cast<long long>(nt) * sp + slots - 1) / slots * pr;
+    if (best < 0 || cost < best) best = cost, splits = sp, per = pr;
+  }
 
   const size_t state = static_cast<size_t>(splits) * L * B * N;
   const size_t zstate = static_cast<size_t>(splits) * B * N;
@@ -313,7 +443,7 @@ Result estimate_cuda(const Request& req) {
   p.sum_bd = sbd.get(), p.sum_y = sy.get(), p.zm = zm.get(), p.zs = zs.get();
   p.kk_sum = kk.get(), p.ll_sum = ll.get();
 
-  kde_tiles<<<dim3(nt, splits), NT>>>(p);
+  kernel<<<dim3(nt, splits), NT, smem>>>(p);
   MIMIC_CUDA(cudaGetLastError());
 
   const size_t LBN = static_cast<size_t>(L) * B * N;
