@@ -17,13 +17,15 @@ const DS = quick ? [64, 1024] : [64, 1024, 16384];
 const L = 4, DZ = 512, FACTORS = [1 / 16, 1 / 4, 1];
 const QUANT = ['I_TZ', 'I_TZ_loo', 'I_TX_up', 'I_TX_low'] as const;
 
-function sgemmTileRate(d: number): number {
-  const a = gaussian(128 * d, 1), b = gaussian(128 * d, 2), c = new Float32Array(128 * 128);
-  const reps = Math.max(3, Math.min(200, Math.round(2e9 / (2 * 128 * 128 * d))));
-  sgemmSync({ m: 128, n: 128, k: d, a, b, c, transB: true, threads: 1 });
+/** Plain sgemm rate (1 thread) on the engine's Gram tile shape: tile x tile x d, NT. */
+function sgemmTileRate(tile: number, d: number): number {
+  const a = gaussian(tile * d, 1), b = gaussian(tile * d, 2), c = new Float32Array(tile * tile);
+  const flops = 2 * tile * tile * d;
+  const reps = Math.max(3, Math.min(200, Math.round(2e9 / flops)));
+  sgemmSync({ m: tile, n: tile, k: d, a, b, c, transB: true, threads: 1 });
   const t0 = performance.now();
-  for (let r = 0; r < reps; ++r) sgemmSync({ m: 128, n: 128, k: d, a, b, c, transB: true, threads: 1 });
-  return (2 * 128 * 128 * d * reps) / ((performance.now() - t0) / 1000) / 1e9;
+  for (let r = 0; r < reps; ++r) sgemmSync({ m: tile, n: tile, k: d, a, b, c, transB: true, threads: 1 });
+  return (flops * reps) / ((performance.now() - t0) / 1000) / 1e9;
 }
 
 export async function runKdeBench(): Promise<string> {
@@ -68,8 +70,8 @@ export async function runKdeBench(): Promise<string> {
           process.stderr.write(`  kde N=${n} D=${d} t=${threads}: ours ${fmt(ours.median, 3)} s, torch ${fmt(torch.t, 3)} s, numpy ${fmt(np.t, 3)} s\n`);
           if (threads === 1 && d >= 1024) {
             const inEngine = est.work.gemmFlops / est.work.gemmThreadSeconds / 1e9;
-            const plain = sgemmTileRate(d);
-            gemmRows.push([n, d, fmt(inEngine), fmt(plain), `${fmt((100 * inEngine) / plain, 0)}%`, `${fmt((100 * est.work.gemmThreadSeconds) / (est.work.gemmThreadSeconds + est.work.epilogueThreadSeconds), 0)}%`]);
+            const plain = sgemmTileRate(est.work.tile, d);
+            gemmRows.push([n, d, est.work.tile, fmt(inEngine), fmt(plain), `${fmt((100 * inEngine) / plain, 0)}%`, `${fmt((100 * est.work.gemmThreadSeconds) / (est.work.gemmThreadSeconds + est.work.epilogueThreadSeconds), 0)}%`]);
           }
         }
       }
@@ -87,8 +89,8 @@ export async function runKdeBench(): Promise<string> {
     '',
     table(['N', 'D', 'threads', 'ours s', 'ours range', 'GFLOP/s', 'PyTorch s', 'x PyTorch', 'NumPy s', 'x NumPy', 'max|diff| vs torch'], rows),
     '',
-    'GEMM part of the engine (1 thread) vs plain sgemm on the same tile shape (128 x 128 x D, NT):',
+    'GEMM part of the engine (1 thread) vs plain sgemm on the same tile shape (tile x tile x D, NT):',
     '',
-    table(['N', 'D', 'in-engine GFLOP/s', 'sgemm GFLOP/s', 'ratio', 'GEMM share of time'], gemmRows),
+    table(['N', 'D', 'tile', 'in-engine GFLOP/s', 'sgemm GFLOP/s', 'ratio', 'GEMM share of time'], gemmRows),
   ].join('\n');
 }

@@ -164,6 +164,7 @@ class KdeWorker : public Napi::AsyncWorker {
     o.Set("gemmThreadSeconds", r.gemm_seconds);
     o.Set("gemmFlops", r.gemm_flops);
     o.Set("epilogueThreadSeconds", r.epilogue_seconds);
+    o.Set("tile", r.tile);
     deferred_.Resolve(o);
   }
 
@@ -204,7 +205,7 @@ Napi::Value EstimateMI(const Napi::CallbackInfo& info) {
     fail(env, Code::ShapeMismatch, "featureBandwidth.values must have 1 entry or as many as bandwidth.values");
   req.quantities = static_cast<uint32_t>(get_int(env, o, "quantities", "request", 1, 1));
   req.threads = static_cast<int>(get_int(env, o, "threads", "request", 0, 0));
-  req.tile = static_cast<int>(get_int(env, o, "tile", "request", 128, 1));
+  req.tile = static_cast<int>(get_int(env, o, "tile", "request", 0, 0));
   req.path = parse_path(env, get_string(env, o, "path", "request.path", "auto"), "path");
   std::string precision = get_string(env, o, "precision", "request", "fp32");
   if (precision == "fp32") req.precision = kde::Precision::Fp32;

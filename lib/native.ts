@@ -66,6 +66,7 @@ export interface NativeKdeResult {
   gemmThreadSeconds: number;
   gemmFlops: number;
   epilogueThreadSeconds: number;
+  tile: number;
 }
 
 export interface SgemmArgs {

@@ -60,7 +60,8 @@ export interface EstimateMIOptions {
   backend?: 'auto' | 'cpu' | 'cuda';
   /** 'fp32' (default): the tiled engine; 'fp64': the plain float64 reference (slow, O(N^2 D)). */
   precision?: 'fp32' | 'fp64';
-  /** Samples per tile side of the CPU engine (default 128); results do not depend on it. */
+  /** Samples per tile side of the CPU engine (default: chosen from N and the layer widths); results do not
+   * depend on it. */
   tile?: number;
   /** Force the portable kernels ('generic') or a SIMD family (default 'auto': the best this CPU has). */
   kernelPath?: KernelPathName;
@@ -96,7 +97,7 @@ export interface MIEstimate {
   /** Wall seconds of the scale pre-pass and of the estimate. */
   seconds: { scale: number; estimate: number };
   /** CPU engine work accounting (thread-seconds summed over threads); zeros for other engines. */
-  work: { gemmThreadSeconds: number; gemmFlops: number; epilogueThreadSeconds: number };
+  work: { gemmThreadSeconds: number; gemmFlops: number; epilogueThreadSeconds: number; tile: number };
 }
 
 const DEFAULT_FACTORS = [1 / 16, 1 / 4, 1];
@@ -184,7 +185,7 @@ export async function estimateMI(options: EstimateMIOptions): Promise<MIEstimate
       featureBandwidth,
       quantities: mask,
       threads,
-      tile: o.tile ?? 128,
+      tile: o.tile ?? 0,
       path: o.kernelPath ?? 'auto',
       precision: o.precision ?? 'fp32',
       backend,
@@ -223,6 +224,6 @@ export async function estimateMI(options: EstimateMIOptions): Promise<MIEstimate
       : undefined,
     backend: r.backend,
     seconds: { scale: r.secondsScale, estimate: r.secondsEstimate },
-    work: { gemmThreadSeconds: r.gemmThreadSeconds, gemmFlops: r.gemmFlops, epilogueThreadSeconds: r.epilogueThreadSeconds },
+    work: { gemmThreadSeconds: r.gemmThreadSeconds, gemmFlops: r.gemmFlops, epilogueThreadSeconds: r.epilogueThreadSeconds, tile: r.tile },
   };
 }

@@ -76,7 +76,7 @@ void validate(const Request& req) {
     for (int64_t i = 0; i < N; ++i)
       MIMIC_REQUIRE(req.labels[i] >= 0, Code::InvalidArgument,
                     "labels[" + std::to_string(i) + "] is negative (" + std::to_string(req.labels[i]) + ")");
-  MIMIC_REQUIRE(req.tile >= 1, Code::InvalidArgument, "tile must be >= 1");
+  MIMIC_REQUIRE(req.tile >= 0, Code::InvalidArgument, "tile must be >= 0 (0 = automatic)");
   MIMIC_REQUIRE(req.quantities != 0 && (req.quantities >> kNumQuantities) == 0, Code::InvalidArgument,
                 "quantities: empty or unknown selection");
 }

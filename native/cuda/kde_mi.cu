@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../cpu/kde_internal.h"
+#include "../cpu/lse_merge.h"
 #include "cuda_check.h"
 #include "mimic/device.h"
 
@@ -41,19 +42,6 @@ struct Params {
   double *zm, *zs;  // ((split * B) + b) * N + i
   double *kk_sum, *ll_sum;
 };
-
-__device__ __forceinline__ void merge(double& m, double& s, double mt, double st) {
-  if (!(st > 0)) return;
-  if (s == 0) {
-    m = mt;
-    s = st;
-  } else if (mt > m) {
-    s = s * exp(m - mt) + st;
-    m = mt;
-  } else {
-    s += st * exp(mt - m);
-  }
-}
 
 // Tile geometry. NT threads compute a TM x TM Gram tile as a 16 x 16 grid of (TM/16) x (TM/16) register micro-tiles
 // (8 x 8 for TM = 128, 4 x 4 for TM = 64), fed from double-buffered, k-major shared panels of TK features; the next
@@ -261,7 +249,7 @@ __global__ void __launch_bounds__(NT, TM == 128 ? 1 : 2) kde_tiles(Params p) {
         if (q == 0 && valid && s > 0) {
           const size_t idx = (static_cast<size_t>(split) * p.B + b) * N + gi;
           const double m = -static_cast<double>(cz) * zmin;
-          merge(p.zm[idx], p.zs[idx], m, s);
+          lse_merge(p.zm[idx], p.zs[idx], m, s);
           if (p.kk) atomicAdd(&p.ll_sum[b], exp(2 * m) * sk);
         }
       }
@@ -299,8 +287,8 @@ __global__ void __launch_bounds__(NT, TM == 128 ? 1 : 2) kde_tiles(Params p) {
         if (q == 0 && valid && st > 0) {
           const size_t idx = (static_cast<size_t>(split) * LB + l * p.B + b) * N + gi;
           const double m = -static_cast<double>(ct) * tmin;
-          merge(p.m_t[idx], p.s_t[idx], m, st);
-          if (p.joint) merge(p.m_j[idx], p.s_j[idx], -static_cast<double>(ymin), sj);
+          lse_merge(p.m_t[idx], p.s_t[idx], m, st);
+          if (p.joint) lse_merge(p.m_j[idx], p.s_j[idx], -static_cast<double>(ymin), sj);
           if (p.bd) p.sum_bd[idx] += sbd;
           if (p.labels) p.sum_y[idx] += exp(m) * sy;
           if (p.kk) atomicAdd(&p.kk_sum[l * p.B + b], exp(2 * m) * skk);
@@ -319,8 +307,8 @@ __global__ void combine_layers(Params p, double* lse_t, double* lse_j, double* b
   double mt = 0, st = 0, mj = 0, sj = 0, sb = 0, sy = 0;
   for (int s = 0; s < p.splits; ++s) {
     const size_t idx = static_cast<size_t>(s) * LB * N + k;
-    merge(mt, st, p.m_t[idx], p.s_t[idx]);
-    if (p.joint) merge(mj, sj, p.m_j[idx], p.s_j[idx]);
+    lse_merge(mt, st, p.m_t[idx], p.s_t[idx]);
+    if (p.joint) lse_merge(mj, sj, p.m_j[idx], p.s_j[idx]);
     if (p.bd) sb += p.sum_bd[idx];
     if (p.labels) sy += p.sum_y[idx];
   }
@@ -337,7 +325,7 @@ __global__ void combine_features(Params p, double* lse_z) {
   double m = 0, s = 0;
   for (int sp = 0; sp < p.splits; ++sp) {
     const size_t idx = static_cast<size_t>(sp) * p.B * N + k;
-    merge(m, s, p.zm[idx], p.zs[idx]);
+    lse_merge(m, s, p.zm[idx], p.zs[idx]);
   }
   lse_z[k] = s > 0 ? m + log(s) : -INFINITY;
 }

@@ -49,7 +49,7 @@ struct Request {
   // Quantities to compute, as a bit mask over Quantity (bit q set = compute q). Unrequested slots are NaN.
   uint32_t quantities = (1u << I_TZ);
   int threads = 0;        // 0 = global pool size
-  int tile = 128;         // samples per tile side (tests vary it: results must not depend on it)
+  int tile = 0;           // samples per tile side, 0 = automatic (results must not depend on it)
   KernelPath path = KernelPath::Auto;
   Precision precision = Precision::Fp32;
   Backend backend = Backend::Cpu;
@@ -65,6 +65,7 @@ struct Result {
   // Work accounting of the CPU engine (thread-seconds, summed over threads): the Gram GEMMs and their flops,
   // and the fused epilogue. Lets benchmarks compare the GEMM part's rate with plain sgemm.
   double gemm_seconds = 0, gemm_flops = 0, epilogue_seconds = 0;
+  int tile = 0;  // tile side the CPU engine used
 };
 
 // Throws mimic::Error on invalid requests (shapes, bandwidths, labels). Input values are assumed finite (the
