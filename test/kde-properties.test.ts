@@ -201,6 +201,18 @@ test('float32 data with a large common offset: centring keeps the estimate at th
   for (const name of q) b.layers[0].values[name]!.forEach((v, i) => assertClose(v, a.layers[0].values[name]![i], 1e-5, `${name}[${i}]`));
 });
 
+test('automatic tile for wide layers (192 or 384) equals small explicit tiles', async () => {
+  const seed = freshSeed('auto tile');
+  const n = 1600, d = 1100;
+  const layers = [{ data: gaussian(n * d, seed), rows: n, cols: d }];
+  const features = { data: gaussian(n * 8, seed + 1), rows: n, cols: 8 };
+  const q: Quantity[] = ['I_TZ', 'I_TZ_loo', 'I_TX_up'];
+  const auto = await estimateMI({ layers, features, quantities: q, bandwidth: abs([d, 8 * d]), backend: 'cpu' });
+  assert.equal(auto.work.tile, 384);
+  const small = await estimateMI({ layers, features, quantities: q, bandwidth: abs([d, 8 * d]), backend: 'cpu', tile: 50 });
+  for (const name of q) small.layers[0].values[name]!.forEach((v, b) => assertClose(v, auto.layers[0].values[name]![b], 1e-6, `${name}[${b}]`));
+});
+
 test('relative bandwidths: scale statistic is seeded, reported, and sigma^2 = factor x scale', async () => {
   const seed = freshSeed('relative');
   const n = 600;
