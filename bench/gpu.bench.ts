@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildInfo, estimateMI, writeNpy, type MIEstimate } from '../lib/index.ts';
 import { gaussian } from '../lib/util/rng.ts';
-import { fmt, machine, runPeer, table, time } from './lib/common.ts';
+import { fmt, machine, peerVersions, runPeer, table, time } from './lib/common.ts';
 
 const L = 4, DZ = 512, FACTORS = [1 / 16, 1 / 4, 1];
 const QUANT = ['I_TZ', 'I_TZ_loo', 'I_TX_up', 'I_TX_low'] as const;
@@ -55,6 +55,7 @@ export async function runGpuBench(): Promise<string> {
     `### CUDA KDE engine (${L} layers x N x D vs Z ${DZ}-d, 3 bandwidths; seconds, median of 5)`,
     '',
     `Machine: ${machine()}`,
+    `Peers: ${peerVersions()}`,
     "'end to end' includes the scale pre-pass (CPU), centring and host->device copies; 'engine' is the estimate call;",
     'GFLOP/s = 2 N^2 (4 D + 512) / engine time.',
     '',

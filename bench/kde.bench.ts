@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildInfo, estimateMI, setThreads, sgemmSync, writeNpy, type MIEstimate } from '../lib/index.ts';
 import { gaussian } from '../lib/util/rng.ts';
-import { fmt, machine, runPeer, table, time } from './lib/common.ts';
+import { fmt, machine, peerVersions, runPeer, table, time } from './lib/common.ts';
 
 const quick = process.env.MIMIC_BENCH_QUICK === '1';
 const NS = quick ? [1024] : [1024, 4096];
@@ -83,6 +83,7 @@ export async function runKdeBench(): Promise<string> {
     `### Batched KDE MI (${L} layers x N x D vs Z ${DZ}-d, 3 bandwidths, I_TZ + LOO + I_up + I_low; seconds, median)`,
     '',
     `Machine: ${machine()}`,
+    `Peers: ${peerVersions()}`,
     'GFLOP/s = 2 N^2 (4 D + 512) / time: the distance work of a full-square method (the engine does half by symmetry).',
     'Speed-up = peer time / our time, same arrays, same bandwidths, same thread count; max|diff| = largest difference',
     'of any reported value between the engine and PyTorch.',

@@ -40,7 +40,8 @@ kde::Matrix parse_matrix(Napi::Env env, Napi::Value v, const std::string& name) 
     fail(env, Code::ShapeMismatch,
          name + ".data has " + std::to_string(arr.length) + " elements, rows x cols = " + std::to_string(m.rows) +
              " x " + std::to_string(m.cols) + " = " + std::to_string(m.rows * m.cols));
-  m.data = arr.data;
+  Status st = guarded([&] { m = kde::as_matrix(TensorView::contiguous(arr.data, {m.rows, m.cols}), name); });
+  if (!st.is_ok()) throw make_error(env, st.code(), st.message());
   return m;
 }
 

@@ -72,3 +72,14 @@ export function table(head: string[], rows: (string | number)[][]): string {
 }
 
 export const fmt = (x: number, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
+
+/** Versions of the Python peers this machine has, for the table headers. */
+export function peerVersions(): string {
+  if (!existsSync(PYTHON)) return `none (${PYTHON} missing)`;
+  const script =
+    'import importlib\nfor m in ("numpy", "torch"):\n' +
+    '    try:\n        v = importlib.import_module(m).__version__\n    except Exception:\n        v = "not installed"\n' +
+    '    print(m, v)';
+  const r = spawnSync(PYTHON, ['-c', script], { encoding: 'utf8' });
+  return r.status === 0 ? `${PYTHON}: ${r.stdout.trim().split('\n').join(', ')}` : `unknown (${r.stderr.trim()})`;
+}

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -12,6 +13,18 @@ const char* quantity_name(int q) {
   static const char* names[kNumQuantities] = {"I_TZ", "I_TZ_loo", "I_TX_up", "I_TX_low", "I_TY", "H_T_up",
                                               "H_T_low", "H_Z_up", "H_TZ_up", "HSIC", "CKA"};
   return q >= 0 && q < kNumQuantities ? names[q] : "?";
+}
+
+Matrix as_matrix(const TensorView& t, const std::string& what) {
+  MIMIC_REQUIRE(t.device == Device::CPU, Code::Unsupported, what + ": the KDE engine takes host memory");
+  MIMIC_REQUIRE(t.ndim >= 1, Code::ShapeMismatch, what + ": a sample matrix needs at least one dimension");
+  MIMIC_REQUIRE(t.is_contiguous(), Code::InvalidArgument, what + ": must be contiguous (row-major)");
+  Matrix m;
+  m.data = t.ptr<const float>();  // checks the dtype
+  m.rows = t.shape[0];
+  m.cols = t.numel() / std::max<int64_t>(1, t.shape[0]);
+  if (t.ndim == 1) m.cols = 1;
+  return m;
 }
 
 namespace detail {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "mimic/cpu.h"
+#include "mimic/tensor.h"
 
 namespace mimic::kde {
 
@@ -35,6 +36,10 @@ struct Matrix {
   int64_t rows = 0;
   int64_t cols = 0;
 };
+
+// A samples x features matrix from a tensor view: float32, on the CPU, contiguous; every dimension after the first
+// is flattened into features (an (N, C, H, W) activation is N x CHW). Throws Error naming `what` otherwise.
+Matrix as_matrix(const TensorView& t, const std::string& what);
 
 enum class Precision { Fp32, Fp64Reference };
 enum class Backend { Cpu, Cuda };
