@@ -27,7 +27,7 @@ struct KdeJob {
   kde::Result result;
   std::vector<double> layer_scale, s2_layers;
   double feature_scale = 0;
-  double seconds_scale = 0, seconds_estimate = 0;
+  double seconds_check = 0, seconds_scale = 0, seconds_estimate = 0;
 };
 
 kde::Matrix parse_matrix(Napi::Env env, Napi::Value v, const std::string& name) {
@@ -78,7 +78,7 @@ void execute(KdeJob& job) {
   if (job.check_finite) {
     for (size_t l = 0; l < req.layers.size(); ++l) {
       const auto& m = req.layers[l];
-      int64_t bad = first_non_finite(m.data, static_cast<size_t>(m.rows * m.cols));
+      int64_t bad = first_non_finite(m.data, static_cast<size_t>(m.rows * m.cols), req.threads);
       if (bad >= 0)
         throw Error(Code::NonFinite, "layers[" + std::to_string(l) + "] (" + job.layer_names[l] +
                                          ") has a NaN or Inf at sample " + std::to_string(bad / m.cols) +
@@ -86,12 +86,13 @@ void execute(KdeJob& job) {
     }
     if (req.features.data) {
       const auto& m = req.features;
-      int64_t bad = first_non_finite(m.data, static_cast<size_t>(m.rows * m.cols));
+      int64_t bad = first_non_finite(m.data, static_cast<size_t>(m.rows * m.cols), req.threads);
       if (bad >= 0)
         throw Error(Code::NonFinite, "features has a NaN or Inf at sample " + std::to_string(bad / m.cols) +
                                          ", element " + std::to_string(bad % m.cols));
     }
   }
+  const auto t_checked = std::chrono::steady_clock::now();
   // Bandwidths: every factor of the sweep shares one scale statistic per data set.
   const size_t L = req.layers.size(), B = job.layer_bw.values.size();
   req.s2_layers.assign(L, {});
@@ -119,7 +120,8 @@ void execute(KdeJob& job) {
   auto t1 = std::chrono::steady_clock::now();
   job.result = kde::estimate(req);
   auto t2 = std::chrono::steady_clock::now();
-  job.seconds_scale = std::chrono::duration<double>(t1 - t0).count();
+  job.seconds_check = std::chrono::duration<double>(t_checked - t0).count();
+  job.seconds_scale = std::chrono::duration<double>(t1 - t_checked).count();
   job.seconds_estimate = std::chrono::duration<double>(t2 - t1).count();
 }
 
@@ -160,6 +162,7 @@ class KdeWorker : public Napi::AsyncWorker {
     o.Set("layerScales", to_f64(env, job_->layer_scale));
     o.Set("featureScale", job_->feature_scale);
     o.Set("backend", r.backend);
+    o.Set("secondsCheck", job_->seconds_check);
     o.Set("secondsScale", job_->seconds_scale);
     o.Set("secondsEstimate", job_->seconds_estimate);
     o.Set("gemmThreadSeconds", r.gemm_seconds);

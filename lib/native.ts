@@ -61,6 +61,7 @@ export interface NativeKdeResult {
   layerScales: Float64Array;
   featureScale: number;
   backend: string;
+  secondsCheck: number;
   secondsScale: number;
   secondsEstimate: number;
   gemmThreadSeconds: number;

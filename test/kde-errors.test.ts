@@ -39,6 +39,12 @@ test('bad inputs give typed errors that name the argument', async () => {
   const nan = gaussian(20, 3);
   nan[13] = NaN;
   await rejects({ ...base, layers: [{ data: nan, rows: 10, cols: 2, name: 'conv1' }] }, 'E_NON_FINITE', /conv1.*sample 6, element 1/);
+  // A large layer (many scan blocks on several threads): the FIRST non-finite value is the one reported.
+  const big = gaussian(1000 * 300, 4);
+  big[250 * 300 + 7] = -Infinity;
+  big[180 * 300 + 299] = NaN;
+  big[900 * 300] = NaN;
+  await rejects({ ...base, layers: [{ data: big, rows: 1000, cols: 300, name: 'wide' }], features: undefined, quantities: ['I_TX_up'] }, 'E_NON_FINITE', /wide.*sample 180, element 299/);
   const constant = new Float32Array(20).fill(3);
   await rejects({ ...base, layers: [{ data: constant, rows: 10, cols: 2, name: 'flat' }], bandwidth: { values: [1] } }, 'E_INVALID_ARGUMENT', /flat.*zero spread/);
   if (!buildInfo().gpuAvailable) await rejects({ ...base, backend: 'cuda' }, 'E_UNSUPPORTED', /backend 'cuda'/);

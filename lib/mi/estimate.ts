@@ -94,8 +94,8 @@ export interface MIEstimate {
   layers: LayerEstimate[];
   features?: { name: string; dim: number; scale: number; s2: number[] };
   backend: string;
-  /** Wall seconds of the scale pre-pass and of the estimate. */
-  seconds: { scale: number; estimate: number };
+  /** Wall seconds of the NaN/Inf scan, the scale pre-pass and the estimate. */
+  seconds: { check: number; scale: number; estimate: number };
   /** CPU engine work accounting (thread-seconds summed over threads); zeros for other engines. */
   work: { gemmThreadSeconds: number; gemmFlops: number; epilogueThreadSeconds: number; tile: number };
 }
@@ -223,7 +223,7 @@ export async function estimateMI(options: EstimateMIOptions): Promise<MIEstimate
       ? { name: features.name ?? 'features', dim: features.cols, scale: r.featureScale, s2: Array.from(r.s2Features) }
       : undefined,
     backend: r.backend,
-    seconds: { scale: r.secondsScale, estimate: r.secondsEstimate },
+    seconds: { check: r.secondsCheck, scale: r.secondsScale, estimate: r.secondsEstimate },
     work: { gemmThreadSeconds: r.gemmThreadSeconds, gemmFlops: r.gemmFlops, epilogueThreadSeconds: r.epilogueThreadSeconds, tile: r.tile },
   };
 }

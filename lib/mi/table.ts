@@ -23,7 +23,7 @@ export function formatEstimate(est: MIEstimate): string {
       : `absolute sigma^2 ${bw.values.join(', ')}`;
   return [
     `N = ${est.n}, ln N ceiling = ${est.lnN.toFixed(4)} nats, ${how}, backend ${est.backend}, ` +
-      `${(est.seconds.scale + est.seconds.estimate).toFixed(3)} s`,
+      `${(est.seconds.check + est.seconds.scale + est.seconds.estimate).toFixed(3)} s`,
     line(head),
     ...rows.map(line),
   ].join('\n');
