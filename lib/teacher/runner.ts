@@ -1,0 +1,108 @@
+/**
+ * The teacher runner: an onnxruntime-node session in a worker thread (the main event loop keeps ticking), fed
+ * float32 NCHW batches, returning the requested tensors (features and probe maps) as Float32Arrays.
+ */
+import { Worker } from 'node:worker_threads';
+import { MimicError, type ErrorCode } from '../errors.ts';
+
+export interface TeacherOptions {
+  /** The ONNX model bytes (with every tensor to return already exposed as a graph output). */
+  model: Uint8Array;
+  /** Graph outputs to fetch on every run. */
+  outputs: string[];
+  /** onnxruntime intra-op threads (default 1; 0 lets onnxruntime choose). */
+  threads?: number;
+  /** 'cpu' (default) or 'cuda' (used when this onnxruntime-node has it; otherwise a message and the CPU). */
+  provider?: 'cpu' | 'cuda';
+  /** Receives notices such as the CUDA fallback (default: stderr). */
+  onMessage?: (message: string) => void;
+}
+
+export interface TensorOut {
+  data: Float32Array;
+  dims: number[];
+}
+
+type Pending = { resolve: (v: Record<string, TensorOut>) => void; reject: (e: Error) => void };
+
+export class TeacherRunner {
+  readonly provider: 'cpu' | 'cuda';
+  readonly inputNames: string[];
+  readonly outputNames: string[];
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private failure?: MimicError;
+
+  private constructor(worker: Worker, ready: { provider: 'cpu' | 'cuda'; inputNames: string[]; outputNames: string[] }) {
+    this.worker = worker;
+    this.provider = ready.provider;
+    this.inputNames = ready.inputNames;
+    this.outputNames = ready.outputNames;
+    worker.on('message', (msg) => this.onMessage(msg));
+    worker.on('error', (err) => this.fail(new MimicError('E_INTERNAL', `teacher worker crashed: ${err.message}`, { cause: err })));
+    worker.on('exit', (code) => {
+      if (this.pending.size) this.fail(new MimicError('E_INTERNAL', `teacher worker exited (code ${code}) with runs pending`));
+    });
+  }
+
+  static async create(options: TeacherOptions): Promise<TeacherRunner> {
+    const threads = options.threads ?? 1;
+    if (!Number.isInteger(threads) || threads < 0) throw new MimicError('E_INVALID_ARGUMENT', `threads must be a non-negative integer (got ${threads})`);
+    const provider = options.provider ?? 'cpu';
+    if (provider !== 'cpu' && provider !== 'cuda') throw new MimicError('E_INVALID_ARGUMENT', `provider must be 'cpu' or 'cuda' (got '${provider}')`);
+    if (options.outputs.length === 0) throw new MimicError('E_INVALID_ARGUMENT', 'outputs: at least one tensor to fetch is required');
+    const worker = new Worker(new URL('./ort-worker.mjs', import.meta.url), {
+      workerData: { model: options.model, outputs: options.outputs, threads, provider },
+    });
+    const ready = await new Promise<{ provider: 'cpu' | 'cuda'; inputNames: string[]; outputNames: string[]; message?: string }>((resolve, reject) => {
+      worker.once('message', (msg) => {
+        if (msg.type === 'ready') resolve(msg);
+        else reject(new MimicError((msg.code ?? 'E_ONNX') as ErrorCode, `onnxruntime could not load the teacher: ${msg.message}`));
+      });
+      worker.once('error', (err) => reject(new MimicError('E_INTERNAL', `teacher worker failed to start: ${err.message}`, { cause: err })));
+    }).catch(async (err) => {
+      await worker.terminate();
+      throw err;
+    });
+    if (ready.message) (options.onMessage ?? ((m) => process.stderr.write(`mimic: ${m}\n`)))(ready.message);
+    const missing = options.outputs.filter((o) => !ready.outputNames.includes(o));
+    if (missing.length) {
+      await worker.terminate();
+      throw new MimicError('E_ONNX', `the model has no graph output named ${missing.map((m) => `'${m}'`).join(', ')} (outputs: ${ready.outputNames.join(', ')})`);
+    }
+    return new TeacherRunner(worker, ready);
+  }
+
+  /** Runs one batch (the input is transferred to the worker: do not reuse `data` afterwards). */
+  run(data: Float32Array, dims: number[]): Promise<Record<string, TensorOut>> {
+    if (this.failure) return Promise.reject(this.failure);
+    // Only a buffer the array owns whole can be transferred without detaching someone else's data.
+    const owned = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ type: 'run', id, input: { data: owned, dims } }, [owned.buffer as ArrayBuffer]);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.worker.postMessage({ type: 'close' });
+    await new Promise((r) => setTimeout(r, 0));
+    await this.worker.terminate();
+  }
+
+  private onMessage(msg: { type: string; id?: number; outputs?: Record<string, TensorOut>; message?: string; code?: string }) {
+    const p = msg.id !== undefined ? this.pending.get(msg.id) : undefined;
+    if (!p) return;
+    this.pending.delete(msg.id!);
+    if (msg.type === 'result') p.resolve(msg.outputs!);
+    else p.reject(new MimicError((msg.code ?? 'E_ONNX') as ErrorCode, `teacher run failed: ${msg.message}`));
+  }
+
+  private fail(err: MimicError) {
+    this.failure = err;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+}
