@@ -8,3 +8,4 @@ export { readNpy, parseNpy, writeNpy, encodeNpy, toMatrix } from './io/npy.ts';
 export type { NpyArray, NpyDType } from './io/npy.ts';
 export { sgemm, sgemmSync, buildInfo, setThreads } from './engine.ts';
 export type { BuildInfo, KernelPathName, SgemmArgs } from './native.ts';
+export * from './data/index.ts';
