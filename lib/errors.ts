@@ -11,7 +11,8 @@ export type ErrorCode =
   | 'E_ABORTED'
   | 'E_FILE'
   | 'E_FORMAT'
-  | 'E_NATIVE_LOAD';
+  | 'E_NATIVE_LOAD'
+  | 'E_ONNX';
 
 export class MimicError extends Error {
   readonly code: ErrorCode;

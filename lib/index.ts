@@ -9,3 +9,4 @@ export type { NpyArray, NpyDType } from './io/npy.ts';
 export { sgemm, sgemmSync, buildInfo, setThreads } from './engine.ts';
 export type { BuildInfo, KernelPathName, SgemmArgs } from './native.ts';
 export * from './data/index.ts';
+export * from './onnx/index.ts';
