@@ -1,0 +1,226 @@
+/**
+ * localize: which teacher layers hold the knowledge the features depend on (MIMIC step 3). The teacher runs on a
+ * seeded clean subset (no augmentation) with its probe tensors exposed, in a worker thread; the batched KDE engine
+ * estimates I(T_l; Z) for every probe against the L2-normalised features in one call; MIMIC's weights follow.
+ */
+import { MimicError, invalid } from '../errors.ts';
+import { encodeModel, inputSpecs, loadModel, prepareProbes, summarize, type ModelProto } from '../onnx/index.ts';
+import { openDataset, type OpenOptions } from '../data/open.ts';
+import { makeBatch, planBatch, type BatchSpec } from '../data/transform.ts';
+import { selectSubset, type SubsetManifest } from '../data/subset.ts';
+import type { ImageDataset } from '../data/types.ts';
+import { TeacherRunner } from '../teacher/runner.ts';
+import { estimateMI, type Bandwidth, type MIEstimate, type Quantity } from './estimate.ts';
+import { mimicBeta, type BetaOptions } from './beta.ts';
+
+export interface LocalizeOptions {
+  /** The suspect encoder: an ONNX file path or its bytes. */
+  teacher: string | Uint8Array;
+  /** Clean images: a path (any format openDataset reads) or a dataset already in memory. */
+  data: string | ImageDataset;
+  dataOptions?: OpenOptions;
+  /** Probe tensors by name (default: the last 4-D map at each resolution before global pooling). */
+  probes?: string[];
+  /** Feature tensor (default: the model's first output), flattened and L2-normalised. */
+  features?: string;
+  /** Images used (default 2000, at most the dataset's size), a seeded random subset. */
+  n?: number;
+  seed?: number;
+  /** How images become the model's input: normalisation, size and channel handling (default: none / error). */
+  transform?: Omit<BatchSpec, 'channels' | 'height' | 'width'>;
+  batchSize?: number;
+  bandwidth?: Bandwidth | number[];
+  featureBandwidth?: Bandwidth | number[];
+  /** Estimated for every probe (default I_TZ, I_TZ_loo). */
+  quantities?: readonly Quantity[];
+  /** MIMIC weights: constants, and which estimate they come from (default I_TZ_loo at bandwidth index 0). */
+  weights?: BetaOptions & { quantity?: Quantity; bandwidthIndex?: number };
+  /** KDE threads (default all cores) and backend. */
+  threads?: number;
+  backend?: 'auto' | 'cpu' | 'cuda';
+  /** onnxruntime intra-op threads (default 1) and execution provider (default 'cpu'). */
+  teacherThreads?: number;
+  provider?: 'cpu' | 'cuda';
+  onProgress?: (p: { stage: 'teacher' | 'mi'; done: number; total: number }) => void;
+  onMessage?: (message: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface ProbeReport {
+  name: string;
+  /** Per-sample shape, e.g. [64, 32, 32]. */
+  shape: number[];
+  dim: number;
+  scale: number;
+  s2: number[];
+  values: Partial<Record<Quantity, number[]>>;
+  saturation: number[];
+  beta: number;
+}
+
+export interface LocalizeResult {
+  model: { source: string; input: string; inputShape: number[]; opset: number | null; irVersion: number };
+  probes: ProbeReport[];
+  features: { name: string; dim: number; scale: number; s2: number[] };
+  beta: number[];
+  weightsFrom: { quantity: Quantity; bandwidthIndex: number; base: number; momentum: number };
+  n: number;
+  lnN: number;
+  bandwidth: MIEstimate['bandwidth'];
+  subset: SubsetManifest;
+  provider: 'cpu' | 'cuda';
+  backend: string;
+  seconds: { teacher: number; mi: number };
+}
+
+function positiveInt(v: number | undefined, dflt: number, what: string): number {
+  const x = v ?? dflt;
+  if (!Number.isInteger(x) || x < 1) throw invalid(`${what} must be a positive integer (got ${v})`);
+  return x;
+}
+
+/** Runs the teacher over the selected images and returns probe maps and features, row-major per sample. */
+async function collect(
+  model: ModelProto,
+  ds: ImageDataset,
+  indices: number[],
+  spec: BatchSpec,
+  names: { probes: string[]; features: string },
+  dims: { probes: number[]; features: number },
+  o: LocalizeOptions,
+): Promise<{ probes: Float32Array[]; features: Float32Array; provider: 'cpu' | 'cuda' }> {
+  const n = indices.length;
+  const batchSize = positiveInt(o.batchSize, 64, 'batchSize');
+  const plan = planBatch(ds, spec);
+  const runner = await TeacherRunner.create({
+    model: encodeModel(model),
+    outputs: [names.features, ...names.probes],
+    threads: o.teacherThreads ?? 1,
+    provider: o.provider ?? 'cpu',
+    onMessage: o.onMessage,
+  });
+  const probes = dims.probes.map((d) => new Float32Array(n * d));
+  const features = new Float32Array(n * dims.features);
+  try {
+    const starts = Array.from({ length: Math.ceil(n / batchSize) }, (_, k) => k * batchSize);
+    const make = (s: number) => {
+      const idx = indices.slice(s, s + batchSize);
+      return { s, count: idx.length, data: makeBatch(ds, idx, plan) };
+    };
+    let next = make(starts[0]);
+    for (let k = 0; k < starts.length; ++k) {
+      o.signal?.throwIfAborted();
+      const cur = next;
+      const pending = runner.run(cur.data, [cur.count, spec.channels, spec.height, spec.width]);
+      if (k + 1 < starts.length) next = make(starts[k + 1]); // build the next batch while the teacher runs
+      const out = await pending;
+      const copy = (name: string, dst: Float32Array, d: number) => {
+        const t = out[name];
+        if (t.data.length !== cur.count * d)
+          throw new MimicError('E_ONNX', `tensor '${name}' has ${t.data.length / cur.count} values per sample, expected ${d}`);
+        dst.set(t.data, cur.s * d);
+      };
+      copy(names.features, features, dims.features);
+      names.probes.forEach((p, i) => copy(p, probes[i], dims.probes[i]));
+      o.onProgress?.({ stage: 'teacher', done: cur.s + cur.count, total: n });
+    }
+    return { probes, features, provider: runner.provider };
+  } finally {
+    await runner.close();
+  }
+}
+
+function l2NormaliseRows(x: Float32Array, rows: number, cols: number): void {
+  for (let i = 0; i < rows; ++i) {
+    let s = 0;
+    for (let k = 0; k < cols; ++k) s += x[i * cols + k] ** 2;
+    const inv = s > 0 ? 1 / Math.sqrt(s) : 0;
+    for (let k = 0; k < cols; ++k) x[i * cols + k] *= inv;
+  }
+}
+
+export async function localize(o: LocalizeOptions): Promise<LocalizeResult> {
+  if (!o || typeof o !== 'object') throw invalid('localize: options object required');
+  o.signal?.throwIfAborted();
+  const source = typeof o.teacher === 'string' ? o.teacher : '<bytes>';
+  const model = await loadModel(o.teacher);
+  const summary = summarize(model);
+  const [input] = inputSpecs(model, { batch: 2 });
+  if (!input || input.dims.length !== 4)
+    throw new MimicError('E_ONNX', `${source}: the teacher's input must be an image batch (N, C, H, W); got ${input ? `(${input.dims.join(', ')})` : 'no input'}`);
+  const [, channels, height, width] = input.dims;
+
+  const probeSet = await prepareProbes(model, { probes: o.probes, features: o.features, threads: o.teacherThreads ?? 1 });
+  if (probeSet.probes.length === 0)
+    throw new MimicError('E_ONNX', `${source}: no probe tensors found (no 4-D maps before global pooling): name them with 'probes'`);
+  const perSample = (shape: number[]) => shape.slice(1);
+  const size = (shape: number[]) => perSample(shape).reduce((a, b) => a * b, 1);
+
+  const ds = typeof o.data === 'string' ? await openDataset(o.data, o.dataOptions) : o.data;
+  const want = positiveInt(o.n, 2000, 'n');
+  const subset = selectSubset(ds, { count: Math.min(want, ds.count), seed: o.seed ?? 0 });
+  if (subset.selected < 2) throw invalid(`n: at least 2 images are needed (the dataset has ${ds.count})`);
+
+  const spec: BatchSpec = { ...(o.transform ?? {}), channels, height, width };
+  const t0 = performance.now();
+  const collected = await collect(
+    probeSet.model,
+    ds,
+    subset.indices,
+    spec,
+    { probes: probeSet.probes.map((p) => p.name), features: probeSet.features.name },
+    { probes: probeSet.probes.map((p) => size(p.shape)), features: size(probeSet.features.shape) },
+    o,
+  );
+  const t1 = performance.now();
+  const n = subset.selected;
+  const featDim = size(probeSet.features.shape);
+  l2NormaliseRows(collected.features, n, featDim);
+
+  const weightQuantity = o.weights?.quantity ?? 'I_TZ_loo';
+  const quantities = [...new Set<Quantity>([...(o.quantities ?? ['I_TZ', 'I_TZ_loo']), weightQuantity])];
+  o.onProgress?.({ stage: 'mi', done: 0, total: 1 });
+  const est = await estimateMI({
+    layers: probeSet.probes.map((p, i) => ({ data: collected.probes[i], rows: n, cols: size(p.shape), name: p.name })),
+    features: { data: collected.features, rows: n, cols: featDim, name: probeSet.features.name },
+    bandwidth: o.bandwidth,
+    featureBandwidth: o.featureBandwidth,
+    quantities,
+    threads: o.threads,
+    backend: o.backend,
+    signal: o.signal,
+  });
+  o.onProgress?.({ stage: 'mi', done: 1, total: 1 });
+  const t2 = performance.now();
+
+  const bandwidthIndex = o.weights?.bandwidthIndex ?? 0;
+  if (!Number.isInteger(bandwidthIndex) || bandwidthIndex < 0 || bandwidthIndex >= est.bandwidth.values.length)
+    throw invalid(`weights.bandwidthIndex must be in [0, ${est.bandwidth.values.length - 1}] (got ${bandwidthIndex})`);
+  const beta = mimicBeta(
+    est.layers.map((l) => l.values[weightQuantity]![bandwidthIndex]),
+    o.weights,
+  );
+  return {
+    model: { source, input: input.name, inputShape: [channels, height, width], opset: summary.opset, irVersion: summary.irVersion },
+    probes: est.layers.map((l, i) => ({
+      name: l.name,
+      shape: perSample(probeSet.probes[i].shape),
+      dim: l.dim,
+      scale: l.scale,
+      s2: l.s2,
+      values: l.values,
+      saturation: l.saturation,
+      beta: beta[i],
+    })),
+    features: { name: probeSet.features.name, dim: featDim, scale: est.features!.scale, s2: est.features!.s2 },
+    beta,
+    weightsFrom: { quantity: weightQuantity, bandwidthIndex, base: o.weights?.base ?? 1000, momentum: o.weights?.momentum ?? 10000 },
+    n,
+    lnN: est.lnN,
+    bandwidth: est.bandwidth,
+    subset,
+    provider: collected.provider,
+    backend: est.backend,
+    seconds: { teacher: (t1 - t0) / 1000, mi: (t2 - t1) / 1000 },
+  };
+}
