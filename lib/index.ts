@@ -16,3 +16,5 @@ export { mimicBeta } from './mi/beta.ts';
 export type { BetaOptions } from './mi/beta.ts';
 export { TeacherRunner } from './teacher/runner.ts';
 export type { TeacherOptions, TensorOut } from './teacher/runner.ts';
+export { runTeacherOnDataset } from './teacher/dataset-run.ts';
+export type { DatasetRunOptions, DatasetRunResult } from './teacher/dataset-run.ts';

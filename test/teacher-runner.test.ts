@@ -67,3 +67,28 @@ test('typed errors: garbage model, unknown output, wrong input shape; cuda falls
     await cuda.close();
   }
 });
+
+test('runTeacherOnDataset: uneven batches give the same tensors as one batch, in index order, with progress', async () => {
+  const { runTeacherOnDataset, prepareProbes, loadModel, encodeModel } = await import('../lib/index.ts');
+  const model = await loadModel(join(fixtures, 'resnet18_w8.onnx'));
+  const set = await prepareProbes(model, {});
+  const n = 11;
+  const pixels = new Uint8Array(n * 3 * 32 * 32).map((_, i) => (i * 2654435761) >>> 24);
+  const data = { name: 'hash', count: n, channels: 3, height: 32, width: 32, pixels, source: 'test' };
+  const tensors = [set.features, set.probes[3]].map((p) => ({ name: p.name, size: p.shape.slice(1).reduce((a, b) => a * b, 1) }));
+  const spec = { channels: 3, height: 32, width: 32, normalize: 'cifar10' as const };
+  const indices = [10, 3, 7, 0, 1, 2, 4, 5, 6, 8, 9];
+  const progress: number[] = [];
+  const bytes = encodeModel(set.model);
+  const small = await runTeacherOnDataset({ model: bytes, data, indices, spec, tensors, batchSize: 3, onProgress: (d) => progress.push(d) });
+  const whole = await runTeacherOnDataset({ model: bytes, data, indices, spec, tensors, batchSize: 64 });
+  assert.deepEqual(progress, [3, 6, 9, 11]);
+  for (let t = 0; t < tensors.length; ++t) {
+    let worst = 0;
+    small.outputs[t].forEach((v, i) => (worst = Math.max(worst, Math.abs(v - whole.outputs[t][i]))));
+    assert.ok(worst < 1e-5, `${tensors[t].name}: batch-size dependence ${worst}`);
+  }
+  // row 0 is image 10: the same as running image 10 alone
+  const alone = await runTeacherOnDataset({ model: bytes, data, indices: [10], spec, tensors });
+  for (let k = 0; k < tensors[0].size; ++k) assert.ok(Math.abs(alone.outputs[0][k] - small.outputs[0][k]) < 1e-5);
+});

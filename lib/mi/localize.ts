@@ -4,12 +4,12 @@
  * estimates I(T_l; Z) for every probe against the L2-normalised features in one call; MIMIC's weights follow.
  */
 import { MimicError, invalid } from '../errors.ts';
-import { encodeModel, inputSpecs, loadModel, prepareProbes, summarize, type ModelProto } from '../onnx/index.ts';
+import { encodeModel, inputSpecs, loadModel, prepareProbes, summarize } from '../onnx/index.ts';
 import { openDataset, type OpenOptions } from '../data/open.ts';
-import { makeBatch, planBatch, type BatchSpec } from '../data/transform.ts';
+import type { BatchSpec } from '../data/transform.ts';
 import { selectSubset, type SubsetManifest } from '../data/subset.ts';
 import type { ImageDataset } from '../data/types.ts';
-import { TeacherRunner } from '../teacher/runner.ts';
+import { runTeacherOnDataset } from '../teacher/dataset-run.ts';
 import { estimateMI, type Bandwidth, type MIEstimate, type Quantity } from './estimate.ts';
 import { mimicBeta, type BetaOptions } from './beta.ts';
 
@@ -79,57 +79,6 @@ function positiveInt(v: number | undefined, dflt: number, what: string): number 
   return x;
 }
 
-/** Runs the teacher over the selected images and returns probe maps and features, row-major per sample. */
-async function collect(
-  model: ModelProto,
-  ds: ImageDataset,
-  indices: number[],
-  spec: BatchSpec,
-  names: { probes: string[]; features: string },
-  dims: { probes: number[]; features: number },
-  o: LocalizeOptions,
-): Promise<{ probes: Float32Array[]; features: Float32Array; provider: 'cpu' | 'cuda' }> {
-  const n = indices.length;
-  const batchSize = positiveInt(o.batchSize, 64, 'batchSize');
-  const plan = planBatch(ds, spec);
-  const runner = await TeacherRunner.create({
-    model: encodeModel(model),
-    outputs: [names.features, ...names.probes],
-    threads: o.teacherThreads ?? 1,
-    provider: o.provider ?? 'cpu',
-    onMessage: o.onMessage,
-  });
-  const probes = dims.probes.map((d) => new Float32Array(n * d));
-  const features = new Float32Array(n * dims.features);
-  try {
-    const starts = Array.from({ length: Math.ceil(n / batchSize) }, (_, k) => k * batchSize);
-    const make = (s: number) => {
-      const idx = indices.slice(s, s + batchSize);
-      return { s, count: idx.length, data: makeBatch(ds, idx, plan) };
-    };
-    let next = make(starts[0]);
-    for (let k = 0; k < starts.length; ++k) {
-      o.signal?.throwIfAborted();
-      const cur = next;
-      const pending = runner.run(cur.data, [cur.count, spec.channels, spec.height, spec.width]);
-      if (k + 1 < starts.length) next = make(starts[k + 1]); // build the next batch while the teacher runs
-      const out = await pending;
-      const copy = (name: string, dst: Float32Array, d: number) => {
-        const t = out[name];
-        if (t.data.length !== cur.count * d)
-          throw new MimicError('E_ONNX', `tensor '${name}' has ${t.data.length / cur.count} values per sample, expected ${d}`);
-        dst.set(t.data, cur.s * d);
-      };
-      copy(names.features, features, dims.features);
-      names.probes.forEach((p, i) => copy(p, probes[i], dims.probes[i]));
-      o.onProgress?.({ stage: 'teacher', done: cur.s + cur.count, total: n });
-    }
-    return { probes, features, provider: runner.provider };
-  } finally {
-    await runner.close();
-  }
-}
-
 function l2NormaliseRows(x: Float32Array, rows: number, cols: number): void {
   for (let i = 0; i < rows; ++i) {
     let s = 0;
@@ -163,15 +112,21 @@ export async function localize(o: LocalizeOptions): Promise<LocalizeResult> {
 
   const spec: BatchSpec = { ...(o.transform ?? {}), channels, height, width };
   const t0 = performance.now();
-  const collected = await collect(
-    probeSet.model,
-    ds,
-    subset.indices,
+  const tensors = [probeSet.features, ...probeSet.probes].map((p) => ({ name: p.name, size: size(p.shape) }));
+  const run = await runTeacherOnDataset({
+    model: encodeModel(probeSet.model),
+    data: ds,
+    indices: subset.indices,
     spec,
-    { probes: probeSet.probes.map((p) => p.name), features: probeSet.features.name },
-    { probes: probeSet.probes.map((p) => size(p.shape)), features: size(probeSet.features.shape) },
-    o,
-  );
+    tensors,
+    batchSize: o.batchSize,
+    threads: o.teacherThreads,
+    provider: o.provider,
+    onMessage: o.onMessage,
+    onProgress: o.onProgress && ((done, total) => o.onProgress!({ stage: 'teacher', done, total })),
+    signal: o.signal,
+  });
+  const collected = { features: run.outputs[0], probes: run.outputs.slice(1), provider: run.provider };
   const t1 = performance.now();
   const n = subset.selected;
   const featDim = size(probeSet.features.shape);
