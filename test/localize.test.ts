@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -98,4 +99,16 @@ test('mimic layers and mimic mi on the fixture and an .npz of images', async () 
   const bad = spawnSync(process.execPath, [cli, 'mi', '--teacher', join(dir, 'missing.onnx'), '--data', join(dir, 'images.npy')], { encoding: 'utf8' });
   assert.equal(bad.status, 3);
   assert.match(bad.stderr, /missing\.onnx/);
+});
+
+const fmnist = '/usr/share/datasets/fashion-mnist';
+test('mimic mi on real images: the ResNet fixture on Fashion-MNIST (padded, gray to RGB)', { skip: existsSync(fmnist) ? false : `${fmnist} not present (apt-get install dataset-fashion-mnist)` }, async () => {
+  const r = await localize({ teacher: fixture, data: fmnist, n: 300, seed: 2, transform: { size: 'pad', channelMode: 'convert', normalize: 'cifar10' } });
+  assert.equal(r.n, 300);
+  assert.equal(r.subset.count, 60000);
+  assert.equal(r.probes.length, 4);
+  for (const p of r.probes) {
+    assert.ok(p.values.I_TZ_loo!.every(Number.isFinite));
+    assert.ok(p.values.I_TZ![0] <= r.lnN + 1e-9);
+  }
 });
