@@ -4,6 +4,7 @@
  * autoProbes picks MIMIC's probe layers (the last 4-D map at each spatial resolution before global pooling)
  * and the feature tensor, or checks the names a user gave.
  */
+import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { MimicError } from '../errors.ts';
 import { mulberry32 } from '../util/rng.ts';
@@ -195,6 +196,37 @@ export function inputSpecs(model: ModelProto, options: Pick<ShapeOptions, 'batch
   });
 }
 
+type ShapeReply = { ok: boolean; stage?: string; message?: string; shapes?: [string, number[]][] };
+let shapeWorker: { worker: Worker; pending: Map<number, (r: ShapeReply) => void>; next: number } | undefined;
+
+/** Sends one request to the shared shape-inference worker (started on first use, unref'd, restarted if it dies). */
+function shapeWorkerRun(req: { bytes: Uint8Array; threads: number; feeds: unknown[] }): Promise<ShapeReply> {
+  if (!shapeWorker) {
+    const worker = new Worker(new URL('./shape-worker.mjs', import.meta.url));
+    const state = { worker, pending: new Map<number, (r: ShapeReply) => void>(), next: 1 };
+    worker.on('message', (m: ShapeReply & { id: number }) => {
+      state.pending.get(m.id)?.(m);
+      state.pending.delete(m.id);
+      if (state.pending.size === 0) worker.unref();
+    });
+    const die = (message: string) => {
+      for (const done of state.pending.values()) done({ ok: false, stage: 'run', message });
+      state.pending.clear();
+      if (shapeWorker === state) shapeWorker = undefined;
+    };
+    worker.on('error', (e) => die(`the shape-inference worker failed: ${e.message}`));
+    worker.on('exit', (code) => die(`the shape-inference worker exited (code ${code})`));
+    shapeWorker = state;
+  }
+  const state = shapeWorker;
+  const id = state.next++;
+  state.worker.ref(); // keep the process alive while a request is out
+  return new Promise((resolve) => {
+    state.pending.set(id, resolve);
+    state.worker.postMessage({ id, ...req });
+  });
+}
+
 function ortError(what: string, e: unknown): MimicError {
   const msg = (e as Error)?.message ?? String(e);
   return new MimicError('E_ONNX', `onnxruntime ${what}: ${msg.length > 800 ? msg.slice(0, 800) + '...' : msg}`, { cause: e });
@@ -212,7 +244,7 @@ export async function inferShapes(model: ModelProto, options: ShapeOptions = {})
   const bytes = encodeModel(exposed);
   const rnd = options.fill === 'random' ? mulberry32(options.seed ?? 0) : undefined;
   const g = graphOf(model);
-  const feeds: Record<string, ort.Tensor> = {};
+  const feeds: { name: string; type: ort.Tensor.Type; data: ort.Tensor.DataType; dims: number[] }[] = [];
   for (const s of specs) {
     const code = g.input.find((v) => v.name === s.name)!.type!.tensorType!.elemType!;
     const t = ORT_TYPES[code];
@@ -223,36 +255,15 @@ export async function inferShapes(model: ModelProto, options: ShapeOptions = {})
       else if (data instanceof BigInt64Array) for (let i = 0; i < n; ++i) data[i] = BigInt(Math.floor(rnd() * 4));
       else if (t.type !== 'float16') for (let i = 0; i < n; ++i) (data as Int32Array)[i] = Math.floor(rnd() * 2);
     }
-    feeds[s.name] = new ort.Tensor(t.type, data, s.dims);
+    feeds.push({ name: s.name, type: t.type, data, dims: s.dims });
   }
-  let session: ort.InferenceSession;
-  try {
-    session = await ort.InferenceSession.create(bytes, {
-      executionProviders: ['cpu'],
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'basic',
-      logSeverityLevel: 4, // failures come back as MimicErrors; keep onnxruntime's own log quiet
-    });
-  } catch (e) {
-    throw ortError('cannot load the model', e);
+  // Session creation and run block their thread: done in a worker so the caller's event loop keeps going.
+  const reply = await shapeWorkerRun({ bytes, threads, feeds });
+  if (!reply.ok) {
+    if (reply.stage === 'load') throw ortError('cannot load the model', new Error(reply.message));
+    throw ortError(`failed to run the model on a ${specs.map((s) => `${s.name} [${s.dims.join(', ')}]`).join(', ')} batch`, new Error(reply.message));
   }
-  try {
-    let results: ort.InferenceSession.ReturnType;
-    try {
-      results = await session.run(feeds, { logSeverityLevel: 4 });
-    } catch (e) {
-      throw ortError(`failed to run the model on a ${specs.map((s) => `${s.name} [${s.dims.join(', ')}]`).join(', ')} batch`, e);
-    }
-    const shapes = new Map<string, number[]>();
-    for (const name of session.outputNames) {
-      const t = results[name];
-      if (t && Array.isArray(t.dims)) shapes.set(name, [...t.dims].map(Number));
-    }
-    return shapes;
-  } finally {
-    await session.release().catch(() => {});
-  }
+  return new Map(reply.shapes);
 }
 
 // ---- probes ----
