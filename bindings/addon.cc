@@ -8,6 +8,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   mimic::bind::init_info(env, exports);
   mimic::bind::init_gemm(env, exports);
   mimic::bind::init_kde(env, exports);
+  mimic::bind::init_ops(env, exports);
+  mimic::bind::init_optim(env, exports);
   return exports;
 }
 }  // namespace

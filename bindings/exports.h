@@ -6,4 +6,6 @@ namespace mimic::bind {
 void init_info(Napi::Env env, Napi::Object exports);
 void init_gemm(Napi::Env env, Napi::Object exports);
 void init_kde(Napi::Env env, Napi::Object exports);
+void init_ops(Napi::Env env, Napi::Object exports);
+void init_optim(Napi::Env env, Napi::Object exports);
 }  // namespace mimic::bind

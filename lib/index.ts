@@ -18,3 +18,5 @@ export { TeacherRunner } from './teacher/runner.ts';
 export type { TeacherOptions, TensorOut } from './teacher/runner.ts';
 export { runTeacherOnDataset } from './teacher/dataset-run.ts';
 export type { DatasetRunOptions, DatasetRunResult } from './teacher/dataset-run.ts';
+export { Optimizer } from './train/optim.ts';
+export type { OptimizerKind, OptimizerOptions, OptimizerState, Hyperparameters, ParamGroupOptions, GroupHyperparameters } from './train/optim.ts';

@@ -1,0 +1,279 @@
+// Conv2d forward/backward (mimic/ops.h):
+//   x (N,C,H,W), w (OC,C/G,KH,KW), b (OC) -> y (N,OC,OH,OW);  dy -> dx (N,C,H,W), dw, db (OC)
+//
+// Images are processed in blocks of nb (chosen from the output map size only, never from the thread count, so
+// results do not depend on it beyond the GEMM's K split): one block's im2col matrix col (C/G*KH*KW rows x
+// nb*OH*OW columns) feeds one GEMM per group, so small late-stage maps still give the GEMM wide matrices.
+//   forward:  Y_g (OC/G x cols) = W_g (OC/G x CKK) * col_g              (scattered to NCHW when nb > 1)
+//   backward: dW_g += dY_g * col_g^T;   dcol_g = W_g^T * dY_g, col2im -> dx;   db = sum of dy
+// A 1x1, stride-1, unpadded conv of a single-image block uses x itself as col (no copy).
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "mimic/gemm.h"
+#include "mimic/ops.h"
+#include "mimic/status.h"
+#include "mimic/threadpool.h"
+
+namespace mimic::ops {
+
+namespace {
+constexpr int64_t kTargetCols = 512;            // output columns per GEMM the block size aims for
+constexpr int64_t kMaxColFloats = 8ll << 20;    // col buffer cap (32 MiB) that limits the block size
+
+std::string num(int64_t v) { return std::to_string(v); }
+
+struct Plan {
+  int64_t cg, ocg, ckk, oh, ow, ohw, nb;
+  bool direct;  // 1x1 / stride 1 / no pad: col == x for a single image
+};
+
+Plan plan_of(const Conv2dShape& s) {
+  Plan p;
+  p.cg = s.c / s.groups;
+  p.ocg = s.oc / s.groups;
+  p.ckk = p.cg * s.kh * s.kw;
+  p.oh = s.oh();
+  p.ow = s.ow();
+  p.ohw = p.oh * p.ow;
+  p.nb = std::max<int64_t>(1, std::min<int64_t>(s.n, (kTargetCols + p.ohw - 1) / p.ohw));
+  p.nb = std::max<int64_t>(1, std::min<int64_t>(p.nb, kMaxColFloats / std::max<int64_t>(1, p.ckk * p.ohw)));
+  p.direct = s.kh == 1 && s.kw == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_t == 0 && s.pad_l == 0 &&
+             s.pad_b == 0 && s.pad_r == 0;
+  return p;
+}
+
+// Valid output-column range [lo, hi) of one kernel column: 0 <= ow*stride + off < W.
+inline void valid_range(int64_t off, int64_t stride, int64_t W, int64_t OW, int64_t* lo, int64_t* hi) {
+  int64_t l = off >= 0 ? 0 : (-off + stride - 1) / stride;
+  int64_t h = (W - 1 - off) < 0 ? 0 : (W - 1 - off) / stride + 1;
+  l = std::min(l, OW);
+  h = std::min(h, OW);
+  *lo = l;
+  *hi = std::max(l, h);
+}
+
+// col (CKK x cols, ld = cols) of images [n0, n0+nbb), channels of group g.
+void im2col(const Conv2dShape& s, const Plan& p, const float* x, int64_t n0, int64_t nbb, int64_t g, float* col,
+            int threads) {
+  const int64_t cols = nbb * p.ohw;
+  parallel_for(p.ckk * nbb, threads, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t row = t / nbb, b = t % nbb;
+      const int64_t ci = row / (s.kh * s.kw), i = (row / s.kw) % s.kh, j = row % s.kw;
+      const float* plane = x + ((n0 + b) * s.c + g * p.cg + ci) * s.h * s.w;
+      float* out = col + row * cols + b * p.ohw;
+      const int64_t off_w = j * s.dil_w - s.pad_l;
+      int64_t lo, hi;
+      valid_range(off_w, s.stride_w, s.w, p.ow, &lo, &hi);
+      for (int64_t oh = 0; oh < p.oh; ++oh) {
+        float* o = out + oh * p.ow;
+        const int64_t ih = oh * s.stride_h - s.pad_t + i * s.dil_h;
+        if (ih < 0 || ih >= s.h) {
+          std::memset(o, 0, sizeof(float) * p.ow);
+          continue;
+        }
+        const float* src = plane + ih * s.w;
+        for (int64_t ow = 0; ow < lo; ++ow) o[ow] = 0.0f;
+        if (s.stride_w == 1) {
+          if (hi > lo) std::memcpy(o + lo, src + lo + off_w, sizeof(float) * (hi - lo));
+        } else {
+          for (int64_t ow = lo; ow < hi; ++ow) o[ow] = src[ow * s.stride_w + off_w];
+        }
+        for (int64_t ow = hi; ow < p.ow; ++ow) o[ow] = 0.0f;
+      }
+    }
+  });
+}
+
+// dx (images [n0, n0+nbb), channels of group g) = col2im(dcol); each task owns one (image, channel) plane.
+void col2im(const Conv2dShape& s, const Plan& p, const float* dcol, int64_t n0, int64_t nbb, int64_t g, float* dx,
+            int threads) {
+  const int64_t cols = nbb * p.ohw;
+  parallel_for(p.cg * nbb, threads, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t ci = t / nbb, b = t % nbb;
+      float* plane = dx + ((n0 + b) * s.c + g * p.cg + ci) * s.h * s.w;
+      std::memset(plane, 0, sizeof(float) * s.h * s.w);
+      for (int64_t i = 0; i < s.kh; ++i)
+        for (int64_t j = 0; j < s.kw; ++j) {
+          const int64_t row = (ci * s.kh + i) * s.kw + j;
+          const float* in = dcol + row * cols + b * p.ohw;
+          const int64_t off_w = j * s.dil_w - s.pad_l;
+          int64_t lo, hi;
+          valid_range(off_w, s.stride_w, s.w, p.ow, &lo, &hi);
+          for (int64_t oh = 0; oh < p.oh; ++oh) {
+            const int64_t ih = oh * s.stride_h - s.pad_t + i * s.dil_h;
+            if (ih < 0 || ih >= s.h) continue;
+            float* dst = plane + ih * s.w + off_w;
+            const float* r = in + oh * p.ow;
+            if (s.stride_w == 1) {
+              for (int64_t ow = lo; ow < hi; ++ow) dst[ow] += r[ow];
+            } else {
+              for (int64_t ow = lo; ow < hi; ++ow) dst[ow * s.stride_w] += r[ow];
+            }
+          }
+        }
+    }
+  });
+}
+
+struct Workspace {
+  std::unique_ptr<float[]> own;
+  float* col = nullptr;
+  float* blk = nullptr;  // (OC x nb*OHW) when nb > 1
+  Workspace(const Conv2dShape& s, const Plan& p, float* given) {
+    const size_t need = conv2d_workspace_floats(s);
+    float* base = given;
+    if (!base) {
+      own.reset(new float[std::max<size_t>(need, 1)]);
+      base = own.get();
+    }
+    col = base;
+    blk = p.nb > 1 ? base + p.ckk * p.nb * p.ohw : nullptr;
+  }
+};
+}  // namespace
+
+void conv2d_check(const Conv2dShape& s) {
+  auto pos = [](int64_t v, const char* name) {
+    MIMIC_REQUIRE(v >= 1, Code::InvalidArgument, std::string("conv2d: ") + name + " (" + num(v) + ") must be >= 1");
+  };
+  auto nonneg = [](int64_t v, const char* name) {
+    MIMIC_REQUIRE(v >= 0, Code::InvalidArgument, std::string("conv2d: ") + name + " (" + num(v) + ") must be >= 0");
+  };
+  pos(s.n, "N");
+  pos(s.c, "C");
+  pos(s.h, "H");
+  pos(s.w, "W");
+  pos(s.oc, "OC");
+  pos(s.kh, "KH");
+  pos(s.kw, "KW");
+  pos(s.stride_h, "stride_h");
+  pos(s.stride_w, "stride_w");
+  pos(s.dil_h, "dilation_h");
+  pos(s.dil_w, "dilation_w");
+  pos(s.groups, "groups");
+  nonneg(s.pad_t, "pad_top");
+  nonneg(s.pad_l, "pad_left");
+  nonneg(s.pad_b, "pad_bottom");
+  nonneg(s.pad_r, "pad_right");
+  MIMIC_REQUIRE(s.c % s.groups == 0 && s.oc % s.groups == 0, Code::InvalidArgument,
+                "conv2d: groups (" + num(s.groups) + ") must divide C (" + num(s.c) + ") and OC (" + num(s.oc) + ")");
+  MIMIC_REQUIRE(s.h + s.pad_t + s.pad_b >= s.dil_h * (s.kh - 1) + 1 &&
+                    s.w + s.pad_l + s.pad_r >= s.dil_w * (s.kw - 1) + 1,
+                Code::InvalidArgument,
+                "conv2d: the kernel (" + num(s.kh) + "x" + num(s.kw) + ") is larger than the padded input (" +
+                    num(s.h + s.pad_t + s.pad_b) + "x" + num(s.w + s.pad_l + s.pad_r) + ")");
+}
+
+size_t conv2d_workspace_floats(const Conv2dShape& s) {
+  conv2d_check(s);
+  const Plan p = plan_of(s);
+  const int64_t cols = p.nb * p.ohw;
+  return static_cast<size_t>(p.ckk * cols + (p.nb > 1 ? s.oc * cols : 0));
+}
+
+void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y, const Ctx& ctx,
+                    float* workspace) {
+  conv2d_check(s);
+  const Plan p = plan_of(s);
+  Workspace ws(s, p, workspace);
+  const GemmOptions gopt{ctx.threads, ctx.path};
+  for (int64_t n0 = 0; n0 < s.n; n0 += p.nb) {
+    const int64_t nbb = std::min(p.nb, s.n - n0), cols = nbb * p.ohw;
+    for (int64_t g = 0; g < s.groups; ++g) {
+      const float* B = ws.col;
+      int64_t ldb = cols;
+      if (p.direct && nbb == 1) {
+        B = x + (n0 * s.c + g * p.cg) * s.h * s.w;
+      } else {
+        im2col(s, p, x, n0, nbb, g, ws.col, ctx.threads);
+      }
+      float* C = nbb == 1 ? y + (n0 * s.oc + g * p.ocg) * p.ohw : ws.blk + g * p.ocg * cols;
+      const int64_t ldc = nbb == 1 ? p.ohw : cols;
+      sgemm(Trans::N, Trans::N, p.ocg, cols, p.ckk, 1.0f, w + g * p.ocg * p.ckk, p.ckk, B, ldb, 0.0f, C, ldc, gopt);
+    }
+    // Bias, and the scatter of a multi-image block to NCHW.
+    parallel_for(nbb * s.oc, ctx.threads, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t bi = t / s.oc, o = t % s.oc;
+        float* dst = y + ((n0 + bi) * s.oc + o) * p.ohw;
+        const float bias = b ? b[o] : 0.0f;
+        if (nbb > 1) {
+          const float* src = ws.blk + o * cols + bi * p.ohw;
+          for (int64_t k = 0; k < p.ohw; ++k) dst[k] = src[k] + bias;
+        } else if (b) {
+          for (int64_t k = 0; k < p.ohw; ++k) dst[k] += bias;
+        }
+      }
+    });
+  }
+}
+
+void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx, float* dw,
+                     float* db, const Ctx& ctx, float* workspace) {
+  conv2d_check(s);
+  const Plan p = plan_of(s);
+  const GemmOptions gopt{ctx.threads, ctx.path};
+  if (db) {
+    parallel_for(s.oc, ctx.threads, [&](int64_t o0, int64_t o1) {
+      for (int64_t o = o0; o < o1; ++o) {
+        double acc = 0;
+        for (int64_t n = 0; n < s.n; ++n) {
+          const float* r = dy + (n * s.oc + o) * p.ohw;
+          float part = 0;
+          for (int64_t k = 0; k < p.ohw; ++k) part += r[k];
+          acc += part;
+        }
+        db[o] = static_cast<float>(acc);
+      }
+    });
+  }
+  if (!dx && !dw) return;
+  Workspace ws(s, p, workspace);
+  for (int64_t n0 = 0; n0 < s.n; n0 += p.nb) {
+    const int64_t nbb = std::min(p.nb, s.n - n0), cols = nbb * p.ohw;
+    const float* dyb = dy + n0 * s.oc * p.ohw;
+    int64_t lddy = p.ohw;
+    if (nbb > 1) {  // gather dY of the block: (OC x nbb*OHW)
+      parallel_for(nbb * s.oc, ctx.threads, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+          const int64_t bi = t / s.oc, o = t % s.oc;
+          std::memcpy(ws.blk + o * cols + bi * p.ohw, dy + ((n0 + bi) * s.oc + o) * p.ohw, sizeof(float) * p.ohw);
+        }
+      });
+      dyb = ws.blk;
+      lddy = cols;
+    }
+    for (int64_t g = 0; g < s.groups; ++g) {
+      const float* dyg = dyb + g * p.ocg * lddy;
+      const float* wg = w + g * p.ocg * p.ckk;
+      const bool direct = p.direct && nbb == 1;
+      if (dw) {
+        const float* B = ws.col;
+        int64_t ldb = cols;
+        if (direct) {
+          B = x + (n0 * s.c + g * p.cg) * s.h * s.w;
+        } else {
+          im2col(s, p, x, n0, nbb, g, ws.col, ctx.threads);
+        }
+        sgemm(Trans::N, Trans::T, p.ocg, p.ckk, cols, 1.0f, dyg, lddy, B, ldb, n0 == 0 ? 0.0f : 1.0f,
+              dw + g * p.ocg * p.ckk, p.ckk, gopt);
+      }
+      if (dx) {
+        if (direct) {
+          sgemm(Trans::T, Trans::N, p.ckk, cols, p.ocg, 1.0f, wg, p.ckk, dyg, lddy, 0.0f,
+                dx + (n0 * s.c + g * p.cg) * s.h * s.w, s.h * s.w, gopt);
+        } else {
+          sgemm(Trans::T, Trans::N, p.ckk, cols, p.ocg, 1.0f, wg, p.ckk, dyg, lddy, 0.0f, ws.col, cols, gopt);
+          col2im(s, p, ws.col, n0, nbb, g, dx, ctx.threads);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace mimic::ops

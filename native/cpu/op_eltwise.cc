@@ -1,0 +1,104 @@
+// Elementwise ops and row normalisation (mimic/ops.h):
+//   relu: x (n) -> y (n);  backward y, dy -> dx
+//   add:  a (n), b (n) -> y (n);  backward dy -> da, db
+//   l2norm: x (N,D) -> y (N,D) = x / max(||x||, eps);  backward x, y, dy -> dx
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "mimic/ops.h"
+#include "mimic/status.h"
+#include "mimic/threadpool.h"
+
+namespace mimic::ops {
+
+namespace {
+constexpr int64_t kGrain = 1 << 15;  // elementwise work below this runs on the calling thread
+int threads_for(int64_t n, int threads) { return n < kGrain ? 1 : threads; }
+void check_n(int64_t n, const char* op) {
+  MIMIC_REQUIRE(n >= 0, Code::InvalidArgument, std::string(op) + ": n (" + std::to_string(n) + ") must be >= 0");
+}
+}  // namespace
+
+void relu_forward(int64_t n, const float* x, float* y, const Ctx& ctx) {
+  check_n(n, "relu");
+  parallel_for(n, threads_for(n, ctx.threads), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) y[i] = x[i] <= 0.0f ? 0.0f : x[i];
+  });
+}
+
+void relu_backward(int64_t n, const float* y, const float* dy, float* dx, const Ctx& ctx) {
+  check_n(n, "relu");
+  parallel_for(n, threads_for(n, ctx.threads), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+  });
+}
+
+void add_forward(int64_t n, const float* a, const float* b, float* y, const Ctx& ctx) {
+  check_n(n, "add");
+  parallel_for(n, threads_for(n, ctx.threads), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) y[i] = a[i] + b[i];
+  });
+}
+
+void add_backward(int64_t n, const float* dy, float* da, float* db, const Ctx& ctx) {
+  check_n(n, "add");
+  parallel_for(n, threads_for(n, ctx.threads), [&](int64_t i0, int64_t i1) {
+    if (da && da != dy) std::memcpy(da + i0, dy + i0, sizeof(float) * (i1 - i0));
+    if (db && db != dy) std::memcpy(db + i0, dy + i0, sizeof(float) * (i1 - i0));
+  });
+}
+
+namespace {
+void check_rows(int64_t n, int64_t d, double eps) {
+  MIMIC_REQUIRE(n >= 0 && d >= 1, Code::InvalidArgument,
+                "l2norm: N (" + std::to_string(n) + ") must be >= 0 and D (" + std::to_string(d) + ") >= 1");
+  MIMIC_REQUIRE(std::isfinite(eps) && eps > 0, Code::InvalidArgument, "l2norm: eps must be > 0");
+}
+inline double sumsq(const float* x, int64_t d) {
+  double a0 = 0, a1 = 0;
+  int64_t j = 0;
+  for (; j + 2 <= d; j += 2) {
+    a0 += static_cast<double>(x[j]) * x[j];
+    a1 += static_cast<double>(x[j + 1]) * x[j + 1];
+  }
+  for (; j < d; ++j) a0 += static_cast<double>(x[j]) * x[j];
+  return a0 + a1;
+}
+}  // namespace
+
+void l2norm_forward(int64_t n, int64_t d, const float* x, float* y, double eps, const Ctx& ctx) {
+  check_rows(n, d, eps);
+  parallel_for(n, threads_for(n * d, ctx.threads), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* xr = x + r * d;
+      float* yr = y + r * d;
+      const float inv = static_cast<float>(1.0 / std::max(std::sqrt(sumsq(xr, d)), eps));
+      for (int64_t j = 0; j < d; ++j) yr[j] = xr[j] * inv;
+    }
+  });
+}
+
+void l2norm_backward(int64_t n, int64_t d, const float* x, const float* y, const float* dy, float* dx, double eps,
+                     const Ctx& ctx) {
+  check_rows(n, d, eps);
+  parallel_for(n, threads_for(n * d, ctx.threads), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* yr = y + r * d;
+      const float* gr = dy + r * d;
+      float* dr = dx + r * d;
+      const double norm = std::sqrt(sumsq(x + r * d, d));
+      if (norm > eps) {
+        double ydy = 0;
+        for (int64_t j = 0; j < d; ++j) ydy += static_cast<double>(yr[j]) * gr[j];
+        const float inv = static_cast<float>(1.0 / norm), p = static_cast<float>(ydy);
+        for (int64_t j = 0; j < d; ++j) dr[j] = (gr[j] - yr[j] * p) * inv;
+      } else {
+        const float inv = static_cast<float>(1.0 / eps);
+        for (int64_t j = 0; j < d; ++j) dr[j] = gr[j] * inv;
+      }
+    }
+  });
+}
+
+}  // namespace mimic::ops

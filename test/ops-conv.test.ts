@@ -1,0 +1,115 @@
+// Conv2d (float32, im2col + SGEMM) against the float64 reference on random shapes with fresh seeds: strides,
+// symmetric and asymmetric pads, 1x1 kernels, odd sizes, batch 1, C = 1, groups, dilation, multi-image blocks
+// (small output maps), with and without bias, 1 and 2 threads, generic and auto kernel paths.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { native } from '../lib/native.ts';
+import { freshSeed, gaussian, mulberry32 } from './helpers.ts';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Fn = (args: Record<string, unknown>) => any;
+const ops = (native() as unknown as { ops: Record<string, Fn> & { ref: Record<string, Fn> } }).ops;
+
+const f64 = (a: Float32Array) => Float64Array.from(a);
+function maxRel(fast: Float32Array, ref: Float64Array, what: string, tol: number) {
+  assert.equal(fast.length, ref.length, `${what}: length`);
+  let scale = 0;
+  for (const v of ref) scale = Math.max(scale, Math.abs(v));
+  let worst = 0;
+  for (let i = 0; i < ref.length; ++i) {
+    const e = Math.abs(fast[i] - ref[i]);
+    if (!(e <= tol * Math.max(scale, 1e-30))) assert.fail(`${what}: element ${i} got ${fast[i]}, expected ${ref[i]} (scale ${scale})`);
+    worst = Math.max(worst, e / Math.max(scale, 1e-30));
+  }
+  return worst;
+}
+
+interface Case { n: number; c: number; h: number; w: number; oc: number; kh: number; kw: number; stride: [number, number]; pads: [number, number, number, number]; dilation?: [number, number]; groups?: number; bias: boolean }
+
+const fixed: Case[] = [
+  { n: 1, c: 1, h: 5, w: 5, oc: 1, kh: 3, kw: 3, stride: [1, 1], pads: [1, 1, 1, 1], bias: false },
+  { n: 2, c: 3, h: 7, w: 9, oc: 4, kh: 1, kw: 1, stride: [1, 1], pads: [0, 0, 0, 0], bias: true },       // direct 1x1
+  { n: 3, c: 4, h: 9, w: 7, oc: 5, kh: 1, kw: 1, stride: [2, 2], pads: [0, 0, 0, 0], bias: false },      // 1x1 stride 2, odd H
+  { n: 2, c: 3, h: 11, w: 11, oc: 6, kh: 3, kw: 3, stride: [2, 2], pads: [1, 1, 1, 1], bias: true },      // stride 2 odd H
+  { n: 1, c: 2, h: 8, w: 6, oc: 3, kh: 3, kw: 2, stride: [1, 2], pads: [0, 1, 2, 0], bias: true },       // asymmetric pads
+  { n: 2, c: 3, h: 12, w: 12, oc: 4, kh: 7, kw: 7, stride: [2, 2], pads: [3, 3, 3, 3], bias: false },     // ResNet stem
+  { n: 40, c: 3, h: 4, w: 4, oc: 5, kh: 3, kw: 3, stride: [1, 1], pads: [1, 1, 1, 1], bias: true },       // multi-image blocks
+  { n: 9, c: 4, h: 5, w: 5, oc: 6, kh: 1, kw: 1, stride: [1, 1], pads: [0, 0, 0, 0], bias: true },        // 1x1, blocks
+  { n: 2, c: 4, h: 6, w: 6, oc: 6, kh: 3, kw: 3, stride: [1, 1], pads: [1, 1, 1, 1], groups: 2, bias: true },
+  { n: 2, c: 3, h: 5, w: 5, oc: 3, kh: 3, kw: 3, stride: [1, 1], pads: [1, 1, 1, 1], groups: 3, bias: false }, // depthwise
+  { n: 1, c: 2, h: 9, w: 8, oc: 3, kh: 3, kw: 3, stride: [1, 1], pads: [2, 2, 2, 2], dilation: [2, 2], bias: true },
+  { n: 2, c: 2, h: 3, w: 3, oc: 2, kh: 3, kw: 3, stride: [1, 1], pads: [4, 4, 4, 4], bias: true },       // pad > kernel
+  { n: 1, c: 70, h: 3, w: 3, oc: 20, kh: 3, kw: 3, stride: [1, 1], pads: [1, 1, 1, 1], bias: true },     // K = 630
+];
+
+function randomCase(rng: () => number): Case {
+  const ri = (lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1));
+  const kh = ri(1, 4), kw = ri(1, 4);
+  const pads: [number, number, number, number] = [ri(0, 2), ri(0, 2), ri(0, 2), ri(0, 2)];
+  const groups = rng() < 0.25 ? 2 : 1;
+  const h = ri(Math.max(1, kh - pads[0] - pads[2]), 10), w = ri(Math.max(1, kw - pads[1] - pads[3]), 10);
+  return { n: ri(1, 4), c: groups * ri(1, 4), h, w, oc: groups * ri(1, 5), kh, kw, stride: [ri(1, 3), ri(1, 3)], pads, groups, bias: rng() < 0.5 };
+}
+
+function runCase(cs: Case, seed: number, label: string, extra: Record<string, unknown>) {
+  const g = cs.groups ?? 1;
+  const xShape = [cs.n, cs.c, cs.h, cs.w], wShape = [cs.oc, cs.c / g, cs.kh, cs.kw];
+  const x = gaussian(cs.n * cs.c * cs.h * cs.w, seed);
+  const w = gaussian(wShape.reduce((a, b) => a * b), seed + 1, 0.5);
+  const b = cs.bias ? gaussian(cs.oc, seed + 2) : undefined;
+  const attrs = { xShape, wShape, stride: cs.stride, pads: cs.pads, dilation: cs.dilation ?? [1, 1], groups: g };
+  const fy = ops.conv2dForward({ x, w, b, ...attrs, ...extra });
+  const ry = ops.ref.conv2dForward({ x: f64(x), w: f64(w), b: b && f64(b), ...attrs });
+  assert.deepEqual(fy.yShape, ry.yShape, `${label}: yShape`);
+  let worst = maxRel(fy.y, ry.y, `${label} y`, 2e-5);
+  const dy = gaussian(fy.y.length, seed + 3);
+  const fb = ops.conv2dBackward({ x, w, dy, ...attrs, ...extra });
+  const rb = ops.ref.conv2dBackward({ x: f64(x), w: f64(w), dy: f64(dy), ...attrs });
+  worst = Math.max(worst, maxRel(fb.dx, rb.dx, `${label} dx`, 2e-5), maxRel(fb.dw, rb.dw, `${label} dw`, 2e-5), maxRel(fb.db, rb.db, `${label} db`, 2e-5));
+  return worst;
+}
+
+test('conv2d: fixed edge cases and random shapes against the float64 reference (1 and 2 threads, both paths)', () => {
+  const seed = freshSeed('conv2d');
+  const rng = mulberry32(seed);
+  const cases = [...fixed, ...Array.from({ length: 24 }, () => randomCase(rng))];
+  let worst = 0;
+  for (const [i, cs] of cases.entries())
+    for (const extra of [{ threads: 1 }, { threads: 2 }, { threads: 1, path: 'generic' }])
+      worst = Math.max(worst, runCase(cs, seed + 17 * i, `case ${i} ${JSON.stringify(cs)} ${JSON.stringify(extra)}`, extra));
+  process.stderr.write(`# conv2d worst relative error ${worst.toExponential(2)}\n`);
+});
+
+test('conv2d: a larger layer (16 -> 32 channels, 16x16, batch 3) matches the reference and is thread-count stable', () => {
+  const seed = freshSeed('conv2d large');
+  const cs: Case = { n: 3, c: 16, h: 16, w: 16, oc: 32, kh: 3, kw: 3, stride: [1, 1], pads: [1, 1, 1, 1], bias: true };
+  runCase(cs, seed, 'large', { threads: 2 });
+  const x = gaussian(3 * 16 * 16 * 16, seed), w = gaussian(32 * 16 * 9, seed + 1);
+  const attrs = { xShape: [3, 16, 16, 16], wShape: [32, 16, 3, 3], pads: [1, 1, 1, 1] };
+  const y1 = ops.conv2dForward({ x, w, ...attrs, threads: 1 }).y as Float32Array;
+  const y2 = ops.conv2dForward({ x, w, ...attrs, threads: 2 }).y as Float32Array;
+  maxRel(y2, Float64Array.from(y1), 'threads 1 vs 2', 1e-6);
+});
+
+test('conv2d: bad arguments give typed errors naming the argument', () => {
+  const x = new Float32Array(2 * 3 * 5 * 5), w = new Float32Array(4 * 3 * 3 * 3);
+  const base = { x, xShape: [2, 3, 5, 5], w, wShape: [4, 3, 3, 3] };
+  const bad: [Record<string, unknown>, string, RegExp][] = [
+    [{ ...base, x: new Float64Array(x.length) }, 'E_DTYPE', /conv2dForward\.x must be a Float32Array/],
+    [{ ...base, x: new Float32Array(7) }, 'E_SHAPE_MISMATCH', /conv2dForward\.x has 7 elements/],
+    [{ ...base, wShape: [4, 2, 3, 3], w: new Float32Array(72) }, 'E_SHAPE_MISMATCH', /wShape/],
+    [{ ...base, b: new Float32Array(3) }, 'E_SHAPE_MISMATCH', /conv2dForward\.b/],
+    [{ ...base, stride: [0, 1] }, 'E_INVALID_ARGUMENT', /stride\[0\]/],
+    [{ ...base, pads: [1, 1, -1, 1] }, 'E_INVALID_ARGUMENT', /pads\[2\]/],
+    [{ ...base, pads: [1, 1] }, 'E_INVALID_ARGUMENT', /pads must have 4 entries/],
+    [{ ...base, groups: 2 }, 'E_INVALID_ARGUMENT', /groups/],
+    [{ ...base, xShape: [2, 3, 5] }, 'E_INVALID_ARGUMENT', /xShape must have 4 entries/],
+    [{ ...base, xShape: [2, 3, 1.5, 5] }, 'E_INVALID_ARGUMENT', /xShape\[2\]/],
+    [{ x: new Float32Array(12), xShape: [1, 3, 2, 2], w, wShape: [4, 3, 3, 3] }, 'E_INVALID_ARGUMENT', /kernel \(3x3\) is larger/],
+    [{ ...base, threads: -1 }, 'E_INVALID_ARGUMENT', /threads/],
+  ];
+  for (const [args, code, re] of bad)
+    assert.throws(() => ops.conv2dForward(args), (e: { code?: string; message: string }) => e.code === code && re.test(e.message), JSON.stringify(Object.keys(args)) + ' ' + re);
+  assert.throws(() => ops.conv2dBackward(base), (e: { code?: string; message: string }) => e.code === 'E_INVALID_ARGUMENT' && /conv2dBackward\.dy is required/.test(e.message));
+  assert.throws(() => ops.ref.conv2dForward(base), (e: { code?: string; message: string }) => e.code === 'E_DTYPE' && /ops\.ref\.conv2dForward\.x must be a Float64Array/.test(e.message));
+});
