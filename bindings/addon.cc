@@ -10,6 +10,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   mimic::bind::init_kde(env, exports);
   mimic::bind::init_ops(env, exports);
   mimic::bind::init_optim(env, exports);
+  mimic::bind::init_network(env, exports);
   return exports;
 }
 }  // namespace

@@ -8,4 +8,5 @@ void init_gemm(Napi::Env env, Napi::Object exports);
 void init_kde(Napi::Env env, Napi::Object exports);
 void init_ops(Napi::Env env, Napi::Object exports);
 void init_optim(Napi::Env env, Napi::Object exports);
+void init_network(Napi::Env env, Napi::Object exports);
 }  // namespace mimic::bind
