@@ -1,6 +1,7 @@
 // A small persistent thread pool. One parallel region runs at a time (callers from different threads queue
 // on a mutex); a region started from inside a worker runs serially on that worker, so nesting is safe.
 #pragma once
+#include <atomic>
 #include <condition_variable>
 #include <exception>
 #include <cstdint>
@@ -42,9 +43,10 @@ class ThreadPool {
   std::condition_variable cv_work_, cv_done_;
   const std::function<void(int, int)>* job_ = nullptr;
   int job_threads_ = 0;
-  uint64_t generation_ = 0;
-  int pending_ = 0;
+  std::atomic<uint64_t> generation_{0};  // bumped (under m_) to publish a region; spinning workers poll it
+  std::atomic<int> pending_{0};          // workers still running the current region
   bool quit_ = false;
+  std::atomic<bool> quit_flag_{false};   // quit_, readable without the lock while spinning
   std::exception_ptr worker_error_;  // first exception thrown by a worker in the current region
 };
 
