@@ -11,6 +11,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   mimic::bind::init_ops(env, exports);
   mimic::bind::init_optim(env, exports);
   mimic::bind::init_network(env, exports);
+  mimic::bind::init_losses(env, exports);
+  mimic::bind::init_augment(env, exports);
   return exports;
 }
 }  // namespace

@@ -9,4 +9,6 @@ void init_kde(Napi::Env env, Napi::Object exports);
 void init_ops(Napi::Env env, Napi::Object exports);
 void init_optim(Napi::Env env, Napi::Object exports);
 void init_network(Napi::Env env, Napi::Object exports);
+void init_losses(Napi::Env, Napi::Object);
+void init_augment(Napi::Env, Napi::Object);
 }  // namespace mimic::bind

@@ -20,24 +20,42 @@ void check_n(int64_t n, const char* op) {
 }
 }  // namespace
 
+// The loops below copy the captured pointers into locals and load both operands unconditionally: with the
+// lambda's by-reference captures GCC reloaded the pointers on every element and kept a branch, which made the
+// ReLU backward a scalar loop (~12% of a training step in perf). As written they vectorise, and stay correct
+// in place (x == y), which the network uses.
 void relu_forward(int64_t n, const float* x, float* y, const Ctx& ctx) {
   check_n(n, "relu");
-  parallel_for(n, threads_for(n, ctx.threads), [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) y[i] = x[i] <= 0.0f ? 0.0f : x[i];
+  parallel_for(n, threads_for(n, ctx.threads), [x, y](int64_t i0, int64_t i1) {
+    const float* xs = x;
+    float* ys = y;
+    for (int64_t i = i0; i < i1; ++i) {
+      const float v = xs[i];
+      ys[i] = v <= 0.0f ? 0.0f : v;  // NaN propagates
+    }
   });
 }
 
 void relu_backward(int64_t n, const float* y, const float* dy, float* dx, const Ctx& ctx) {
   check_n(n, "relu");
-  parallel_for(n, threads_for(n, ctx.threads), [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+  parallel_for(n, threads_for(n, ctx.threads), [y, dy, dx](int64_t i0, int64_t i1) {
+    const float* ys = y;
+    const float* ds = dy;
+    float* out = dx;
+    for (int64_t i = i0; i < i1; ++i) {
+      const float g = ds[i];
+      out[i] = ys[i] > 0.0f ? g : 0.0f;  // gradient 0 at exactly 0 and for NaN
+    }
   });
 }
 
 void add_forward(int64_t n, const float* a, const float* b, float* y, const Ctx& ctx) {
   check_n(n, "add");
-  parallel_for(n, threads_for(n, ctx.threads), [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) y[i] = a[i] + b[i];
+  parallel_for(n, threads_for(n, ctx.threads), [a, b, y](int64_t i0, int64_t i1) {
+    const float* as = a;
+    const float* bs = b;
+    float* ys = y;
+    for (int64_t i = i0; i < i1; ++i) ys[i] = as[i] + bs[i];
   });
 }
 

@@ -1,0 +1,268 @@
+// `losses`: the fused MIMIC loss kernels of mimic/loss.h as synchronous test-oriented functions (the training
+// engine calls the kernels natively). Each takes one args object and returns a new object; nothing passed in is
+// modified. `losses.<name>` runs the float32 kernel on Float32Arrays, `losses.ref.<name>` the float64 reference
+// on Float64Arrays, with the same arguments:
+//   clone({student, teacher, shape:[B,D], teacherNormalized?:false, threads?}) -> {loss, grad}
+//   attention({layers:[{student, teacher, studentShape:[B,Cs,H,W], teacherShape:[B,Ct,H,W], beta?:1}], p?:2,
+//              threads?}) -> {loss, layerLosses:number[], grads:(Float32Array|Float64Array)[]}
+//   ntXent({u, shape:[2B,D], tau?:0.5, threads?, path?}) -> {loss, grad}
+//   ref only: attentionMap({x, shape:[B,C,H,W], p?:2}) -> {a (B*H*W)};
+//             attentionNormalize({a, shape:[B,S]}) -> {aHat}     (a / (||a[b]|| + 1e-6))
+// Errors: E_DTYPE (wrong array type), E_SHAPE_MISMATCH (lengths vs shapes, shapes that disagree),
+// E_INVALID_ARGUMENT (bad option), E_NON_FINITE (NaN/Inf in an input), each naming the argument.
+#include <cmath>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "convert.h"
+#include "exports.h"
+#include "mimic/loss.h"
+#include "mimic/loss_ref.h"
+
+namespace mimic::bind {
+
+namespace {
+using Shape = std::vector<int64_t>;
+std::string str(int64_t v) { return std::to_string(v); }
+std::string shape_str(const Shape& s) {
+  std::string r = "[";
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? "," : "") + str(s[i]);
+  return r + "]";
+}
+int64_t numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+Shape get_shape(Napi::Env env, Napi::Object o, const char* key, const std::string& fn, size_t len) {
+  const std::string name = fn + "." + key;
+  if (!has(o, key)) fail(env, Code::InvalidArgument, name + " is required");
+  Napi::Value v = o.Get(key);
+  if (!v.IsArray()) fail(env, Code::InvalidArgument, name + " must be an array of integers");
+  auto a = v.As<Napi::Array>();
+  if (a.Length() != len)
+    fail(env, Code::InvalidArgument, name + " must have " + str(len) + " entries (got " + str(a.Length()) + ")");
+  Shape r;
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Value e = a.Get(i);
+    double d = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : -1;
+    if (!e.IsNumber() || d != std::floor(d) || d < 1 || d > 9.0e15)
+      fail(env, Code::InvalidArgument, name + "[" + str(i) + "] must be an integer >= 1");
+    r.push_back(static_cast<int64_t>(d));
+  }
+  return r;
+}
+
+template <class T> struct Kind;
+template <> struct Kind<float> {
+  static constexpr napi_typedarray_type type = napi_float32_array;
+  static constexpr const char* name = "Float32Array";
+  static constexpr const char* prefix = "losses.";
+};
+template <> struct Kind<double> {
+  static constexpr napi_typedarray_type type = napi_float64_array;
+  static constexpr const char* name = "Float64Array";
+  static constexpr const char* prefix = "losses.ref.";
+};
+
+template <class T>
+bool all_finite(const T* x, int64_t n) {
+  if constexpr (std::is_same_v<T, float>) {
+    return first_non_finite(x, static_cast<size_t>(n), 1) < 0;
+  } else {
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isfinite(x[i])) return false;
+    return true;
+  }
+}
+
+// The array at o[key] with exactly len elements, all finite.
+template <class T>
+const T* get_arr(Napi::Env env, Napi::Object o, const char* key, const std::string& name, int64_t len) {
+  if (!has(o, key)) fail(env, Code::InvalidArgument, name + " is required");
+  auto a = get_typed<T>(env, o.Get(key), name, Kind<T>::type, Kind<T>::name);
+  if (static_cast<int64_t>(a.length) != len)
+    fail(env, Code::ShapeMismatch, name + " has " + str(a.length) + " elements, the shape needs " + str(len));
+  if (!all_finite(a.data, len)) fail(env, Code::NonFinite, name + " contains NaN or Inf");
+  return a.data;
+}
+
+template <class Fn>
+void run_checked(Napi::Env env, Fn&& fn) {
+  Status st = guarded(std::forward<Fn>(fn));
+  if (!st.is_ok()) throw make_error(env, st.code(), st.message());
+}
+
+loss::Ctx get_ctx(Napi::Env env, Napi::Object o, const std::string& fn) {
+  loss::Ctx c;
+  c.threads = static_cast<int>(get_int(env, o, "threads", fn, 0, 0));
+  c.path = parse_path(env, get_string(env, o, "path", fn + ".path", "auto"), fn + ".path");
+  return c;
+}
+
+double clone_k(int64_t B, int64_t D, const float* s, const float* t, bool tn, float* ds, const loss::Ctx& c) {
+  return loss::clone_loss(B, D, s, t, tn, ds, c);
+}
+double clone_k(int64_t B, int64_t D, const double* s, const double* t, bool tn, double* ds, const loss::Ctx&) {
+  return ref::clone_loss(B, D, s, t, tn, ds);
+}
+double ntxent_k(int64_t B, int64_t D, const float* u, double tau, float* du, const loss::Ctx& c) {
+  return loss::ntxent_loss(B, D, u, tau, du, c);
+}
+double ntxent_k(int64_t B, int64_t D, const double* u, double tau, double* du, const loss::Ctx&) {
+  return ref::ntxent_loss(B, D, u, tau, du);
+}
+
+template <class T>
+Napi::Value Clone(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string fn = std::string(Kind<T>::prefix) + "clone";
+  Napi::Object o = as_object(env, info[0], fn + " args");
+  const Shape shape = get_shape(env, o, "shape", fn, 2);
+  const T* s = get_arr<T>(env, o, "student", fn + ".student", numel(shape));
+  const T* t = get_arr<T>(env, o, "teacher", fn + ".teacher", numel(shape));
+  const bool tn = get_bool(env, o, "teacherNormalized", fn, false);
+  const loss::Ctx ctx = get_ctx(env, o, fn);
+  auto grad = Napi::TypedArrayOf<T>::New(env, static_cast<size_t>(numel(shape)));
+  double L = 0;
+  run_checked(env, [&] { L = clone_k(shape[0], shape[1], s, t, tn, grad.Data(), ctx); });
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("loss", Napi::Number::New(env, L));
+  r.Set("grad", grad);
+  return r;
+}
+
+template <class T>
+Napi::Value NtXent(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string fn = std::string(Kind<T>::prefix) + "ntXent";
+  Napi::Object o = as_object(env, info[0], fn + " args");
+  const Shape shape = get_shape(env, o, "shape", fn, 2);
+  if (shape[0] % 2 != 0)
+    fail(env, Code::ShapeMismatch, fn + ".shape[0] must be even (2B rows: two views), got " + str(shape[0]));
+  const T* u = get_arr<T>(env, o, "u", fn + ".u", numel(shape));
+  const double tau = get_number(env, o, "tau", fn, 0.5);
+  if (!(tau > 0)) fail(env, Code::InvalidArgument, fn + ".tau must be > 0");
+  const loss::Ctx ctx = get_ctx(env, o, fn);
+  auto grad = Napi::TypedArrayOf<T>::New(env, static_cast<size_t>(numel(shape)));
+  double L = 0;
+  run_checked(env, [&] { L = ntxent_k(shape[0] / 2, shape[1], u, tau, grad.Data(), ctx); });
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("loss", Napi::Number::New(env, L));
+  r.Set("grad", grad);
+  return r;
+}
+
+int get_p(Napi::Env env, Napi::Object o, const std::string& fn) {
+  const int64_t p = get_int(env, o, "p", fn, 2, 1);
+  if (p > 16) fail(env, Code::InvalidArgument, fn + ".p must be an integer in [1, 16] (got " + str(p) + ")");
+  return static_cast<int>(p);
+}
+
+template <class T>
+Napi::Value Attention(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string fn = std::string(Kind<T>::prefix) + "attention";
+  Napi::Object o = as_object(env, info[0], fn + " args");
+  if (!has(o, "layers") || !o.Get("layers").IsArray())
+    fail(env, Code::InvalidArgument, fn + ".layers must be an array of layer objects");
+  auto arr = o.Get("layers").As<Napi::Array>();
+  const uint32_t n = arr.Length();
+  if (n == 0) fail(env, Code::InvalidArgument, fn + ".layers must not be empty");
+  const int p = get_p(env, o, fn);
+  const loss::Ctx ctx = get_ctx(env, o, fn);
+  std::vector<loss::AttentionLayer> lf(n);
+  std::vector<ref::AttentionLayerRef> ld(n);
+  Napi::Array grads = Napi::Array::New(env, n);
+  int64_t B = 0;
+  for (uint32_t l = 0; l < n; ++l) {
+    const std::string ln = fn + ".layers[" + str(l) + "]";
+    Napi::Object lo = as_object(env, arr.Get(l), ln);
+    const Shape ss = get_shape(env, lo, "studentShape", ln, 4);
+    const Shape ts = get_shape(env, lo, "teacherShape", ln, 4);
+    if (l == 0) B = ss[0];
+    if (ss[0] != B)
+      fail(env, Code::ShapeMismatch, ln + ".studentShape[0] (" + str(ss[0]) + ") differs from the batch size " + str(B));
+    if (ts[0] != ss[0] || ts[2] != ss[2] || ts[3] != ss[3])
+      fail(env, Code::ShapeMismatch,
+           ln + ".teacherShape " + shape_str(ts) + " must match studentShape " + shape_str(ss) + " in B, H and W");
+    const T* s = get_arr<T>(env, lo, "student", ln + ".student", numel(ss));
+    const T* t = get_arr<T>(env, lo, "teacher", ln + ".teacher", numel(ts));
+    const double beta = get_number(env, lo, "beta", ln, 1.0);
+    auto g = Napi::TypedArrayOf<T>::New(env, static_cast<size_t>(numel(ss)));
+    grads.Set(l, g);
+    if constexpr (std::is_same_v<T, float>) {
+      lf[l] = {ss[1], ts[1], ss[2], ss[3], s, t, beta, g.Data()};
+    } else {
+      ld[l] = {ss[1], ts[1], ss[2], ss[3], s, t, beta, g.Data()};
+    }
+  }
+  std::vector<double> layer_losses(n);
+  double L = 0;
+  run_checked(env, [&] {
+    if constexpr (std::is_same_v<T, float>)
+      L = loss::attention_loss(B, p, lf.data(), n, layer_losses.data(), ctx);
+    else
+      L = ref::attention_loss(B, p, ld.data(), n, layer_losses.data());
+  });
+  Napi::Array ll = Napi::Array::New(env, n);
+  for (uint32_t l = 0; l < n; ++l) ll.Set(l, Napi::Number::New(env, layer_losses[l]));
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("loss", Napi::Number::New(env, L));
+  r.Set("layerLosses", ll);
+  r.Set("grads", grads);
+  return r;
+}
+
+Napi::Value AttentionMapRef(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string fn = "losses.ref.attentionMap";
+  Napi::Object o = as_object(env, info[0], fn + " args");
+  const Shape s = get_shape(env, o, "shape", fn, 4);
+  const double* x = get_arr<double>(env, o, "x", fn + ".x", numel(s));
+  const int p = get_p(env, o, fn);
+  auto a = Napi::Float64Array::New(env, static_cast<size_t>(s[0] * s[2] * s[3]));
+  run_checked(env, [&] { ref::attention_map_forward(s[0], s[1], s[2] * s[3], p, x, a.Data()); });
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("a", a);
+  return r;
+}
+
+Napi::Value AttentionNormalizeRef(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string fn = "losses.ref.attentionNormalize";
+  Napi::Object o = as_object(env, info[0], fn + " args");
+  const Shape s = get_shape(env, o, "shape", fn, 2);
+  const double* a = get_arr<double>(env, o, "a", fn + ".a", numel(s));
+  auto y = Napi::Float64Array::New(env, static_cast<size_t>(numel(s)));
+  run_checked(env, [&] { ref::spatial_normalize_forward(s[0], s[1], a, y.Data()); });
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("aHat", y);
+  return r;
+}
+
+template <class T>
+void add_all(Napi::Env env, Napi::Object o) {
+  auto set = [&](const char* name, Napi::Value (*f)(const Napi::CallbackInfo&)) {
+    o.Set(name, Napi::Function::New(env, f, name));
+  };
+  set("clone", Clone<T>);
+  set("attention", Attention<T>);
+  set("ntXent", NtXent<T>);
+}
+}  // namespace
+
+void init_losses(Napi::Env env, Napi::Object exports) {
+  Napi::Object losses = Napi::Object::New(env);
+  add_all<float>(env, losses);
+  Napi::Object r = Napi::Object::New(env);
+  add_all<double>(env, r);
+  r.Set("attentionMap", Napi::Function::New(env, AttentionMapRef, "attentionMap"));
+  r.Set("attentionNormalize", Napi::Function::New(env, AttentionNormalizeRef, "attentionNormalize"));
+  losses.Set("ref", r);
+  exports.Set("losses", losses);
+}
+
+}  // namespace mimic::bind

@@ -1,0 +1,225 @@
+// The fused float32 loss kernels (losses.clone / attention / ntXent) against the float64 references
+// (losses.ref.*) on random inputs with fresh seeds, the fused attention loss against the composition of the
+// unfused references (attention map, spatial normalisation, MSE) done here, and edge cases.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { native } from '../lib/native.ts';
+import { freshSeed, gaussian } from './helpers.ts';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Fn = (args: Record<string, unknown>) => any;
+const losses = (native() as unknown as { losses: Record<string, Fn> & { ref: Record<string, Fn> } }).losses;
+const ref = losses.ref;
+
+const f64 = (a: Float32Array) => Float64Array.from(a);
+const maxAbs = (a: ArrayLike<number>) => {
+  let m = 0;
+  for (let i = 0; i < a.length; ++i) m = Math.max(m, Math.abs(a[i]));
+  return m;
+};
+
+/** max |a - b| <= tol * max(max|b|, floor) (NaN never passes); floor: the gradient's natural scale, for
+ *  inputs whose exact gradient is 0 (D = 1). */
+function assertArrayClose(a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what: string, floor = 1e-30) {
+  assert.equal(a.length, b.length, `${what}: length`);
+  const scale = Math.max(maxAbs(b), floor);
+  let worst = 0;
+  let at = -1;
+  for (let i = 0; i < a.length; ++i) {
+    const e = Math.abs(a[i] - b[i]);
+    if (!(e <= worst)) {
+      worst = e;
+      at = i;
+    }
+  }
+  assert.ok(worst <= tol * scale, `${what}: worst error ${worst} at ${at} (${a[at]} vs ${b[at]}), scale ${scale}`);
+}
+function assertLossClose(a: number, b: number, tol: number, scale: number, what: string) {
+  assert.ok(Math.abs(a - b) <= tol * Math.max(Math.abs(b), scale), `${what}: ${a} vs reference ${b}`);
+}
+
+test('clone loss: fused float32 vs float64 reference (teacher raw and pre-normalised)', () => {
+  const seed = freshSeed('clone');
+  for (const [B, D] of [[1, 1], [3, 7], [32, 128], [128, 512]] as const)
+    for (const teacherNormalized of [false, true]) {
+      const s = gaussian(B * D, seed + B, 2);
+      let t = gaussian(B * D, seed + D + 1, 0.5);
+      if (teacherNormalized) t = normRows(t, B, D);
+      const got = losses.clone({ student: s, teacher: t, shape: [B, D], teacherNormalized });
+      const want = ref.clone({ student: f64(s), teacher: f64(t), shape: [B, D], teacherNormalized });
+      assertLossClose(got.loss, want.loss, 1e-5, 1, `clone B=${B} D=${D} tn=${teacherNormalized} loss`);
+      assertArrayClose(got.grad, want.grad, 1e-5, `clone B=${B} D=${D} tn=${teacherNormalized} grad`, 1 / B);
+      assert.ok(got.loss >= -1 - 1e-6 && got.loss <= 1 + 1e-6);
+    }
+});
+
+function normRows(x: Float32Array, n: number, d: number): Float32Array {
+  const y = new Float32Array(n * d);
+  for (let r = 0; r < n; ++r) {
+    let s = 0;
+    for (let j = 0; j < d; ++j) s += x[r * d + j] ** 2;
+    const den = Math.max(Math.sqrt(s), 1e-12);
+    for (let j = 0; j < d; ++j) y[r * d + j] = x[r * d + j] / den;
+  }
+  return y;
+}
+
+test('clone loss: identical student and teacher give -1 and a zero gradient; zero rows follow torch normalize', () => {
+  const seed = freshSeed('clone-edge');
+  const B = 4, D = 16;
+  const s = gaussian(B * D, seed, 3);
+  const same = losses.clone({ student: s, teacher: s, shape: [B, D] });
+  assert.ok(Math.abs(same.loss + 1) < 1e-6, `loss ${same.loss}`);
+  assert.ok(maxAbs(same.grad) < 1e-6);
+  // A zero student row: z_S = 0 (contributes 0 to the loss); its gradient is torch's -z_T / (B * 1e-12).
+  // A zero teacher row: contributes 0 to the loss and nothing to the gradient.
+  const s0 = Float32Array.from(s);
+  const t0 = gaussian(B * D, seed + 1);
+  s0.fill(0, 0, D);
+  t0.fill(0, 2 * D, 3 * D);
+  const got = losses.clone({ student: s0, teacher: t0, shape: [B, D] });
+  const want = ref.clone({ student: f64(s0), teacher: f64(t0), shape: [B, D] });
+  assert.ok(Number.isFinite(got.loss));
+  assertLossClose(got.loss, want.loss, 1e-5, 1, 'zero-row loss');
+  assertArrayClose(got.grad.subarray(0, D), want.grad.subarray(0, D), 1e-5, 'zero student row grad');
+  assertArrayClose(got.grad.subarray(D), want.grad.subarray(D), 1e-5, 'other rows grad');
+  const zt = normRows(t0, B, D);
+  for (let j = 0; j < D; ++j) assert.ok(Math.abs(got.grad[j] + zt[j] / (B * 1e-12)) <= 1e-5 * Math.abs(zt[j] / (B * 1e-12)) + 1);
+  for (let j = 2 * D; j < 3 * D; ++j) assert.ok(got.grad[j] === 0, `teacher-zero row grad ${got.grad[j]}`);
+});
+
+type Layer = { cs: number; ct: number; h: number; w: number; beta: number };
+function makeLayers(B: number, spec: Layer[], seed: number) {
+  return spec.map((l, i) => ({
+    student: gaussian(B * l.cs * l.h * l.w, seed + 10 * i, 1 + i),
+    teacher: gaussian(B * l.ct * l.h * l.w, seed + 10 * i + 5, 0.5),
+    studentShape: [B, l.cs, l.h, l.w],
+    teacherShape: [B, l.ct, l.h, l.w],
+    beta: l.beta,
+  }));
+}
+const as64 = (layers: ReturnType<typeof makeLayers>) =>
+  layers.map((l) => ({ ...l, student: f64(l.student), teacher: f64(l.teacher) }));
+
+test('attention transfer: fused float32 vs float64 reference, several layers, p = 1, 2, 3', () => {
+  const seed = freshSeed('attention');
+  const B = 5;
+  const spec: Layer[] = [
+    { cs: 3, ct: 8, h: 16, w: 16, beta: 1000 },
+    { cs: 16, ct: 4, h: 7, w: 9, beta: 0.5 },
+    { cs: 64, ct: 128, h: 4, w: 4, beta: 3 },
+    { cs: 1, ct: 1, h: 1, w: 1, beta: 2 },
+    { cs: 8, ct: 8, h: 33, w: 17, beta: 1 },
+  ];
+  const layers = makeLayers(B, spec, seed);
+  for (const p of [2, 1, 3]) {
+    const got = losses.attention({ layers, p });
+    const want = ref.attention({ layers: as64(layers), p });
+    const scale = spec.reduce((s, l, i) => s + Math.abs(l.beta * want.layerLosses[i]), 0);
+    assertLossClose(got.loss, want.loss, 1e-5, scale, `p=${p} total`);
+    for (let i = 0; i < spec.length; ++i) {
+      assertLossClose(got.layerLosses[i], want.layerLosses[i], 1e-5, 1e-12, `p=${p} layer ${i} loss`);
+      assertArrayClose(got.grads[i], want.grads[i], 1e-5, `p=${p} layer ${i} grad`);
+    }
+  }
+});
+
+test('attention transfer: fused == composition of unfused references (map, normalise, MSE) done here', () => {
+  const seed = freshSeed('attention-composition');
+  const B = 4;
+  const spec: Layer[] = [
+    { cs: 16, ct: 32, h: 32, w: 32, beta: 1000 },
+    { cs: 32, ct: 64, h: 16, w: 16, beta: 250 },
+    { cs: 64, ct: 128, h: 8, w: 8, beta: 17 },
+  ];
+  const layers = makeLayers(B, spec, seed);
+  const compose = (p: number) => {
+    const per = layers.map((l) => {
+      const [, , h, w] = l.studentShape;
+      const hat = (x: Float32Array, shape: number[]) =>
+        ref.attentionNormalize({ a: ref.attentionMap({ x: f64(x), shape, p }).a, shape: [B, h * w] }).aHat as Float64Array;
+      const hs = hat(l.student, l.studentShape), ht = hat(l.teacher, l.teacherShape);
+      let m = 0;
+      for (let i = 0; i < hs.length; ++i) m += (hs[i] - ht[i]) ** 2;
+      return m / hs.length;
+    });
+    return { per, total: per.reduce((s, v, i) => s + spec[i].beta * v, 0) };
+  };
+  for (const p of [2, 1]) {
+    const t0 = performance.now();
+    const c = compose(p);
+    const t1 = performance.now();
+    const got = losses.attention({ layers, p });
+    const t2 = performance.now();
+    const r = ref.attention({ layers: as64(layers), p });
+    const t3 = performance.now();
+    for (let i = 0; i < spec.length; ++i) {
+      assertLossClose(got.layerLosses[i], c.per[i], 1e-5, 1e-12, `p=${p} layer ${i} vs composition`);
+      assertLossClose(r.layerLosses[i], c.per[i], 1e-12, 1e-15, `p=${p} layer ${i} ref vs composition`);
+    }
+    assertLossClose(got.loss, c.total, 1e-5, 0, `p=${p} total vs composition`);
+    process.stderr.write(
+      `# attention p=${p} (B=${B}, 3 layers, loss+grad): fused f32 ${(t2 - t1).toFixed(2)} ms, ` +
+        `unfused f64 composition (loss only, incl. JS copies) ${(t1 - t0).toFixed(2)} ms, f64 reference loss+grad ${(t3 - t2).toFixed(2)} ms\n`,
+    );
+  }
+});
+
+test('attention transfer: identical maps give 0; teacher with other channels but the same map gives 0', () => {
+  const seed = freshSeed('attention-edge');
+  const B = 2, C = 4, H = 5, W = 3;
+  const x = gaussian(B * C * H * W, seed);
+  // teacher = student's channels duplicated and scaled by 1/sqrt(2): same sum of squares for p = 2
+  const t = new Float32Array(B * 2 * C * H * W);
+  for (let b = 0; b < B; ++b)
+    for (let c = 0; c < 2 * C; ++c)
+      for (let i = 0; i < H * W; ++i) t[(b * 2 * C + c) * H * W + i] = x[(b * C + (c % C)) * H * W + i] / Math.SQRT2;
+  const got = losses.attention({
+    layers: [{ student: x, teacher: t, studentShape: [B, C, H, W], teacherShape: [B, 2 * C, H, W] }],
+  });
+  assert.ok(Math.abs(got.loss) < 1e-10, `loss ${got.loss}`);
+  assert.ok(maxAbs(got.grads[0]) < 1e-6);
+  // all-zero student: map 0, a_hat 0, finite loss and gradient 0 (p = 2)
+  const z = losses.attention({
+    layers: [{ student: new Float32Array(B * C * H * W), teacher: x, studentShape: [B, C, H, W], teacherShape: [B, C, H, W] }],
+  });
+  assert.ok(Number.isFinite(z.loss) && z.loss > 0);
+  assert.equal(maxAbs(z.grads[0]), 0);
+});
+
+test('NT-Xent: fused float32 vs float64 reference (small direct sizes and a GEMM-sized batch), tau values', () => {
+  const seed = freshSeed('ntxent');
+  for (const [B, D, tau] of [[2, 3, 0.5], [5, 16, 0.1], [64, 128, 0.5], [128, 64, 0.07], [3, 1, 1]] as const) {
+    const u = gaussian(2 * B * D, seed + B * D, 1.5);
+    const got = losses.ntXent({ u, shape: [2 * B, D], tau });
+    const want = ref.ntXent({ u: f64(u), shape: [2 * B, D], tau });
+    assertLossClose(got.loss, want.loss, 1e-5, 1, `B=${B} D=${D} tau=${tau} loss`);
+    assertArrayClose(got.grad, want.grad, 2e-5, `B=${B} D=${D} tau=${tau} grad`, 1 / (2 * B * tau));
+  }
+});
+
+test('NT-Xent: B = 1 is defined (only the positive in the denominator): loss 0, gradient 0; default tau 0.5', () => {
+  const seed = freshSeed('ntxent-edge');
+  const u = gaussian(2 * 8, seed);
+  const one = losses.ntXent({ u, shape: [2, 8] });
+  assert.equal(one.loss, 0);
+  assert.equal(maxAbs(one.grad), 0);
+  const r1 = ref.ntXent({ u: f64(u), shape: [2, 8] });
+  assert.ok(Math.abs(r1.loss) < 1e-15 && maxAbs(r1.grad) < 1e-15);
+  const v = gaussian(2 * 4 * 8, seed + 1);
+  const a = losses.ntXent({ u: v, shape: [8, 8] });
+  const b = losses.ntXent({ u: v, shape: [8, 8], tau: 0.5 });
+  assert.equal(a.loss, b.loss);
+  // scaling a row does not change the loss (normalised), and the gradient is orthogonal to each row
+  const w = Float32Array.from(v);
+  for (let j = 0; j < 8; ++j) w[j] *= 7;
+  assertLossClose(losses.ntXent({ u: w, shape: [8, 8] }).loss, a.loss, 1e-5, 1, 'row scaling');
+  for (let r = 0; r < 8; ++r) {
+    let d = 0, n = 0;
+    for (let j = 0; j < 8; ++j) {
+      d += a.grad[r * 8 + j] * v[r * 8 + j];
+      n += Math.abs(a.grad[r * 8 + j] * v[r * 8 + j]);
+    }
+    assert.ok(Math.abs(d) <= 1e-5 * Math.max(n, 1e-6), `row ${r}: <grad, u> = ${d}`);
+  }
+});
