@@ -6,6 +6,7 @@ import { registerMiArrays } from './cli/mi-arrays.ts';
 import { registerLayers } from './cli/layers.ts';
 import { registerMi } from './cli/mi.ts';
 import { registerDemo } from './cli/demo.ts';
+import { registerClean } from './cli/clean.ts';
 
 const EXIT_USAGE = 2;
 const EXIT_INPUT = 3;
@@ -23,6 +24,7 @@ registerMiArrays(program);
 registerLayers(program);
 registerMi(program);
 registerDemo(program);
+registerClean(program);
 
 try {
   await program.parseAsync(process.argv);

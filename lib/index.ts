@@ -27,3 +27,7 @@ export { onnxFromSpec, onnxBytesFromSpec, saveSpecAsOnnx } from './train/to-onnx
 export { cifarResNet18Spec } from './train/models.ts';
 export { SUPPORTED_OPS } from './train/spec.ts';
 export type { NetworkSpec, LayerSpec, TensorSpec, OpType } from './train/spec.ts';
+export { clean } from './train/clean.ts';
+export type { CleanOptions, CleanResult } from './train/clean.ts';
+export { renderReportHtml } from './report/html.ts';
+export { writeReport } from './report/write.ts';

@@ -1,0 +1,146 @@
+/** `mimic clean`: MIMIC's distillation of a fresh student from a suspect teacher on a small clean subset. */
+import { Option, type Command } from 'commander';
+import { clean, type CleanProgress } from '../train/clean.ts';
+import type { SizeMode } from '../data/transform.ts';
+import { MimicError } from '../errors.ts';
+
+/** Exit code when Ctrl-C (SIGINT) stopped the run after saving a checkpoint. */
+export const EXIT_INTERRUPTED = 130;
+
+function fmtTime(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  const m = Math.floor(s / 60);
+  return m > 0 ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(0)}s`;
+}
+
+function progressLine(p: CleanProgress): string {
+  if (p.phase === 'localize') return 'localising (MI of the teacher probes)...';
+  if (p.phase === 'export') return 'exporting the student...';
+  const f = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(4));
+  return (
+    `epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.steps}  loss ${f(p.total)} (con ${f(p.contrastive)} att ${f(p.attention)} clone ${f(p.clone)})` +
+    `  ${(p.imagesPerSecond ?? 0).toFixed(0)} img/s  ETA ${fmtTime(p.etaSeconds ?? NaN)}`
+  );
+}
+
+export function registerClean(program: Command): void {
+  program
+    .command('clean')
+    .description('MIMIC: distil a fresh student from a suspect encoder on a small clean unlabeled subset (removes backdoors)')
+    .requiredOption('--teacher <model>', 'the suspect encoder (ONNX)')
+    .requiredOption('--data <path>', 'clean images: IDX (gz), CIFAR binary, NPY/NPZ, or a folder of PNGs (labels are never read)')
+    .requiredOption('--out <file>', 'the student ONNX to write')
+    .option('--out-dir <dir>', "checkpoint and report folder (default: '<out name>-mimic' next to --out)")
+    .option('--clean-fraction <f>', 'share of the data the defender holds (default 0.04)', (v) => Number(v))
+    .option('--clean-count <n>', 'or a number of clean images', (v) => Number(v))
+    .option('--epochs <n>', 'training epochs', (v) => Number(v), 10)
+    .option('--batch <n>', 'batch size (drop_last)', (v) => Number(v), 128)
+    .option('--lr <x>', 'Adam learning rate', (v) => Number(v), 1e-2)
+    .option('--weight-decay <x>', 'Adam L2 weight decay', (v) => Number(v), 1e-6)
+    .option('--tau <x>', 'NT-Xent temperature', (v) => Number(v), 0.5)
+    .option('--clone-weight <x>', 'lambda of the clone loss', (v) => Number(v), 1)
+    .option('--seed <n>', 'seed of the subset, student, shuffles and augmentation', (v) => Number(v), 0)
+    .option('--split <name>', 'dataset split for folders with several (train, test)', 'train')
+    .option('--resume', 'continue from the checkpoint in --out-dir')
+    .option('--uniform-beta', 'ablation: equal attention weights (no MI)')
+    .option('--no-attention', 'ablation: no attention-transfer term')
+    .option('--no-clone', 'ablation: no clone term')
+    .option('--no-contrastive', 'ablation: no contrastive term')
+    .option('--probes <names>', 'comma-separated probe tensors (default: automatic)')
+    .option('--features <name>', 'feature tensor (default: the first model output)')
+    .addOption(new Option('--normalize <preset>', 'input normalisation (after augmentation)').choices(['none', 'cifar10']).default('none'))
+    .addOption(new Option('--resize <mode>', 'when image and model sizes differ').choices(['error', 'pad', 'resize']).default('error'))
+    .option('--convert-channels', 'adapt 1 <-> 3 channels (gray replicated / luminance)')
+    .option('--keep-bn', 'keep BatchNorm nodes in the exported student (default: folded)')
+    .option('-t, --threads <n>', 'engine threads (default: all cores)', (v) => Number(v))
+    .option('--teacher-threads <n>', 'onnxruntime intra-op threads', (v) => Number(v), 1)
+    .addOption(new Option('--provider <p>', 'onnxruntime execution provider').choices(['cpu', 'cuda']).default('cpu'))
+    .option('--json', 'print the result as JSON on stdout')
+    .action(async (opts) => {
+      const tty = !!process.stderr.isTTY;
+      const ac = new AbortController();
+      const onSigint = () => {
+        if (ac.signal.aborted) process.exit(EXIT_INTERRUPTED); // a second Ctrl-C: leave now
+        process.stderr.write('\nmimic: interrupted, saving a checkpoint...\n');
+        ac.abort();
+      };
+      process.on('SIGINT', onSigint);
+      let lastLen = 0;
+      try {
+        const res = await clean(
+          {
+            teacher: opts.teacher,
+            data: opts.data,
+            dataOptions: { split: opts.split },
+            out: opts.out,
+            outDir: opts.outDir,
+            cleanFraction: opts.cleanFraction,
+            cleanCount: opts.cleanCount,
+            epochs: opts.epochs,
+            batchSize: opts.batch,
+            lr: opts.lr,
+            weightDecay: opts.weightDecay,
+            tau: opts.tau,
+            cloneWeight: opts.cloneWeight,
+            seed: opts.seed,
+            resume: !!opts.resume,
+            uniformBeta: !!opts.uniformBeta,
+            noAttention: opts.attention === false,
+            noClone: opts.clone === false,
+            noContrastive: opts.contrastive === false,
+            probes: opts.probes ? String(opts.probes).split(',') : undefined,
+            features: opts.features,
+            transform: { normalize: opts.normalize, size: opts.resize as SizeMode, channelMode: opts.convertChannels ? 'convert' : 'error' },
+            keepBatchNorm: !!opts.keepBn,
+            threads: opts.threads,
+            teacherThreads: opts.teacherThreads,
+            provider: opts.provider,
+          },
+          {
+            signal: ac.signal,
+            onMessage: (m) => process.stderr.write(`mimic: ${m}\n`),
+            onProgress: (p) => {
+              if (tty) {
+                const line = progressLine(p);
+                process.stderr.write(`\r${line}${' '.repeat(Math.max(0, lastLen - line.length))}`);
+                lastLen = line.length;
+                if (p.epochDone || p.phase !== 'train') {
+                  process.stderr.write('\n');
+                  lastLen = 0;
+                }
+              } else if (p.phase === 'train' && p.epochDone) process.stderr.write(progressLine(p) + '\n');
+            },
+          },
+        );
+        const summary = {
+          student: res.outputs.student,
+          report: res.outputs.report,
+          checkpoint: res.outputs.checkpoint,
+          teacher: res.teacher,
+          beta: res.beta,
+          epochs: res.epochs,
+          timings: res.timings,
+          resumedFrom: res.resumedFrom,
+          manifest: { source: res.data.manifest.source, selected: res.data.manifest.selected, seed: res.data.manifest.seed, sha256: res.data.manifest.sha256 },
+        };
+        if (opts.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+        else {
+          const last = res.epochs.at(-1);
+          process.stdout.write(
+            `student ${res.outputs.student}\nreport ${res.outputs.report}\n` +
+              (last ? `epoch ${last.epoch}: loss ${last.total.toFixed(4)} (contrastive ${last.contrastive.toFixed(4)}, attention ${last.attention.toFixed(4)}, clone ${last.clone.toFixed(4)})\n` : '') +
+              `beta ${res.beta.map((b) => b.toFixed(1)).join(', ')}; ${res.timings.total.toFixed(1)} s\n`,
+          );
+        }
+      } catch (err) {
+        if (err instanceof MimicError && err.code === 'E_ABORTED') {
+          process.stderr.write(`mimic: ${err.message}\n`);
+          process.exitCode = EXIT_INTERRUPTED;
+          return;
+        }
+        throw err;
+      } finally {
+        process.off('SIGINT', onSigint);
+      }
+    });
+}

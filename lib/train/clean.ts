@@ -1,0 +1,590 @@
+/**
+ * clean(): the MIMIC distillation loop (shared/docs/MIMIC.md, step 4). A fresh student (the teacher's architecture,
+ * torchvision-style weights, BatchNorm restored) plus a projection head (Gemm -> ReLU -> Gemm) learns from the
+ * suspect teacher on a small clean unlabeled subset with
+ *
+ *   L = L_con(u1, u2) + sum_l beta_l L_att,l(A_S,l, A_T,l) + lambda_clone L_clone(z_S, z_T)
+ *
+ * where the teacher sees view 1 only (onnxruntime in its worker thread, its probe maps A_T and features z_T
+ * exposed), the student sees both views (one 2B batch: view 1 rows first, so BatchNorm's batch statistics cover
+ * both views), u = head(z_S) for both views, beta from the MI localisation (step 3). The fused native kernels give
+ * each term's loss and gradient; the gradients into the student's features (head + clone) and probe maps (attention,
+ * view-1 rows) are summed and back-propagated; Adam steps. The teacher's next batch is augmented and run while the
+ * student's backward and optimiser step run.
+ *
+ * Determinism: the epoch's order is a Fisher-Yates shuffle driven by mulberry32(seed + epoch), the augmentation
+ * is keyed by (seed, global step), the student by `seed`; a checkpoint (every epoch, and on abort) holds the
+ * weights, BN buffers, optimiser state and the position, so `resume` reproduces an uninterrupted run.
+ * Labels are dropped when the data is opened: nothing but the clean images reaches the loop.
+ */
+import { cpus } from 'node:os';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { writeReport } from '../report/write.ts';
+import type { CleanReport as HtmlReport } from '../report/html.ts';
+import { MimicError, invalid } from '../errors.ts';
+import { buildInfo } from '../engine.ts';
+import type { BuildInfo } from '../native.ts';
+import { native } from '../native.ts';
+import { encodeModel, inputSpecs, loadModel, prepareProbes } from '../onnx/index.ts';
+import { openDataset, type OpenOptions } from '../data/open.ts';
+import { makeBatch, type SizeMode, type ChannelMode, type Normalization, type NormalizationPreset } from '../data/transform.ts';
+import { selectSubset, verifyManifest, type SubsetManifest } from '../data/subset.ts';
+import { subsetDataset, type ImageDataset } from '../data/types.ts';
+import { localize, type ProbeReport } from '../mi/localize.ts';
+import { mimicBeta } from '../mi/beta.ts';
+import { TeacherRunner, type TensorOut } from '../teacher/runner.ts';
+import { mulberry32 } from '../util/rng.ts';
+import { twoViewsAsync, type AugmentParams, type AugmentNormalize } from './augment.ts';
+import { specFromOnnx } from './from-onnx.ts';
+import { linearDefault, paramSeed } from './init.ts';
+import { Network } from './network.ts';
+import { Optimizer, type OptimizerState } from './optim.ts';
+import type { NetworkSpec } from './spec.ts';
+import { saveSpecAsOnnx, specShapes } from './to-onnx.ts';
+import { readCheckpoint, writeCheckpoint, CHECKPOINT_FILE } from './clean-checkpoint.ts';
+
+export interface CleanOptions {
+  /** The suspect encoder (ONNX file). */
+  teacher: string;
+  /** Clean images: a path openDataset reads, or a dataset in memory (its labels are ignored). */
+  data: string | ImageDataset;
+  dataOptions?: OpenOptions;
+  /** The student ONNX to write. */
+  out: string;
+  /** Checkpoint and report folder (default: next to `out`, '<name>-mimic'). */
+  outDir?: string;
+  /** The defender's clean share: a fraction of the data (default 0.04) or a count. */
+  cleanFraction?: number;
+  cleanCount?: number;
+  /** Default 10. */
+  epochs?: number;
+  /** Default 128 (drop_last: the epoch has floor(clean / batch) steps). */
+  batchSize?: number;
+  /** Adam: lr (default 1e-2) and L2 weight decay (default 1e-6). */
+  lr?: number;
+  weightDecay?: number;
+  /** NT-Xent temperature (default 0.5). */
+  tau?: number;
+  /** lambda_clone (default 1). */
+  cloneWeight?: number;
+  /** beta_l = base + momentum * MI_l / sum MI (default 1000 / 10000). */
+  betaBase?: number;
+  betaMomentum?: number;
+  /** Seeds the subset, the student, the head, the shuffles and the augmentation (default 0). */
+  seed?: number;
+  /** Projection head: hidden width (default the feature dim) and output dim (default 128). */
+  projectionHidden?: number;
+  projectionDim?: number;
+  /** Ablations. */
+  uniformBeta?: boolean;
+  noAttention?: boolean;
+  noClone?: boolean;
+  noContrastive?: boolean;
+  /** Probe tensors (default: localize's automatic choice) and the feature tensor (default: the first output). */
+  probes?: string[];
+  features?: string;
+  /** How images become the teacher's input (as `mimic mi`); normalisation is applied after augmentation. */
+  transform?: { normalize?: NormalizationPreset | Normalization; size?: SizeMode; channelMode?: ChannelMode };
+  /** Augmentation parameters (SimCLR CIFAR defaults). */
+  augment?: Omit<AugmentParams, 'normalize'>;
+  /** Engine threads (0 / default: the engine's pool) and onnxruntime threads (default 1). */
+  threads?: number;
+  teacherThreads?: number;
+  provider?: 'cpu' | 'cuda';
+  /** Keep BatchNorm nodes in the exported student (default: folded into the convs). */
+  keepBatchNorm?: boolean;
+  /** Continue from outDir/checkpoint (same config; `epochs` may grow). */
+  resume?: boolean;
+  /** Testing hook: make the loss NaN at this global step (0-based). */
+  faultInjection?: { nanAtStep?: number };
+}
+
+export interface CleanProgress {
+  phase: 'localize' | 'train' | 'export';
+  epoch: number;
+  epochs: number;
+  step: number;
+  steps: number;
+  total?: number;
+  contrastive?: number;
+  attention?: number;
+  clone?: number;
+  imagesPerSecond?: number;
+  etaSeconds?: number;
+  /** True on the last step of an epoch (after its checkpoint was written). */
+  epochDone?: boolean;
+}
+
+export interface CleanHooks {
+  signal?: AbortSignal;
+  onProgress?: (p: CleanProgress) => void;
+  onMessage?: (message: string) => void;
+}
+
+export interface StepLoss {
+  epoch: number;
+  step: number;
+  total: number;
+  contrastive: number;
+  attention: number;
+  clone: number;
+  imagesPerSecond: number;
+}
+export interface EpochLoss {
+  epoch: number;
+  total: number;
+  contrastive: number;
+  attention: number;
+  clone: number;
+  seconds: number;
+}
+
+export interface CleanConfig {
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  weightDecay: number;
+  tau: number;
+  cloneWeight: number;
+  betaBase: number;
+  betaMomentum: number;
+  projectionHidden: number;
+  projectionDim: number;
+  uniformBeta: boolean;
+  noAttention: boolean;
+  noClone: boolean;
+  noContrastive: boolean;
+  cleanFraction: number | null;
+  cleanCount: number | null;
+  probes: string[] | null;
+  features: string | null;
+  transform: NonNullable<CleanOptions['transform']>;
+  augment: NonNullable<CleanOptions['augment']>;
+  keepBatchNorm: boolean;
+  optimizer: 'adam';
+  dropLast: true;
+  stepsPerEpoch: number;
+}
+
+export interface CleanReport {
+  version: 1;
+  config: CleanConfig;
+  seed: number;
+  environment: { node: string; platform: string; cpu: string; threads: number; engine: BuildInfo };
+  data: { source: string; manifest: SubsetManifest };
+  teacher: { path: string; input: string; features: string; probes: { name: string; shape: number[] }[] };
+  mi: ProbeReport[] | null;
+  beta: number[];
+  losses: StepLoss[];
+  epochs: EpochLoss[];
+  timings: { localize: number; train: number; export: number; total: number };
+  outputs: { student: string; report: string; checkpoint: string };
+}
+
+export type CleanResult = CleanReport & { outDir: string; resumedFrom: number | null };
+
+interface CheckpointMeta {
+  version: 1;
+  /** Completed epochs, and steps done in the current one. */
+  epoch: number;
+  stepInEpoch: number;
+  globalStep: number;
+  seed: number;
+  config: CleanConfig;
+  manifest: SubsetManifest;
+  dataSource: string;
+  mi: ProbeReport[] | null;
+  beta: number[];
+  probes: { name: string; shape: number[] }[];
+  losses: StepLoss[];
+  epochs: EpochLoss[];
+  epochSeconds: number;
+  timings: { localize: number; train: number };
+  optimizer: Omit<OptimizerState, 'state'>;
+  backboneParams: string[];
+  backboneBuffers: string[];
+  headParams: string[];
+}
+
+type Fn = (args: Record<string, unknown>) => { loss: number; grad: Float32Array; grads: Float32Array[]; layerLosses: number[] };
+function lossKernels(): { clone: Fn; attention: Fn; ntXent: Fn } {
+  const l = (native() as unknown as { losses?: { clone: Fn; attention: Fn; ntXent: Fn } }).losses;
+  if (!l) throw new MimicError('E_NATIVE_LOAD', 'the native engine was built without the loss kernels; rebuild it (npm run build)');
+  return l;
+}
+
+const prod = (s: number[]) => s.reduce((a, b) => a * b, 1);
+const now = () => performance.now() / 1000;
+
+function posInt(v: number | undefined, dflt: number, what: string): number {
+  const x = v ?? dflt;
+  if (!Number.isInteger(x) || x < 1) throw invalid(`${what} must be a positive integer (got ${v})`);
+  return x;
+}
+function posNum(v: number | undefined, dflt: number, what: string, allowZero = false): number {
+  const x = v ?? dflt;
+  if (typeof x !== 'number' || !Number.isFinite(x) || x < 0 || (!allowZero && x === 0)) throw invalid(`${what} must be a ${allowZero ? 'non-negative' : 'positive'} number (got ${v})`);
+  return x;
+}
+
+/** The epoch's order of the clean images 0..n-1. */
+function epochOrder(n: number, seed: number, epoch: number): Int32Array {
+  const r = mulberry32((seed + Math.imul(epoch + 1, 0x9e3779b1)) >>> 0);
+  const p = Int32Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; --i) {
+    const j = Math.floor(r() * (i + 1));
+    const t = p[i];
+    p[i] = p[j];
+    p[j] = t;
+  }
+  return p;
+}
+
+/** The clean images in the teacher's input layout (channels and size adapted), still uint8. */
+function toModelLayout(ds: ImageDataset, c: number, h: number, w: number, t: CleanConfig['transform']): ImageDataset {
+  if (ds.channels === c && ds.height === h && ds.width === w) return ds;
+  const all = Array.from({ length: ds.count }, (_, i) => i);
+  const f = makeBatch(ds, all, { channels: c, height: h, width: w, size: t.size, channelMode: t.channelMode, normalize: 'none' });
+  const pixels = new Uint8Array(f.length);
+  for (let i = 0; i < f.length; ++i) pixels[i] = Math.max(0, Math.min(255, Math.round(f[i] * 255)));
+  return { name: ds.name, count: ds.count, channels: c, height: h, width: w, pixels, source: ds.source };
+}
+
+function augmentNormalize(n: CleanConfig['transform']['normalize']): AugmentNormalize {
+  if (n === undefined || n === 'none') return 'none';
+  if (n === 'cifar10') return 'cifar10';
+  return { mean: [...n.mean], std: [...n.std] };
+}
+
+function headSpec(input: string, d: number, hidden: number, out: number, seed: number): NetworkSpec {
+  const p = (name: string, shape: number[], fanIn: number, k: number) => ({ name, shape, data: linearDefault(prod(shape), fanIn, paramSeed(seed ^ 0x5eed, k)) });
+  return {
+    inputs: [{ name: input, shape: [d] }],
+    outputs: ['mimic_head_u'],
+    layers: [
+      { op: 'Gemm', name: 'mimic_head_fc1', inputs: [input], outputs: ['mimic_head_h'], params: ['mimic_head.0.weight', 'mimic_head.0.bias'], attrs: { transB: 1 } },
+      { op: 'Relu', name: 'mimic_head_relu', inputs: ['mimic_head_h'], outputs: ['mimic_head_r'], attrs: {} },
+      { op: 'Gemm', name: 'mimic_head_fc2', inputs: ['mimic_head_r'], outputs: ['mimic_head_u'], params: ['mimic_head.2.weight', 'mimic_head.2.bias'], attrs: { transB: 1 } },
+    ],
+    params: [p('mimic_head.0.weight', [hidden, d], d, 0), p('mimic_head.0.bias', [hidden], d, 1), p('mimic_head.2.weight', [out, hidden], hidden, 2), p('mimic_head.2.bias', [out], hidden, 3)],
+    buffers: [],
+  };
+}
+
+function mean(xs: number[]): number {
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0;
+}
+
+/** Runs MIMIC's distillation and writes the student, report.json and the checkpoint. */
+export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Promise<CleanResult> {
+  if (!options || typeof options !== 'object') throw invalid('clean: options object required');
+  const { signal, onProgress } = hooks;
+  const say = hooks.onMessage ?? (() => {});
+  signal?.throwIfAborted();
+  const t0 = now();
+  if (typeof options.teacher !== 'string') throw invalid('teacher: an ONNX file path is required');
+  if (typeof options.out !== 'string' || !options.out) throw invalid('out: the student ONNX path is required');
+  const out = resolve(options.out);
+  const outDir = resolve(options.outDir ?? join(dirname(out), `${basename(out, extname(out))}-mimic`));
+  const ckptDir = join(outDir, 'checkpoint');
+  const reportFile = join(outDir, 'report.json');
+  const seed = options.seed ?? 0;
+  if (!Number.isInteger(seed)) throw invalid(`seed must be an integer (got ${options.seed})`);
+  if (options.cleanFraction !== undefined && options.cleanCount !== undefined) throw invalid('give cleanFraction or cleanCount, not both');
+  const threads = options.threads ?? 0;
+
+  // ---- teacher, probes, data ----
+  const model = await loadModel(options.teacher);
+  const [input] = inputSpecs(model, { batch: 2 });
+  if (!input || input.dims.length !== 4) throw new MimicError('E_ONNX', `${options.teacher}: the teacher's input must be an image batch (N, C, H, W)`);
+  const [, C, H, W] = input.dims;
+  const probeSet = await prepareProbes(model, { probes: options.probes, features: options.features, threads: options.teacherThreads ?? 1 });
+  if (probeSet.probes.length === 0) throw new MimicError('E_ONNX', `${options.teacher}: no probe tensors found: name them with 'probes'`);
+  const featName = probeSet.features.name;
+  const probes = probeSet.probes.map((p) => ({ name: p.name, shape: p.shape.slice(1) }));
+
+  const raw = typeof options.data === 'string' ? await openDataset(options.data, options.dataOptions) : options.data;
+  const unlabeled: ImageDataset = { name: raw.name, count: raw.count, channels: raw.channels, height: raw.height, width: raw.width, pixels: raw.pixels, source: raw.source };
+
+  const batch = posInt(options.batchSize, 128, 'batchSize');
+  const config: CleanConfig = {
+    epochs: posInt(options.epochs, 10, 'epochs'),
+    batchSize: batch,
+    lr: posNum(options.lr, 1e-2, 'lr'),
+    weightDecay: posNum(options.weightDecay, 1e-6, 'weightDecay', true),
+    tau: posNum(options.tau, 0.5, 'tau'),
+    cloneWeight: posNum(options.cloneWeight, 1, 'cloneWeight', true),
+    betaBase: posNum(options.betaBase, 1000, 'betaBase', true),
+    betaMomentum: posNum(options.betaMomentum, 10000, 'betaMomentum', true),
+    projectionHidden: 0,
+    projectionDim: posInt(options.projectionDim, 128, 'projectionDim'),
+    uniformBeta: !!options.uniformBeta,
+    noAttention: !!options.noAttention,
+    noClone: !!options.noClone,
+    noContrastive: !!options.noContrastive,
+    cleanFraction: options.cleanCount === undefined ? (options.cleanFraction ?? 0.04) : null,
+    cleanCount: options.cleanCount ?? null,
+    probes: options.probes ?? null,
+    features: options.features ?? null,
+    transform: { normalize: options.transform?.normalize ?? 'none', size: options.transform?.size ?? 'error', channelMode: options.transform?.channelMode ?? 'error' },
+    augment: options.augment ?? {},
+    keepBatchNorm: !!options.keepBatchNorm,
+    optimizer: 'adam',
+    dropLast: true,
+    stepsPerEpoch: 0,
+  };
+  if (config.noAttention && config.noClone && config.noContrastive) throw invalid('noAttention, noClone and noContrastive together leave no loss');
+
+  const manifest = selectSubset(unlabeled, config.cleanCount !== null ? { count: config.cleanCount, seed } : { fraction: config.cleanFraction!, seed });
+  const clean = toModelLayout(subsetDataset(unlabeled, manifest.indices, `${unlabeled.name} clean subset`), C, H, W, config.transform);
+  const steps = Math.floor(clean.count / batch);
+  if (steps < 1) throw invalid(`the clean subset has ${clean.count} images, fewer than one batch of ${batch} (drop_last)`);
+  config.stepsPerEpoch = steps;
+
+  // ---- student ----
+  const spec = specFromOnnx(model, { weights: 'fresh', seed, source: options.teacher });
+  const shapes = specShapes(spec);
+  for (const p of [featName, ...probes.map((q) => q.name)])
+    if (!shapes.has(p)) throw new MimicError('E_ONNX', `the student replica has no tensor '${p}' (a teacher probe or its features)`);
+  const featDim = prod(shapes.get(featName)!);
+  config.projectionHidden = posInt(options.projectionHidden, featDim, 'projectionHidden');
+  const studentIn = spec.inputs[0].name;
+  const backboneOutputs = [...new Set([...spec.outputs, featName, ...probes.map((q) => q.name)])];
+  const backbone = Network.create({ ...spec, outputs: backboneOutputs }, { threads });
+  const head = Network.create(headSpec('mimic_head_in', featDim, config.projectionHidden, config.projectionDim, seed), { threads });
+  backbone.setMode('train');
+  head.setMode('train');
+  const trainHead = !config.noContrastive;
+  const optParams = [...backbone.paramViews(), ...(trainHead ? head.paramViews() : [])];
+  const optGrads = [...backbone.gradViews(), ...(trainHead ? head.gradViews() : [])];
+  const opt = Optimizer.create({ kind: 'adam', params: optParams, lr: config.lr, weightDecay: config.weightDecay, threads });
+
+  // ---- resume or localise ----
+  let startEpoch = 0, startStep = 0, globalStep = 0;
+  let losses: StepLoss[] = [];
+  let epochs: EpochLoss[] = [];
+  let mi: ProbeReport[] | null = null;
+  let beta: number[];
+  let epochSeconds = 0;
+  let localizeSeconds = 0, trainBefore = 0;
+  let resumedFrom: number | null = null;
+  const comparable = (c: CleanConfig) => JSON.stringify({ ...c, epochs: 0 });
+  if (options.resume) {
+    const ck = await readCheckpoint<CheckpointMeta>(ckptDir);
+    const m = ck.meta;
+    if (comparable(m.config) !== comparable(config) || m.seed !== seed)
+      throw invalid(`${ck.file}: the checkpoint was made with another configuration or seed; resume needs the same options (only epochs may change)`);
+    const v = verifyManifest(unlabeled, m.manifest);
+    if (!v.ok || m.manifest.sha256 !== manifest.sha256) throw invalid(`${ck.file}: the clean subset differs from the checkpoint's: ${v.problems.join('; ') || 'different images'}`);
+    const pick = (prefix: string, names: string[]) => Object.fromEntries(names.map((n) => [n, ck.tensors[prefix + n]]));
+    backbone.setParams(pick('param:', m.backboneParams));
+    backbone.setBuffers(pick('buffer:', m.backboneBuffers));
+    head.setParams(pick('head:', m.headParams));
+    opt.loadState({ ...m.optimizer, state: ck.tensors['optimizer'] });
+    ({ losses, epochs, mi, beta, epochSeconds } = m);
+    if (config.epochs < m.epoch + (m.stepInEpoch > 0 ? 1 : 0))
+      throw invalid(`${ck.file}: the checkpoint is at epoch ${m.epoch}${m.stepInEpoch ? ` + ${m.stepInEpoch} steps` : ''}, beyond epochs = ${config.epochs}`);
+    startEpoch = m.epoch;
+    startStep = m.stepInEpoch;
+    globalStep = m.globalStep;
+    localizeSeconds = m.timings.localize;
+    trainBefore = m.timings.train;
+    resumedFrom = m.globalStep;
+    say(`resuming from ${ck.file}: epoch ${m.epoch + 1}, step ${m.stepInEpoch}`);
+  } else {
+    const tl = now();
+    if (!config.uniformBeta && !config.noAttention) {
+      onProgress?.({ phase: 'localize', epoch: 0, epochs: config.epochs, step: 0, steps });
+      const loc = await localize({
+        teacher: options.teacher,
+        data: clean,
+        n: clean.count,
+        seed,
+        probes: probes.map((p) => p.name),
+        features: featName,
+        transform: { normalize: config.transform.normalize },
+        weights: { base: config.betaBase, momentum: config.betaMomentum },
+        threads: threads || undefined,
+        teacherThreads: options.teacherThreads,
+        provider: options.provider,
+        onMessage: hooks.onMessage,
+        signal,
+      });
+      mi = loc.probes;
+      beta = loc.beta;
+    } else beta = mimicBeta(probes.map(() => 0), { base: config.betaBase, momentum: config.betaMomentum });
+    localizeSeconds = now() - tl;
+  }
+  beta = beta!;
+
+  const L = lossKernels();
+  const normalize = augmentNormalize(config.transform.normalize);
+  const probeSizes = probes.map((p) => prod(p.shape));
+  const runner = await TeacherRunner.create({
+    model: encodeModel(probeSet.model),
+    outputs: [featName, ...probes.map((p) => p.name)],
+    threads: options.teacherThreads ?? 1,
+    provider: options.provider ?? 'cpu',
+    onMessage: hooks.onMessage,
+  });
+
+  const snapshot = async (epoch: number, stepInEpoch: number, trainSeconds: number) => {
+    const bp = backbone.getParams(), bb = backbone.getBuffers(), hp = head.getParams();
+    const os = opt.saveState('float32');
+    const { state, ...optMeta } = os;
+    const tensors: Record<string, Float32Array> = {};
+    for (const [k, v] of Object.entries(bp)) tensors['param:' + k] = v;
+    for (const [k, v] of Object.entries(bb)) tensors['buffer:' + k] = v;
+    for (const [k, v] of Object.entries(hp)) tensors['head:' + k] = v;
+    tensors['optimizer'] = state as Float32Array;
+    const meta: CheckpointMeta = {
+      version: 1, epoch, stepInEpoch, globalStep, seed, config, manifest, dataSource: unlabeled.source, mi, beta, probes,
+      losses, epochs, epochSeconds, timings: { localize: localizeSeconds, train: trainSeconds }, optimizer: optMeta,
+      backboneParams: Object.keys(bp), backboneBuffers: Object.keys(bb), headParams: Object.keys(hp),
+    };
+    return writeCheckpoint(ckptDir, meta, tensors);
+  };
+
+  // ---- the loop ----
+  type Prepared = { x: Float32Array; teacher: Promise<Record<string, TensorOut>> };
+  const prepare = async (order: Int32Array, s: number, gstep: number): Promise<Prepared> => {
+    const idx = order.subarray(s * batch, (s + 1) * batch);
+    const v = await twoViewsAsync(clean, idx, { ...config.augment, seed, counter: gstep, size: [H, W], threads, normalize });
+    const x = new Float32Array(2 * v.view1.length);
+    x.set(v.view1, 0);
+    x.set(v.view2, v.view1.length);
+    const teacher = runner.run(v.view1, [batch, C, H, W]);
+    teacher.catch(() => {}); // awaited later; avoid an unhandled rejection when the loop stops first
+    return { x, teacher };
+  };
+
+  const tTrain = now();
+  let pending: Promise<Prepared> | undefined;
+  const zeroProbeGrads = probes.map((_, i) => new Float32Array(2 * batch * probeSizes[i]));
+  try {
+    for (let epoch = startEpoch; epoch < config.epochs; ++epoch) {
+      const order = epochOrder(clean.count, seed, epoch);
+      let s = epoch === startEpoch ? startStep : 0;
+      if (s === 0) epochSeconds = 0;
+      pending = prepare(order, s, globalStep);
+      for (; s < steps; ++s) {
+        if (signal?.aborted) {
+          await pending?.catch(() => {});
+          pending = undefined;
+          const file = await snapshot(epoch, s, trainBefore + now() - tTrain);
+          throw new MimicError('E_ABORTED', `clean: stopped at epoch ${epoch + 1}, step ${s}; checkpoint saved to ${file} (continue with resume: true, or --resume)`);
+        }
+        const ts = now();
+        const cur: Prepared = await (pending ?? prepare(order, s, globalStep));
+        pending = undefined;
+        const sOut = await backbone.forwardAsync({ [studentIn]: cur.x });
+        const t = await cur.teacher;
+        const feats = sOut[featName];
+        let con = 0, att = 0, clo = 0;
+        let uGrad: Float32Array | undefined;
+        if (!config.noContrastive) {
+          const u = (await head.forwardAsync({ mimic_head_in: feats }))['mimic_head_u'];
+          const r = L.ntXent({ u, shape: [2 * batch, config.projectionDim], tau: config.tau });
+          con = r.loss;
+          uGrad = r.grad;
+        }
+        let attGrads: Float32Array[] | undefined;
+        if (!config.noAttention) {
+          const r = L.attention({
+            layers: probes.map((p, i) => ({
+              student: sOut[p.name].subarray(0, batch * probeSizes[i]),
+              teacher: t[p.name].data,
+              studentShape: [batch, ...p.shape],
+              teacherShape: t[p.name].dims,
+              beta: beta[i],
+            })),
+            p: 2,
+          });
+          att = r.loss;
+          attGrads = r.grads;
+        }
+        let cloGrad: Float32Array | undefined;
+        if (!config.noClone) {
+          const r = L.clone({ student: feats.subarray(0, batch * featDim), teacher: t[featName].data, shape: [batch, featDim] });
+          clo = r.loss;
+          cloGrad = r.grad;
+        }
+        let total = con + att + config.cloneWeight * clo;
+        if (options.faultInjection?.nanAtStep === globalStep) total = NaN;
+        if (!Number.isFinite(total))
+          throw new MimicError('E_NON_FINITE', `clean: the loss is ${total} at epoch ${epoch + 1}, step ${s} (contrastive ${con}, attention ${att}, clone ${clo}); the last good checkpoint (${join(ckptDir, CHECKPOINT_FILE)}) is kept`);
+
+        // the teacher's next batch runs while the student steps
+        if (s + 1 < steps) pending = prepare(order, s + 1, globalStep + 1);
+
+        const gFeat = new Float32Array(2 * batch * featDim);
+        if (uGrad) {
+          const g = (await head.backwardAsync({ mimic_head_u: uGrad }, true))['mimic_head_in'];
+          gFeat.set(g);
+        }
+        if (cloGrad) for (let i = 0; i < cloGrad.length; ++i) gFeat[i] += config.cloneWeight * cloGrad[i];
+        const grads: Record<string, Float32Array> = { [featName]: gFeat };
+        probes.forEach((p, i) => {
+          if (p.name === featName) return;
+          const g = zeroProbeGrads[i];
+          if (attGrads) g.set(attGrads[i]);
+          grads[p.name] = g;
+        });
+        await backbone.backwardAsync(grads);
+        await opt.stepAsync(optGrads);
+
+        const dt = now() - ts;
+        epochSeconds += dt;
+        globalStep++;
+        const entry: StepLoss = { epoch: epoch + 1, step: globalStep, total, contrastive: con, attention: att, clone: clo, imagesPerSecond: batch / dt };
+        losses.push(entry);
+        const remaining = (config.epochs - epoch - 1) * steps + (steps - s - 1);
+        const last = s + 1 === steps;
+        if (last) {
+          const mine = losses.filter((l) => l.epoch === epoch + 1);
+          epochs.push({
+            epoch: epoch + 1,
+            total: mean(mine.map((l) => l.total)),
+            contrastive: mean(mine.map((l) => l.contrastive)),
+            attention: mean(mine.map((l) => l.attention)),
+            clone: mean(mine.map((l) => l.clone)),
+            seconds: epochSeconds,
+          });
+          await snapshot(epoch + 1, 0, trainBefore + now() - tTrain);
+        }
+        onProgress?.({ phase: 'train', epoch: epoch + 1, epochs: config.epochs, step: s + 1, steps, total, contrastive: con, attention: att, clone: clo, imagesPerSecond: entry.imagesPerSecond, etaSeconds: remaining * (epochSeconds / (s + 1)), epochDone: last });
+      }
+    }
+  } finally {
+    if (pending) await pending.catch(() => {});
+    await runner.close();
+  }
+  const trainSeconds = trainBefore + now() - tTrain;
+
+  // ---- export ----
+  onProgress?.({ phase: 'export', epoch: config.epochs, epochs: config.epochs, step: steps, steps });
+  const te = now();
+  await mkdir(dirname(out), { recursive: true });
+  await saveSpecAsOnnx(spec, out, { params: backbone.getParams(), buffers: backbone.getBuffers(), foldBatchNorm: !config.keepBatchNorm });
+  const exportSeconds = now() - te;
+
+  const report: CleanReport = {
+    version: 1,
+    config,
+    seed,
+    environment: { node: process.version, platform: `${process.platform}-${process.arch}`, cpu: cpus()[0]?.model ?? 'unknown', threads: threads || buildInfo().threads, engine: buildInfo() },
+    data: { source: unlabeled.source, manifest },
+    teacher: { path: resolve(options.teacher), input: input.name, features: featName, probes },
+    mi,
+    beta,
+    losses,
+    epochs,
+    timings: { localize: localizeSeconds, train: trainSeconds, export: exportSeconds, total: 0 },
+    outputs: { student: out, report: reportFile, checkpoint: join(ckptDir, CHECKPOINT_FILE) },
+  };
+  report.timings.total = resumedFrom === null ? now() - t0 : report.timings.localize + report.timings.train + report.timings.export;
+  // report.json and the self-contained report.html beside it, both written atomically
+  await writeReport(report as unknown as HtmlReport, outDir);
+  return { ...report, outDir, resumedFrom };
+}
