@@ -4,14 +4,13 @@
  * the MI gives. Everything is generated from the seed; nothing is downloaded.
  */
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { native } from './native.ts';
 import { estimateMI } from './mi/estimate.ts';
 import { formatEstimate } from './mi/table.ts';
 import { mimicBeta } from './mi/beta.ts';
-import { localize, type LocalizeResult } from './mi/localize.ts';
-import { formatLocalize } from './mi/localize-table.ts';
+import { clean, type CleanResult } from './train/clean.ts';
 import type { ImageDataset } from './data/types.ts';
 import { gaussian, mulberry32 } from './util/rng.ts';
 
@@ -46,7 +45,7 @@ async function dense(x: Float32Array, n: number, din: number, dout: number, seed
 
 const relu = (v: number) => (v > 0 ? v : 0);
 
-export async function runDemo(opts: { samples: number; seed: number; json: boolean }): Promise<void> {
+export async function runDemo(opts: { samples: number; seed: number; json: boolean; epochs: number; outDir: string }): Promise<void> {
   const n = opts.samples;
   const log = (s: string) => process.stderr.write(s + '\n');
   const info = native().buildInfo();
@@ -78,28 +77,51 @@ export async function runDemo(opts: { samples: number; seed: number; json: boole
   // bandwidth (the resubstitution estimate is biased up by the same amount for every layer there); negative -> 0.
   const mi = est.layers.map((l) => Math.max(0, l.values.I_TZ_loo![0]));
   const beta = mimicBeta(mi);
-  // Part 2: the real pipeline on the committed PyTorch-exported CIFAR ResNet-18 (random weights, width 8):
-  // the teacher in its onnxruntime worker, automatic stage probes, MI against its features, MIMIC weights.
-  let teacher: LocalizeResult | undefined;
+  // Part 2: a MIMIC cleaning run on built-in defaults: the committed PyTorch-exported CIFAR ResNet-18 (random
+  // weights, width 8) as the teacher, 4% of Fashion-MNIST (or seeded synthetic images) as the clean subset:
+  // localisation, distillation into a fresh replica, export, report.
+  let cleaning: CleanResult | undefined;
   if (existsSync(FIXTURE)) {
     const real = existsSync(FASHION_MNIST);
-    log(`localising ${FIXTURE} on ${real ? 'Fashion-MNIST' : 'synthetic images'} (${Math.min(n, 2000)} images)...`);
-    teacher = await localize({
-      teacher: FIXTURE,
-      data: real ? FASHION_MNIST : syntheticImages(Math.min(n, 2000), opts.seed),
-      n: Math.min(n, 2000),
-      seed: opts.seed,
-      transform: real ? { size: 'pad', channelMode: 'convert', normalize: 'cifar10' } : { normalize: 'cifar10' },
-    });
+    const outDir = resolve(opts.outDir);
+    log(`cleaning ${FIXTURE} with ${real ? '4% of Fashion-MNIST' : 'synthetic images'}, ${opts.epochs} epochs -> ${outDir}`);
+    cleaning = await clean(
+      {
+        teacher: FIXTURE,
+        data: real ? FASHION_MNIST : syntheticImages(Math.min(n, 2000), opts.seed),
+        cleanFraction: real ? 0.04 : undefined,
+        cleanCount: real ? undefined : Math.min(n, 2000),
+        epochs: opts.epochs,
+        seed: opts.seed,
+        out: join(outDir, 'student.onnx'),
+        outDir,
+        transform: real ? { size: 'pad', channelMode: 'convert', normalize: 'cifar10' } : { normalize: 'cifar10' },
+      },
+      {
+        onProgress: (p) => {
+          if (p.phase === 'train' && p.epochDone)
+            log(`  epoch ${p.epoch}/${p.epochs}: loss ${p.total?.toFixed(4)} (contrastive ${p.contrastive?.toFixed(4)}, attention ${p.attention?.toFixed(4)}, clone ${p.clone?.toFixed(4)})`);
+        },
+      },
+    );
   }
   if (opts.json) {
-    process.stdout.write(JSON.stringify({ estimate: est, beta, teacher }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ estimate: est, beta, cleaning }, null, 2) + '\n');
     return;
   }
   process.stdout.write(formatEstimate(est) + '\n\n');
   process.stdout.write('MIMIC attention weights (leave-one-out I(T;Z), bandwidth factor 1/16):\n');
   est.layers.forEach((l, i) => process.stdout.write(`  ${l.name.padEnd(10)} I(T;Z) = ${mi[i].toFixed(4)}  beta = ${beta[i].toFixed(1)}\n`));
   process.stdout.write('\nThe unrelated layer gets the smallest weight.\n');
-  if (teacher) process.stdout.write('\nMI localisation of a teacher encoder (mimic mi):\n' + formatLocalize(teacher) + '\n');
-  process.stdout.write('\nThe backdoor-cleaning run (mimic clean) builds on these pieces and is not implemented yet.\n');
+  if (cleaning) {
+    const last = cleaning.epochs[cleaning.epochs.length - 1];
+    process.stdout.write(
+      `\nMIMIC cleaning run (mimic clean) of ${FIXTURE}:\n` +
+        `  clean subset: ${cleaning.data.manifest.selected} of ${cleaning.data.manifest.count} images (seed ${cleaning.seed}), no labels used\n` +
+        `  probes and weights: ${cleaning.teacher.probes.map((p, i) => `${p.name} beta ${cleaning!.beta[i].toFixed(0)}`).join('; ')}\n` +
+        `  final epoch: loss ${last.total.toFixed(4)} (contrastive ${last.contrastive.toFixed(4)}, attention ${last.attention.toFixed(4)}, clone ${last.clone.toFixed(4)})\n` +
+        `  student: ${cleaning.outputs.student}\n  report:  ${join(cleaning.outDir, 'report.html')} (and report.json)\n` +
+        `  time: ${cleaning.timings.total.toFixed(1)} s\n`,
+    );
+  }
 }

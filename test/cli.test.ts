@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,12 +55,16 @@ test('mimic mi-arrays: a missing file exits 3 naming it; a bad option exits 2', 
   assert.match(q.stderr, /backend/);
 });
 
-test('mimic demo runs the built-in job and ranks the unrelated layer last', () => {
-  const r = run('demo', '--samples', '600', '--json');
+test('mimic demo runs the built-in job: MI ranks the unrelated layer last, then a cleaning run writes a student and a report', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'mimic-demo-'));
+  const r = run('demo', '--samples', '600', '--epochs', '1', '--out-dir', dir, '--json');
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout);
   assert.equal(out.beta.length, 4);
   const min = Math.min(...out.beta);
   assert.equal(out.beta[3], min, `beta ${out.beta}`);
   assert.ok(Math.abs(out.beta.reduce((a: number, b: number) => a + b, 0) - 14000) < 1e-6);
+  assert.equal(out.cleaning.epochs.length, 1);
+  assert.ok(Number.isFinite(out.cleaning.epochs[0].total));
+  assert.ok(existsSync(join(dir, 'student.onnx')) && existsSync(join(dir, 'report.html')) && existsSync(join(dir, 'report.json')));
 });
