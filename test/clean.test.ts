@@ -2,6 +2,11 @@
 // small synthetic dataset: losses, report.json, the exported student in onnxruntime, exact resume after an abort,
 // the ablation switches, the NaN stop, the event loop, and `mimic clean --json`.
 import { test } from 'node:test';
+
+function assertCloseNorm(m: number[]): void {
+  const n = Math.sqrt(m.reduce((s, v) => s + v * v, 0));
+  if (!(Math.abs(n - 1) < 1e-3 || n === 0)) throw new Error(`attention map norm ${n}, expected 1`);
+}
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -68,7 +73,13 @@ test('clean: the loop runs, losses are finite and fall, report.json has the sche
   assert.ok(res.epochs[2].total < res.epochs[0].total, `total did not fall: ${res.epochs.map((e) => e.total)}`);
 
   const report = JSON.parse(await readFile(join(res.outDir, 'report.json'), 'utf8'));
-  assert.deepEqual(Object.keys(report).sort(), ['beta', 'config', 'data', 'environment', 'epochs', 'losses', 'mi', 'outputs', 'seed', 'teacher', 'timings', 'version'].sort());
+  assert.deepEqual(Object.keys(report).sort(), ['attentionMaps', 'beta', 'config', 'data', 'environment', 'epochs', 'losses', 'mi', 'outputs', 'seed', 'teacher', 'timings', 'version'].sort());
+  // teacher-vs-student attention maps: 4 clean images x 4 probes, each map unit-norm over (h, w)
+  assert.equal(report.attentionMaps.length, 4);
+  for (const a of report.attentionMaps) {
+    assert.equal(a.teacher.length, 4);
+    a.teacher.concat(a.student).forEach((m: number[]) => assertCloseNorm(m));
+  }
   assert.equal(report.version, 1);
   assert.equal(report.seed, 3);
   assert.equal(report.config.lr, 1e-2);

@@ -1,6 +1,7 @@
 /** `mimic clean`: MIMIC's distillation of a fresh student from a suspect teacher on a small clean subset. */
 import { Option, type Command } from 'commander';
 import { clean, type CleanProgress } from '../train/clean.ts';
+import { parseTrigger } from '../train/clean-maps.ts';
 import type { SizeMode } from '../data/transform.ts';
 import { MimicError } from '../errors.ts';
 
@@ -52,6 +53,8 @@ export function registerClean(program: Command): void {
     .addOption(new Option('--resize <mode>', 'when image and model sizes differ').choices(['error', 'pad', 'resize']).default('error'))
     .option('--convert-channels', 'adapt 1 <-> 3 channels (gray replicated / luminance)')
     .option('--keep-bn', 'keep BatchNorm nodes in the exported student (default: folded)')
+    .option('--report-images <n>', 'clean images shown in the report as teacher-vs-student attention maps', (v) => Number(v), 4)
+    .option('--eval-trigger <spec>', 'evaluation only: also show the maps on copies stamped with this trigger, e.g. white:10@21,21')
     .option('-t, --threads <n>', 'engine threads (default: all cores)', (v) => Number(v))
     .option('--teacher-threads <n>', 'onnxruntime intra-op threads', (v) => Number(v), 1)
     .addOption(new Option('--provider <p>', 'onnxruntime execution provider').choices(['cpu', 'cuda']).default('cpu'))
@@ -92,6 +95,8 @@ export function registerClean(program: Command): void {
             features: opts.features,
             transform: { normalize: opts.normalize, size: opts.resize as SizeMode, channelMode: opts.convertChannels ? 'convert' : 'error' },
             keepBatchNorm: !!opts.keepBn,
+            reportImages: opts.reportImages,
+            evalTrigger: opts.evalTrigger ? parseTrigger(opts.evalTrigger) : undefined,
             threads: opts.threads,
             teacherThreads: opts.teacherThreads,
             provider: opts.provider,

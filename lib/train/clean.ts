@@ -21,6 +21,7 @@ import { cpus } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import { writeReport } from '../report/write.ts';
+import { attentionPanels, type AttentionPanel, type EvalTrigger } from './clean-maps.ts';
 import type { CleanReport as HtmlReport } from '../report/html.ts';
 import { MimicError, invalid } from '../errors.ts';
 import { buildInfo } from '../engine.ts';
@@ -94,6 +95,10 @@ export interface CleanOptions {
   provider?: 'cpu' | 'cuda';
   /** Keep BatchNorm nodes in the exported student (default: folded into the convs). */
   keepBatchNorm?: boolean;
+  /** Images shown in the report's teacher-vs-student attention maps (default 4; 0 = none). */
+  reportImages?: number;
+  /** A trigger stamped on copies of those images for the report only (evaluation; never used in training). */
+  evalTrigger?: EvalTrigger;
   /** Continue from outDir/checkpoint (same config; `epochs` may grow). */
   resume?: boolean;
   /** Testing hook: make the loss NaN at this global step (0-based). */
@@ -180,6 +185,7 @@ export interface CleanReport {
   epochs: EpochLoss[];
   timings: { localize: number; train: number; export: number; total: number };
   outputs: { student: string; report: string; checkpoint: string };
+  attentionMaps: AttentionPanel[];
 }
 
 export type CleanResult = CleanReport & { outDir: string; resumedFrom: number | null };
@@ -569,6 +575,22 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
   await saveSpecAsOnnx(spec, out, { params: backbone.getParams(), buffers: backbone.getBuffers(), foldBatchNorm: !config.keepBatchNorm });
   const exportSeconds = now() - te;
 
+  // Teacher-vs-student attention maps on a few clean images (and stamped copies when an evaluation trigger is given).
+  const shown = Math.min(options.reportImages ?? 4, clean.count);
+  const attentionMaps = shown > 0
+    ? await attentionPanels({
+        teacherModel: encodeModel(probeSet.model),
+        probes,
+        student: backbone,
+        studentInput: studentIn,
+        images: clean,
+        indices: Array.from({ length: shown }, (_, i) => i),
+        normalize: config.transform.normalize ?? 'none',
+        trigger: options.evalTrigger,
+        teacherThreads: options.teacherThreads,
+      })
+    : [];
+
   const report: CleanReport = {
     version: 1,
     config,
@@ -582,6 +604,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
     epochs,
     timings: { localize: localizeSeconds, train: trainSeconds, export: exportSeconds, total: 0 },
     outputs: { student: out, report: reportFile, checkpoint: join(ckptDir, CHECKPOINT_FILE) },
+    attentionMaps,
   };
   report.timings.total = resumedFrom === null ? now() - t0 : report.timings.localize + report.timings.train + report.timings.export;
   // report.json and the self-contained report.html beside it, both written atomically
