@@ -8,8 +8,9 @@ import { runGemmBench } from './gemm.bench.ts';
 import { runKdeBench } from './kde.bench.ts';
 import { runGpuBench } from './gpu.bench.ts';
 import { runTrainBench } from './train.bench.ts';
+import { runLossBench } from './loss.bench.ts';
 
-const suites: Record<string, () => Promise<string>> = { gemm: runGemmBench, kde: runKdeBench, gpu: runGpuBench, train: runTrainBench };
+const suites: Record<string, () => Promise<string>> = { gemm: runGemmBench, kde: runKdeBench, gpu: runGpuBench, train: runTrainBench, loss: runLossBench };
 const wanted = process.argv.slice(2).filter((a) => a in suites);
 const names = wanted.length ? wanted : Object.keys(suites);
 const date = new Date().toISOString().slice(0, 10);

@@ -6,6 +6,8 @@
 //   attention({layers:[{student, teacher, studentShape:[B,Cs,H,W], teacherShape:[B,Ct,H,W], beta?:1}], p?:2,
 //              threads?}) -> {loss, layerLosses:number[], grads:(Float32Array|Float64Array)[]}
 //   ntXent({u, shape:[2B,D], tau?:0.5, threads?, path?}) -> {loss, grad}
+//   backend?: 'cpu' (default) | 'cuda' on the float32 kernels (mimic/loss_cuda.h; E_UNSUPPORTED without a CUDA
+//   build or a usable GPU); the references take 'cpu' only.
 //   ref only: attentionMap({x, shape:[B,C,H,W], p?:2}) -> {a (B*H*W)};
 //             attentionNormalize({a, shape:[B,S]}) -> {aHat}     (a / (||a[b]|| + 1e-6))
 // Errors: E_DTYPE (wrong array type), E_SHAPE_MISMATCH (lengths vs shapes, shapes that disagree),
@@ -17,7 +19,9 @@
 
 #include "convert.h"
 #include "exports.h"
+#include "mimic/device.h"
 #include "mimic/loss.h"
+#include "mimic/loss_cuda.h"
 #include "mimic/loss_ref.h"
 
 namespace mimic::bind {
@@ -95,23 +99,45 @@ void run_checked(Napi::Env env, Fn&& fn) {
   if (!st.is_ok()) throw make_error(env, st.code(), st.message());
 }
 
-loss::Ctx get_ctx(Napi::Env env, Napi::Object o, const std::string& fn) {
-  loss::Ctx c;
-  c.threads = static_cast<int>(get_int(env, o, "threads", fn, 0, 0));
-  c.path = parse_path(env, get_string(env, o, "path", fn + ".path", "auto"), fn + ".path");
-  return c;
+struct Opts {
+  loss::Ctx ctx;
+  loss::Backend backend = loss::Backend::Cpu;
+};
+
+template <class T>
+Opts get_opts(Napi::Env env, Napi::Object o, const std::string& fn) {
+  Opts r;
+  r.ctx.threads = static_cast<int>(get_int(env, o, "threads", fn, 0, 0));
+  r.ctx.path = parse_path(env, get_string(env, o, "path", fn + ".path", "auto"), fn + ".path");
+  const std::string be = get_string(env, o, "backend", fn + ".backend", "cpu");
+  if (be == "cuda") {
+    if constexpr (!std::is_same_v<T, float>)
+      fail(env, Code::InvalidArgument, fn + ".backend: the float64 references run on the CPU only (got 'cuda')");
+#ifdef MIMIC_WITH_CUDA
+    const cuda::DeviceQuery dq = cuda::query_devices();
+    if (dq.count <= 0) fail(env, Code::Unsupported, fn + ": backend 'cuda': " + dq.message);
+#else
+    fail(env, Code::Unsupported,
+         fn + ": backend 'cuda': this build has no CUDA kernels (built without CUDA: nvcc not found at build time, "
+              "or MIMIC_DISABLE_CUDA set)");
+#endif
+    r.backend = loss::Backend::Cuda;
+  } else if (be != "cpu") {
+    fail(env, Code::InvalidArgument, fn + ".backend must be 'cpu' or 'cuda' (got '" + be + "')");
+  }
+  return r;
 }
 
-double clone_k(int64_t B, int64_t D, const float* s, const float* t, bool tn, float* ds, const loss::Ctx& c) {
-  return loss::clone_loss(B, D, s, t, tn, ds, c);
+double clone_k(int64_t B, int64_t D, const float* s, const float* t, bool tn, float* ds, const Opts& o) {
+  return loss::clone_loss(o.backend, B, D, s, t, tn, ds, o.ctx);
 }
-double clone_k(int64_t B, int64_t D, const double* s, const double* t, bool tn, double* ds, const loss::Ctx&) {
+double clone_k(int64_t B, int64_t D, const double* s, const double* t, bool tn, double* ds, const Opts&) {
   return ref::clone_loss(B, D, s, t, tn, ds);
 }
-double ntxent_k(int64_t B, int64_t D, const float* u, double tau, float* du, const loss::Ctx& c) {
-  return loss::ntxent_loss(B, D, u, tau, du, c);
+double ntxent_k(int64_t B, int64_t D, const float* u, double tau, float* du, const Opts& o) {
+  return loss::ntxent_loss(o.backend, B, D, u, tau, du, o.ctx);
 }
-double ntxent_k(int64_t B, int64_t D, const double* u, double tau, double* du, const loss::Ctx&) {
+double ntxent_k(int64_t B, int64_t D, const double* u, double tau, double* du, const Opts&) {
   return ref::ntxent_loss(B, D, u, tau, du);
 }
 
@@ -124,10 +150,10 @@ Napi::Value Clone(const Napi::CallbackInfo& info) {
   const T* s = get_arr<T>(env, o, "student", fn + ".student", numel(shape));
   const T* t = get_arr<T>(env, o, "teacher", fn + ".teacher", numel(shape));
   const bool tn = get_bool(env, o, "teacherNormalized", fn, false);
-  const loss::Ctx ctx = get_ctx(env, o, fn);
+  const Opts opts = get_opts<T>(env, o, fn);
   auto grad = Napi::TypedArrayOf<T>::New(env, static_cast<size_t>(numel(shape)));
   double L = 0;
-  run_checked(env, [&] { L = clone_k(shape[0], shape[1], s, t, tn, grad.Data(), ctx); });
+  run_checked(env, [&] { L = clone_k(shape[0], shape[1], s, t, tn, grad.Data(), opts); });
   Napi::Object r = Napi::Object::New(env);
   r.Set("loss", Napi::Number::New(env, L));
   r.Set("grad", grad);
@@ -145,10 +171,10 @@ Napi::Value NtXent(const Napi::CallbackInfo& info) {
   const T* u = get_arr<T>(env, o, "u", fn + ".u", numel(shape));
   const double tau = get_number(env, o, "tau", fn, 0.5);
   if (!(tau > 0)) fail(env, Code::InvalidArgument, fn + ".tau must be > 0");
-  const loss::Ctx ctx = get_ctx(env, o, fn);
+  const Opts opts = get_opts<T>(env, o, fn);
   auto grad = Napi::TypedArrayOf<T>::New(env, static_cast<size_t>(numel(shape)));
   double L = 0;
-  run_checked(env, [&] { L = ntxent_k(shape[0] / 2, shape[1], u, tau, grad.Data(), ctx); });
+  run_checked(env, [&] { L = ntxent_k(shape[0] / 2, shape[1], u, tau, grad.Data(), opts); });
   Napi::Object r = Napi::Object::New(env);
   r.Set("loss", Napi::Number::New(env, L));
   r.Set("grad", grad);
@@ -172,7 +198,7 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   const uint32_t n = arr.Length();
   if (n == 0) fail(env, Code::InvalidArgument, fn + ".layers must not be empty");
   const int p = get_p(env, o, fn);
-  const loss::Ctx ctx = get_ctx(env, o, fn);
+  const Opts opts = get_opts<T>(env, o, fn);
   std::vector<loss::AttentionLayer> lf(n);
   std::vector<ref::AttentionLayerRef> ld(n);
   Napi::Array grads = Napi::Array::New(env, n);
@@ -203,7 +229,7 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   double L = 0;
   run_checked(env, [&] {
     if constexpr (std::is_same_v<T, float>)
-      L = loss::attention_loss(B, p, lf.data(), n, layer_losses.data(), ctx);
+      L = loss::attention_loss(opts.backend, B, p, lf.data(), n, layer_losses.data(), opts.ctx);
     else
       L = ref::attention_loss(B, p, ld.data(), n, layer_losses.data());
   });
