@@ -23,8 +23,8 @@ if ! info; then
   echo "prebuilt addon sees no GPU: rebuilding here"
   node node_modules/cmake-js/bin/cmake-js rebuild --log-level warn && info || echo "still no GPU"
 fi
-node --import tsx --test test/kde-golden.test.ts test/kde-errors.test.ts
+node --import tsx --test test/kde-golden.test.ts test/kde-errors.test.ts test/loss-cuda.test.ts
 # optional: the kernel-only timing harness (native/tools/kde_cuda_time.cu), when built and shipped along
 if [ -x .devpack/kde_cuda_time ]; then .devpack/kde_cuda_time | tee "$OUT/kde-cuda-time.txt"; fi
-node --import tsx bench/run.ts gpu > "$OUT/gpu-bench.md"
+node --import tsx bench/run.ts gpu loss > "$OUT/gpu-bench.md"
 cat "$OUT/gpu-bench.md"

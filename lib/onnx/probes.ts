@@ -5,7 +5,7 @@
  * and the feature tensor, or checks the names a user gave.
  */
 import { Worker } from 'node:worker_threads';
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node'; // types only: onnxruntime runs in shape-worker.mjs
 import { MimicError } from '../errors.ts';
 import { mulberry32 } from '../util/rng.ts';
 import { indexGraph, nodeInputs, nodeLabel, topoOrderIndices } from './graph.ts';
