@@ -1,21 +1,23 @@
 /**
  * Runs the benchmark suites and prints Markdown for bench/RESULTS.md.
- *   npm run bench                 # all suites
- *   npm run bench -- gemm kde     # some
+ *   npm run bench                       # all suites
+ *   npm run bench -- gemm kde           # some (gemm, kde, gpu, train, loss)
  *   MIMIC_BENCH_QUICK=1 npm run bench   # short sizes (smoke test of the harness)
+ * Suites are imported on demand, so a machine without onnxruntime (e.g. a bare GPU box) can run the others.
  */
-import { runGemmBench } from './gemm.bench.ts';
-import { runKdeBench } from './kde.bench.ts';
-import { runGpuBench } from './gpu.bench.ts';
-import { runTrainBench } from './train.bench.ts';
-import { runLossBench } from './loss.bench.ts';
-
-const suites: Record<string, () => Promise<string>> = { gemm: runGemmBench, kde: runKdeBench, gpu: runGpuBench, train: runTrainBench, loss: runLossBench };
+const suites: Record<string, () => Promise<() => Promise<string>>> = {
+  gemm: async () => (await import('./gemm.bench.ts')).runGemmBench,
+  kde: async () => (await import('./kde.bench.ts')).runKdeBench,
+  gpu: async () => (await import('./gpu.bench.ts')).runGpuBench,
+  train: async () => (await import('./train.bench.ts')).runTrainBench,
+  loss: async () => (await import('./loss.bench.ts')).runLossBench,
+};
 const wanted = process.argv.slice(2).filter((a) => a in suites);
 const names = wanted.length ? wanted : Object.keys(suites);
 const date = new Date().toISOString().slice(0, 10);
 process.stdout.write(`## ${date}: npm run bench -- ${names.join(' ')}\n\n`);
 for (const name of names) {
   process.stderr.write(`running ${name}...\n`);
-  process.stdout.write((await suites[name]()) + '\n\n');
+  const run = await suites[name]();
+  process.stdout.write((await run()) + '\n\n');
 }
