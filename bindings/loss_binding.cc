@@ -1,4 +1,5 @@
-// `losses`: the fused MIMIC loss kernels of mimic/loss.h as synchronous test-oriented functions (the training
+// `losses`: the fused MIMIC loss kernels of mimic/loss.h as synchronous functions (or, with `async: true`, Promises
+// resolved off the event loop) (the training
 // engine calls the kernels natively). Each takes one args object and returns a new object; nothing passed in is
 // modified. `losses.<name>` runs the float32 kernel on Float32Arrays, `losses.ref.<name>` the float64 reference
 // on Float64Arrays, with the same arguments:
@@ -13,6 +14,8 @@
 // Errors: E_DTYPE (wrong array type), E_SHAPE_MISMATCH (lengths vs shapes, shapes that disagree),
 // E_INVALID_ARGUMENT (bad option), E_NON_FINITE (NaN/Inf in an input), each naming the argument.
 #include <cmath>
+#include <functional>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -99,6 +102,56 @@ void run_checked(Napi::Env env, Fn&& fn) {
   if (!st.is_ok()) throw make_error(env, st.code(), st.message());
 }
 
+// Runs a loss off the event loop: `work` executes on a libuv worker thread (it only touches native memory: the
+// argument object, which holds every input array, and the result object, which holds the gradient arrays, stay
+// referenced until it is done); `finish` fills the result on the main thread, then the promise resolves.
+class LossWorker : public Napi::AsyncWorker {
+ public:
+  LossWorker(Napi::Env env, Napi::Object args, Napi::Object result, std::function<void()> work,
+             std::function<void(Napi::Env, Napi::Object&)> finish)
+      : Napi::AsyncWorker(env, "mimic.loss"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        args_(Napi::Persistent(args)),
+        result_(Napi::Persistent(result)),
+        work_(std::move(work)),
+        finish_(std::move(finish)) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override { status_ = guarded(work_); }
+  void OnOK() override {
+    if (!status_.is_ok()) {
+      deferred_.Reject(make_error(Env(), status_.code(), status_.message()).Value());
+      return;
+    }
+    Napi::Object r = result_.Value();
+    finish_(Env(), r);
+    deferred_.Resolve(r);
+  }
+
+ private:
+  Status status_;
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference args_, result_;
+  std::function<void()> work_;
+  std::function<void(Napi::Env, Napi::Object&)> finish_;
+};
+
+// Sync: run now and return the result; async (args.async === true): queue a LossWorker and return its promise.
+template <class Work>
+Napi::Value run_or_queue(Napi::Env env, Napi::Object args, Napi::Object result, bool async, Work work,
+                         std::function<void(Napi::Env, Napi::Object&)> finish) {
+  if (!async) {
+    run_checked(env, work);
+    finish(env, result);
+    return result;
+  }
+  auto* w = new LossWorker(env, args, result, std::function<void()>(work), std::move(finish));
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
 struct Opts {
   loss::Ctx ctx;
   loss::Backend backend = loss::Backend::Cpu;
@@ -151,13 +204,14 @@ Napi::Value Clone(const Napi::CallbackInfo& info) {
   const T* t = get_arr<T>(env, o, "teacher", fn + ".teacher", numel(shape));
   const bool tn = get_bool(env, o, "teacherNormalized", fn, false);
   const Opts opts = get_opts<T>(env, o, fn);
+  const bool async = get_bool(env, o, "async", fn, false);
   auto grad = Napi::TypedArrayOf<T>::New(env, static_cast<size_t>(numel(shape)));
-  double L = 0;
-  run_checked(env, [&] { L = clone_k(shape[0], shape[1], s, t, tn, grad.Data(), opts); });
   Napi::Object r = Napi::Object::New(env);
-  r.Set("loss", Napi::Number::New(env, L));
   r.Set("grad", grad);
-  return r;
+  auto L = std::make_shared<double>(0.0);
+  T* g = grad.Data();
+  return run_or_queue(env, o, r, async, [=] { *L = clone_k(shape[0], shape[1], s, t, tn, g, opts); },
+                      [L](Napi::Env e, Napi::Object& res) { res.Set("loss", Napi::Number::New(e, *L)); });
 }
 
 template <class T>
@@ -172,13 +226,14 @@ Napi::Value NtXent(const Napi::CallbackInfo& info) {
   const double tau = get_number(env, o, "tau", fn, 0.5);
   if (!(tau > 0)) fail(env, Code::InvalidArgument, fn + ".tau must be > 0");
   const Opts opts = get_opts<T>(env, o, fn);
+  const bool async = get_bool(env, o, "async", fn, false);
   auto grad = Napi::TypedArrayOf<T>::New(env, static_cast<size_t>(numel(shape)));
-  double L = 0;
-  run_checked(env, [&] { L = ntxent_k(shape[0] / 2, shape[1], u, tau, grad.Data(), opts); });
   Napi::Object r = Napi::Object::New(env);
-  r.Set("loss", Napi::Number::New(env, L));
   r.Set("grad", grad);
-  return r;
+  auto L = std::make_shared<double>(0.0);
+  T* g = grad.Data();
+  return run_or_queue(env, o, r, async, [=] { *L = ntxent_k(shape[0] / 2, shape[1], u, tau, g, opts); },
+                      [L](Napi::Env e, Napi::Object& res) { res.Set("loss", Napi::Number::New(e, *L)); });
 }
 
 int get_p(Napi::Env env, Napi::Object o, const std::string& fn) {
@@ -225,21 +280,33 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
       ld[l] = {ss[1], ts[1], ss[2], ss[3], s, t, beta, g.Data()};
     }
   }
-  std::vector<double> layer_losses(n);
-  double L = 0;
-  run_checked(env, [&] {
-    if constexpr (std::is_same_v<T, float>)
-      L = loss::attention_loss(opts.backend, B, p, lf.data(), n, layer_losses.data(), opts.ctx);
-    else
-      L = ref::attention_loss(B, p, ld.data(), n, layer_losses.data());
-  });
-  Napi::Array ll = Napi::Array::New(env, n);
-  for (uint32_t l = 0; l < n; ++l) ll.Set(l, Napi::Number::New(env, layer_losses[l]));
+  const bool async = get_bool(env, o, "async", fn, false);
+  struct State {
+    std::vector<loss::AttentionLayer> lf;
+    std::vector<ref::AttentionLayerRef> ld;
+    std::vector<double> layer_losses;
+    double L = 0;
+  };
+  auto st = std::make_shared<State>();
+  st->lf = std::move(lf);
+  st->ld = std::move(ld);
+  st->layer_losses.assign(n, 0.0);
   Napi::Object r = Napi::Object::New(env);
-  r.Set("loss", Napi::Number::New(env, L));
-  r.Set("layerLosses", ll);
   r.Set("grads", grads);
-  return r;
+  return run_or_queue(
+      env, o, r, async,
+      [=] {
+        if constexpr (std::is_same_v<T, float>)
+          st->L = loss::attention_loss(opts.backend, B, p, st->lf.data(), n, st->layer_losses.data(), opts.ctx);
+        else
+          st->L = ref::attention_loss(B, p, st->ld.data(), n, st->layer_losses.data());
+      },
+      [st, n](Napi::Env e, Napi::Object& res) {
+        Napi::Array ll = Napi::Array::New(e, n);
+        for (uint32_t l = 0; l < n; ++l) ll.Set(l, Napi::Number::New(e, st->layer_losses[l]));
+        res.Set("loss", Napi::Number::New(e, st->L));
+        res.Set("layerLosses", ll);
+      });
 }
 
 Napi::Value AttentionMapRef(const Napi::CallbackInfo& info) {

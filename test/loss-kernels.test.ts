@@ -223,3 +223,27 @@ test('NT-Xent: B = 1 is defined (only the positive in the denominator): loss 0, 
     assert.ok(Math.abs(d) <= 1e-5 * Math.max(n, 1e-6), `row ${r}: <grad, u> = ${d}`);
   }
 });
+
+test('async: true runs each loss off the event loop and gives the same numbers as the synchronous call', async () => {
+  const losses = (native() as unknown as { losses: Record<string, (a: Record<string, unknown>) => unknown> }).losses;
+  const g = gaussian;
+  const B = 64;
+  const student = g(B * 32 * 16 * 16, 1), teacher = g(B * 16 * 16 * 16, 2);
+  const attArgs = { layers: [{ student, teacher, studentShape: [B, 32, 16, 16], teacherShape: [B, 16, 16, 16], beta: 2 }], p: 2 };
+  const sync = losses.attention(attArgs) as { loss: number; grads: Float32Array[] };
+  const pending = losses.attention({ ...attArgs, async: true }) as Promise<{ loss: number; grads: Float32Array[] }>;
+  assert.ok(pending instanceof Promise);
+  const got = await pending;
+  assert.equal(got.loss, sync.loss);
+  assert.deepEqual(Array.from(got.grads[0].subarray(0, 100)), Array.from(sync.grads[0].subarray(0, 100)));
+  const u = g(2 * B * 128, 3);
+  const a = losses.ntXent({ u, shape: [2 * B, 128] }) as { loss: number };
+  const b = (await (losses.ntXent({ u, shape: [2 * B, 128], async: true }) as Promise<{ loss: number }>));
+  assert.equal(a.loss, b.loss);
+  const z = g(B * 64, 4), t = g(B * 64, 5);
+  const c1 = losses.clone({ student: z, teacher: t, shape: [B, 64] }) as { loss: number };
+  const c2 = await (losses.clone({ student: z, teacher: t, shape: [B, 64], async: true }) as Promise<{ loss: number }>);
+  assert.equal(c1.loss, c2.loss);
+  // argument errors are typed, whether they surface synchronously (validation) or from the worker
+  await assert.rejects(async () => losses.attention({ ...attArgs, layers: [{ ...attArgs.layers[0], teacherShape: [B, 16, 8, 8] }], async: true }), (e: unknown) => (e as { code?: string }).code === 'E_SHAPE_MISMATCH');
+});

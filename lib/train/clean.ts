@@ -213,7 +213,9 @@ interface CheckpointMeta {
   headParams: string[];
 }
 
-type Fn = (args: Record<string, unknown>) => { loss: number; grad: Float32Array; grads: Float32Array[]; layerLosses: number[] };
+type LossOut = { loss: number; grad: Float32Array; grads: Float32Array[]; layerLosses: number[] };
+/** With `async: true` the kernels run on a libuv worker and return a Promise: the event loop never waits on them. */
+type Fn = (args: Record<string, unknown>) => Promise<LossOut>;
 function lossKernels(): { clone: Fn; attention: Fn; ntXent: Fn } {
   const l = (native() as unknown as { losses?: { clone: Fn; attention: Fn; ntXent: Fn } }).losses;
   if (!l) throw new MimicError('E_NATIVE_LOAD', 'the native engine was built without the loss kernels; rebuild it (npm run build)');
@@ -491,13 +493,14 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
         let uGrad: Float32Array | undefined;
         if (!config.noContrastive) {
           const u = (await head.forwardAsync({ mimic_head_in: feats }))['mimic_head_u'];
-          const r = L.ntXent({ u, shape: [2 * batch, config.projectionDim], tau: config.tau });
+          const r = await L.ntXent({ u, shape: [2 * batch, config.projectionDim], tau: config.tau, async: true });
           con = r.loss;
           uGrad = r.grad;
         }
         let attGrads: Float32Array[] | undefined;
         if (!config.noAttention) {
-          const r = L.attention({
+          const r = await L.attention({
+            async: true,
             layers: probes.map((p, i) => ({
               student: sOut[p.name].subarray(0, batch * probeSizes[i]),
               teacher: t[p.name].data,
@@ -512,7 +515,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
         }
         let cloGrad: Float32Array | undefined;
         if (!config.noClone) {
-          const r = L.clone({ student: feats.subarray(0, batch * featDim), teacher: t[featName].data, shape: [batch, featDim] });
+          const r = await L.clone({ student: feats.subarray(0, batch * featDim), teacher: t[featName].data, shape: [batch, featDim], async: true });
           clo = r.loss;
           cloGrad = r.grad;
         }
