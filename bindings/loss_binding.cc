@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "convert.h"
+#include "shape_args.h"
 #include "exports.h"
 #include "mimic/device.h"
 #include "mimic/loss.h"
@@ -30,36 +31,10 @@
 namespace mimic::bind {
 
 namespace {
-using Shape = std::vector<int64_t>;
-std::string str(int64_t v) { return std::to_string(v); }
-std::string shape_str(const Shape& s) {
-  std::string r = "[";
-  for (size_t i = 0; i < s.size(); ++i) r += (i ? "," : "") + str(s[i]);
-  return r + "]";
-}
-int64_t numel(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
 
+// A required shape of exactly `len` positive integers.
 Shape get_shape(Napi::Env env, Napi::Object o, const char* key, const std::string& fn, size_t len) {
-  const std::string name = fn + "." + key;
-  if (!has(o, key)) fail(env, Code::InvalidArgument, name + " is required");
-  Napi::Value v = o.Get(key);
-  if (!v.IsArray()) fail(env, Code::InvalidArgument, name + " must be an array of integers");
-  auto a = v.As<Napi::Array>();
-  if (a.Length() != len)
-    fail(env, Code::InvalidArgument, name + " must have " + str(len) + " entries (got " + str(a.Length()) + ")");
-  Shape r;
-  for (uint32_t i = 0; i < a.Length(); ++i) {
-    Napi::Value e = a.Get(i);
-    double d = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : -1;
-    if (!e.IsNumber() || d != std::floor(d) || d < 1 || d > 9.0e15)
-      fail(env, Code::InvalidArgument, name + "[" + str(i) + "] must be an integer >= 1");
-    r.push_back(static_cast<int64_t>(d));
-  }
-  return r;
+  return get_ints(env, o, key, fn, len, len, 1, true);
 }
 
 template <class T> struct Kind;

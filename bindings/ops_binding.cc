@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "convert.h"
+#include "shape_args.h"
 #include "exports.h"
 #include "mimic/ops.h"
 #include "mimic/ops_ref.h"
@@ -31,46 +32,7 @@
 namespace mimic::bind {
 
 namespace {
-using Shape = std::vector<int64_t>;
 
-std::string str(int64_t v) { return std::to_string(v); }
-std::string shape_str(const Shape& s) {
-  std::string r = "[";
-  for (size_t i = 0; i < s.size(); ++i) r += (i ? "," : "") + str(s[i]);
-  return r + "]";
-}
-int64_t numel(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
-
-// An integer array of length in [min_len, max_len], entries >= min_value.
-Shape get_ints(Napi::Env env, Napi::Object o, const char* key, const std::string& fn, size_t min_len, size_t max_len,
-               int64_t min_value, bool required, const Shape& dflt = {}) {
-  const std::string name = fn + "." + key;
-  if (!has(o, key)) {
-    if (required) fail(env, Code::InvalidArgument, name + " is required");
-    return dflt;
-  }
-  Napi::Value v = o.Get(key);
-  if (!v.IsArray()) fail(env, Code::InvalidArgument, name + " must be an array of integers");
-  auto a = v.As<Napi::Array>();
-  if (a.Length() < min_len || a.Length() > max_len)
-    fail(env, Code::InvalidArgument,
-         name + " must have " + (min_len == max_len ? str(min_len) : str(min_len) + " to " + str(max_len)) +
-             " entries (got " + str(a.Length()) + ")");
-  Shape r;
-  for (uint32_t i = 0; i < a.Length(); ++i) {
-    Napi::Value e = a.Get(i);
-    double d = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : -1e300;
-    if (!e.IsNumber() || d != std::floor(d) || d < static_cast<double>(min_value) || d > 9.0e15)
-      fail(env, Code::InvalidArgument,
-           name + "[" + str(i) + "] must be an integer >= " + str(min_value));
-    r.push_back(static_cast<int64_t>(d));
-  }
-  return r;
-}
 
 template <class T> struct Kind;
 template <> struct Kind<float> {
