@@ -17,26 +17,12 @@ import * as ort from 'onnxruntime-node';
 import { clean, type CleanOptions, type CleanResult } from '../lib/train/clean.ts';
 import { readCheckpoint } from '../lib/train/clean-checkpoint.ts';
 import { MimicError, type ImageDataset } from '../lib/index.ts';
-import { mulberry32 } from './helpers.ts';
+import { smoothImages } from './helpers.ts';
 
 const fixture = join(import.meta.dirname, 'fixtures', 'resnet18_w8.onnx');
 const cli = join(import.meta.dirname, '..', 'bin', 'mimic.js');
 
-/** Smooth-ish random images (a gradient per image plus noise), with labels that the loop must never need. */
-function images(n: number, c: number, size: number, seed: number): ImageDataset {
-  const r = mulberry32(seed);
-  const pixels = new Uint8Array(n * c * size * size);
-  for (let i = 0; i < n; ++i) {
-    const gx = r() * 2 - 1, gy = r() * 2 - 1, b = r();
-    for (let ch = 0; ch < c; ++ch)
-      for (let y = 0; y < size; ++y)
-        for (let x = 0; x < size; ++x) {
-          const v = 128 + 100 * (gx * (x / size - 0.5) + gy * (y / size - 0.5) + 0.5 * (b - 0.5)) + 30 * (r() - 0.5);
-          pixels[((i * c + ch) * size + y) * size + x] = Math.max(0, Math.min(255, Math.round(v)));
-        }
-  }
-  return { name: 'synthetic', count: n, channels: c, height: size, width: size, pixels, labels: new Int32Array(n).fill(7), source: `synthetic(seed ${seed})` };
-}
+const images = (n: number, c: number, size: number, seed: number): ImageDataset => smoothImages(n, c, size, seed, new Int32Array(n).fill(7));
 
 const data = images(200, 3, 32, 11);
 const base = (dir: string, extra: Partial<CleanOptions> = {}): CleanOptions => ({

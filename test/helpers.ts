@@ -1,5 +1,6 @@
 /** Shared test helpers: fresh seeds (printed, so a failure can be replayed with MIMIC_TEST_SEED) and data. */
 import { gaussian, mulberry32 } from '../lib/util/rng.ts';
+import type { ImageDataset } from '../lib/data/types.ts';
 
 export function freshSeed(label: string): number {
   const fixed = process.env.MIMIC_TEST_SEED;
@@ -27,4 +28,20 @@ export function correlated(n: number, dx: number, dy: number, rho: number, pairs
 export function assertClose(actual: number, expected: number, tol: number, what: string): void {
   if (!(Math.abs(actual - expected) <= tol))
     throw new Error(`${what}: got ${actual}, expected ${expected} +/- ${tol} (off by ${Math.abs(actual - expected)})`);
+}
+
+/** Smooth-ish random uint8 images (a random gradient per image plus noise, so layers carry image structure). */
+export function smoothImages(n: number, c: number, size: number, seed: number, labels?: Int32Array): ImageDataset {
+  const r = mulberry32(seed);
+  const pixels = new Uint8Array(n * c * size * size);
+  for (let i = 0; i < n; ++i) {
+    const gx = r() * 2 - 1, gy = r() * 2 - 1, b = r();
+    for (let ch = 0; ch < c; ++ch)
+      for (let y = 0; y < size; ++y)
+        for (let x = 0; x < size; ++x) {
+          const v = 128 + 100 * (gx * (x / size - 0.5) + gy * (y / size - 0.5) + 0.5 * (b - 0.5)) + 30 * (r() - 0.5);
+          pixels[((i * c + ch) * size + y) * size + x] = Math.max(0, Math.min(255, Math.round(v)));
+        }
+  }
+  return { name: 'synthetic', count: n, channels: c, height: size, width: size, pixels, labels, source: `synthetic(seed ${seed})` };
 }

@@ -8,26 +8,12 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildConvEncoder, localize, mimicBeta, MimicError, ModelBuilder, writeNpy, type ImageDataset } from '../lib/index.ts';
-import { assertClose, freshSeed, mulberry32 } from './helpers.ts';
+import { assertClose, freshSeed, smoothImages } from './helpers.ts';
 
 const fixture = join(import.meta.dirname, 'fixtures', 'resnet18_w8.onnx');
 const cli = join(import.meta.dirname, '..', 'bin', 'mimic.js');
 
-function randomImages(n: number, c: number, size: number, seed: number): ImageDataset {
-  const r = mulberry32(seed);
-  const pixels = new Uint8Array(n * c * size * size);
-  // smooth-ish images: a random gradient per image plus noise, so layers carry image structure
-  for (let i = 0; i < n; ++i) {
-    const gx = r() * 2 - 1, gy = r() * 2 - 1, b = r();
-    for (let ch = 0; ch < c; ++ch)
-      for (let y = 0; y < size; ++y)
-        for (let x = 0; x < size; ++x) {
-          const v = 128 + 100 * (gx * (x / size - 0.5) + gy * (y / size - 0.5) + 0.5 * (b - 0.5)) + 30 * (r() - 0.5);
-          pixels[((i * c + ch) * size + y) * size + x] = Math.max(0, Math.min(255, Math.round(v)));
-        }
-  }
-  return { name: 'synthetic', count: n, channels: c, height: size, width: size, pixels, source: `synthetic(seed ${seed})` };
-}
+const randomImages = (n: number, c: number, size: number, seed: number): ImageDataset => smoothImages(n, c, size, seed);
 
 test('mimicBeta: proportional weights, negatives as 0, all-zero guard, custom constants', () => {
   assert.deepEqual(mimicBeta([1, 1, 2]), [3500, 3500, 6000]);
