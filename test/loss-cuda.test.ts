@@ -4,41 +4,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildInfo } from '../lib/index.ts';
-import { native } from '../lib/native.ts';
-import { freshSeed, gaussian } from './helpers.ts';
+import { assertArrayClose, assertLossClose, f64, losses, ref } from './loss-helpers.ts';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Fn = (args: Record<string, unknown>) => any;
-const losses = (native() as unknown as { losses: Record<string, Fn> & { ref: Record<string, Fn> } }).losses;
-const ref = losses.ref;
 const info = buildInfo();
 const gpu = info.gpuAvailable;
 const skip = gpu ? false : `no GPU here (${info.cudaMessage || 'no CUDA device'})`;
+import { freshSeed, gaussian } from './helpers.ts';
 
-const f64 = (a: Float32Array) => Float64Array.from(a);
-const maxAbs = (a: ArrayLike<number>) => {
-  let m = 0;
-  for (let i = 0; i < a.length; ++i) m = Math.max(m, Math.abs(a[i]));
-  return m;
-};
-/** max |a - b| <= tol * max(max|b|, floor) (NaN never passes). */
-function assertArrayClose(a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what: string, floor = 1e-30) {
-  assert.equal(a.length, b.length, `${what}: length`);
-  const scale = Math.max(maxAbs(b), floor);
-  let worst = 0;
-  let at = -1;
-  for (let i = 0; i < a.length; ++i) {
-    const e = Math.abs(a[i] - b[i]);
-    if (!(e <= worst)) {
-      worst = e;
-      at = i;
-    }
-  }
-  assert.ok(worst <= tol * scale, `${what}: worst error ${worst} at ${at} (${a[at]} vs ${b[at]}), scale ${scale}`);
-}
-function assertLossClose(a: number, b: number, tol: number, scale: number, what: string) {
-  assert.ok(Math.abs(a - b) <= tol * Math.max(Math.abs(b), scale), `${what}: ${a} vs reference ${b}`);
-}
 function assertUnsupported(fn: () => unknown, what: string) {
   assert.throws(fn, (e: unknown) => {
     const err = e as { code?: string; message?: string };

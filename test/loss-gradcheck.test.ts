@@ -3,12 +3,9 @@
 // (fused vs reference) this ties every fused gradient to its loss.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { native } from '../lib/native.ts';
+import { losses } from './loss-helpers.ts';
 import { freshSeed, gaussian } from './helpers.ts';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Fn = (args: Record<string, unknown>) => any;
-const losses = (native() as unknown as { losses: Record<string, Fn> & { ref: Record<string, Fn> } }).losses;
 const ref = losses.ref;
 const g64 = (n: number, seed: number, scale = 1) => Float64Array.from(gaussian(n, seed, scale));
 

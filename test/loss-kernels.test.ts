@@ -3,40 +3,9 @@
 // unfused references (attention map, spatial normalisation, MSE) done here, and edge cases.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { native } from '../lib/native.ts';
+import { assertArrayClose, assertLossClose, f64, losses, maxAbs, ref } from './loss-helpers.ts';
 import { freshSeed, gaussian } from './helpers.ts';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Fn = (args: Record<string, unknown>) => any;
-const losses = (native() as unknown as { losses: Record<string, Fn> & { ref: Record<string, Fn> } }).losses;
-const ref = losses.ref;
-
-const f64 = (a: Float32Array) => Float64Array.from(a);
-const maxAbs = (a: ArrayLike<number>) => {
-  let m = 0;
-  for (let i = 0; i < a.length; ++i) m = Math.max(m, Math.abs(a[i]));
-  return m;
-};
-
-/** max |a - b| <= tol * max(max|b|, floor) (NaN never passes); floor: the gradient's natural scale, for
- *  inputs whose exact gradient is 0 (D = 1). */
-function assertArrayClose(a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what: string, floor = 1e-30) {
-  assert.equal(a.length, b.length, `${what}: length`);
-  const scale = Math.max(maxAbs(b), floor);
-  let worst = 0;
-  let at = -1;
-  for (let i = 0; i < a.length; ++i) {
-    const e = Math.abs(a[i] - b[i]);
-    if (!(e <= worst)) {
-      worst = e;
-      at = i;
-    }
-  }
-  assert.ok(worst <= tol * scale, `${what}: worst error ${worst} at ${at} (${a[at]} vs ${b[at]}), scale ${scale}`);
-}
-function assertLossClose(a: number, b: number, tol: number, scale: number, what: string) {
-  assert.ok(Math.abs(a - b) <= tol * Math.max(Math.abs(b), scale), `${what}: ${a} vs reference ${b}`);
-}
 
 test('clone loss: fused float32 vs float64 reference (teacher raw and pre-normalised)', () => {
   const seed = freshSeed('clone');
@@ -225,7 +194,6 @@ test('NT-Xent: B = 1 is defined (only the positive in the denominator): loss 0, 
 });
 
 test('async: true runs each loss off the event loop and gives the same numbers as the synchronous call', async () => {
-  const losses = (native() as unknown as { losses: Record<string, (a: Record<string, unknown>) => unknown> }).losses;
   const g = gaussian;
   const B = 64;
   const student = g(B * 32 * 16 * 16, 1), teacher = g(B * 16 * 16 * 16, 2);
