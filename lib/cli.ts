@@ -7,6 +7,8 @@ import { registerLayers } from './cli/layers.ts';
 import { registerMi } from './cli/mi.ts';
 import { registerDemo } from './cli/demo.ts';
 import { registerClean } from './cli/clean.ts';
+import { registerPretrain } from './cli/pretrain.ts';
+import { registerAttack } from './cli/attack.ts';
 
 const EXIT_USAGE = 2;
 const EXIT_INPUT = 3;
@@ -25,6 +27,8 @@ registerLayers(program);
 registerMi(program);
 registerDemo(program);
 registerClean(program);
+registerPretrain(program);
+registerAttack(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -29,16 +29,17 @@ import type { BuildInfo } from '../native.ts';
 import { native } from '../native.ts';
 import { encodeModel, inputSpecs, loadModel, prepareProbes } from '../onnx/index.ts';
 import { openDataset, type OpenOptions } from '../data/open.ts';
-import { makeBatch, type SizeMode, type ChannelMode, type Normalization, type NormalizationPreset } from '../data/transform.ts';
+import { type SizeMode, type ChannelMode, type Normalization, type NormalizationPreset } from '../data/transform.ts';
 import { selectSubset, verifyManifest, type SubsetManifest } from '../data/subset.ts';
 import { subsetDataset, type ImageDataset } from '../data/types.ts';
+import { toModelLayout } from '../data/layout.ts';
 import { localize, type ProbeReport } from '../mi/localize.ts';
 import { mimicBeta } from '../mi/beta.ts';
 import { TeacherRunner, type TensorOut } from '../teacher/runner.ts';
 import { mulberry32 } from '../util/rng.ts';
 import { twoViewsAsync, type AugmentParams, type AugmentNormalize } from './augment.ts';
 import { specFromOnnx } from './from-onnx.ts';
-import { linearDefault, paramSeed } from './init.ts';
+import { headSpec } from './head.ts';
 import { Network } from './network.ts';
 import { Optimizer, type OptimizerState } from './optim.ts';
 import type { NetworkSpec } from './spec.ts';
@@ -249,35 +250,10 @@ function epochOrder(n: number, seed: number, epoch: number): Int32Array {
   return p;
 }
 
-/** The clean images in the teacher's input layout (channels and size adapted), still uint8. */
-function toModelLayout(ds: ImageDataset, c: number, h: number, w: number, t: CleanConfig['transform']): ImageDataset {
-  if (ds.channels === c && ds.height === h && ds.width === w) return ds;
-  const all = Array.from({ length: ds.count }, (_, i) => i);
-  const f = makeBatch(ds, all, { channels: c, height: h, width: w, size: t.size, channelMode: t.channelMode, normalize: 'none' });
-  const pixels = new Uint8Array(f.length);
-  for (let i = 0; i < f.length; ++i) pixels[i] = Math.max(0, Math.min(255, Math.round(f[i] * 255)));
-  return { name: ds.name, count: ds.count, channels: c, height: h, width: w, pixels, source: ds.source };
-}
-
 function augmentNormalize(n: CleanConfig['transform']['normalize']): AugmentNormalize {
   if (n === undefined || n === 'none') return 'none';
   if (n === 'cifar10') return 'cifar10';
   return { mean: [...n.mean], std: [...n.std] };
-}
-
-function headSpec(input: string, d: number, hidden: number, out: number, seed: number): NetworkSpec {
-  const p = (name: string, shape: number[], fanIn: number, k: number) => ({ name, shape, data: linearDefault(prod(shape), fanIn, paramSeed(seed ^ 0x5eed, k)) });
-  return {
-    inputs: [{ name: input, shape: [d] }],
-    outputs: ['mimic_head_u'],
-    layers: [
-      { op: 'Gemm', name: 'mimic_head_fc1', inputs: [input], outputs: ['mimic_head_h'], params: ['mimic_head.0.weight', 'mimic_head.0.bias'], attrs: { transB: 1 } },
-      { op: 'Relu', name: 'mimic_head_relu', inputs: ['mimic_head_h'], outputs: ['mimic_head_r'], attrs: {} },
-      { op: 'Gemm', name: 'mimic_head_fc2', inputs: ['mimic_head_r'], outputs: ['mimic_head_u'], params: ['mimic_head.2.weight', 'mimic_head.2.bias'], attrs: { transB: 1 } },
-    ],
-    params: [p('mimic_head.0.weight', [hidden, d], d, 0), p('mimic_head.0.bias', [hidden], d, 1), p('mimic_head.2.weight', [out, hidden], hidden, 2), p('mimic_head.2.bias', [out], hidden, 3)],
-    buffers: [],
-  };
 }
 
 function mean(xs: number[]): number {
@@ -360,7 +336,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
   const studentIn = spec.inputs[0].name;
   const backboneOutputs = [...new Set([...spec.outputs, featName, ...probes.map((q) => q.name)])];
   const backbone = Network.create({ ...spec, outputs: backboneOutputs }, { threads });
-  const head = Network.create(headSpec('mimic_head_in', featDim, config.projectionHidden, config.projectionDim, seed), { threads });
+  const head = Network.create(headSpec(featDim, config.projectionHidden, config.projectionDim, seed), { threads });
   backbone.setMode('train');
   head.setMode('train');
   const trainHead = !config.noContrastive;

@@ -1,0 +1,278 @@
+/**
+ * pretrain(): SimCLR pre-training of an encoder, natively (the attack simulator's starting point, and the clean
+ * reference encoder of the benchmarks). The backbone is the built-in CIFAR ResNet-18 (lib/train/models.ts, width
+ * configurable) or a fresh replica of an ONNX template; a projection head Gemm -> ReLU -> Gemm; both views of a
+ * batch go through the backbone as one 2B batch; NT-Xent (tau); Adam with an optional cosine schedule.
+ *
+ * Poisoning (`mimic attack poison`) is pretraining on a dataset where some target-class images carry a trigger:
+ * build that dataset with poisonDataset() (lib/attack/poison.ts) and pass it here; pretraining itself never sees
+ * labels. A checkpoint is written atomically after every epoch (and on abort); `resume` continues from it.
+ */
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { mkdir, writeFile, rename } from 'node:fs/promises';
+import { MimicError, invalid } from '../errors.ts';
+import { native } from '../native.ts';
+import { loadModel, inputSpecs } from '../onnx/index.ts';
+import { openDataset, type OpenOptions } from '../data/open.ts';
+import type { ChannelMode, SizeMode } from '../data/transform.ts';
+import { toModelLayout } from '../data/layout.ts';
+import type { ImageDataset } from '../data/types.ts';
+import { mulberry32 } from '../util/rng.ts';
+import { twoViewsAsync, type AugmentParams, type AugmentNormalize } from './augment.ts';
+import { specFromOnnx } from './from-onnx.ts';
+import { cifarResNet18Spec } from './models.ts';
+import { headSpec, HEAD_INPUT, HEAD_OUTPUT } from './head.ts';
+import { Network } from './network.ts';
+import { Optimizer, type OptimizerState } from './optim.ts';
+import { makeSchedule, lrAt, type ScheduleKind } from './schedule.ts';
+import type { NetworkSpec } from './spec.ts';
+import { saveSpecAsOnnx, specShapes, type OnnxIo } from './to-onnx.ts';
+import { readCheckpoint, writeCheckpoint } from './clean-checkpoint.ts';
+
+export interface ArchitectureOptions {
+  /** An ONNX encoder whose architecture (not weights) is used; otherwise the built-in CIFAR ResNet-18. */
+  template?: string;
+  /** Built-in ResNet-18: base width (default 8), input channels (3), image side (32). */
+  width?: number;
+  inChannels?: number;
+  imageSize?: number;
+}
+
+export interface PretrainOptions {
+  data: string | ImageDataset;
+  dataOptions?: OpenOptions;
+  /** Use only the first `count` images of a seeded shuffle of the data (default: all). */
+  count?: number;
+  architecture?: ArchitectureOptions;
+  out: string;
+  outDir?: string;
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  weightDecay?: number;
+  schedule?: ScheduleKind;
+  warmupEpochs?: number;
+  tau?: number;
+  projectionDim?: number;
+  seed?: number;
+  transform?: { normalize?: 'none' | 'cifar10'; size?: SizeMode; channelMode?: ChannelMode };
+  augment?: Omit<AugmentParams, 'normalize'>;
+  threads?: number;
+  keepBatchNorm?: boolean;
+  resume?: boolean;
+  /** Recorded in the report (the poisoning attack describes itself here). */
+  provenance?: Record<string, unknown>;
+}
+
+export interface PretrainProgress {
+  epoch: number;
+  epochs: number;
+  step: number;
+  steps: number;
+  loss: number;
+  lr: number;
+  imagesPerSecond: number;
+  epochDone?: boolean;
+  etaSeconds?: number;
+}
+
+export interface PretrainReport {
+  version: 1;
+  kind: 'simclr-pretrain';
+  config: Record<string, unknown>;
+  seed: number;
+  data: { source: string; count: number };
+  architecture: string;
+  epochs: { epoch: number; loss: number; seconds: number }[];
+  seconds: number;
+  outputs: { encoder: string; report: string };
+  provenance?: Record<string, unknown>;
+}
+
+const now = () => performance.now() / 1000;
+const prod = (s: number[]) => s.reduce((a, b) => a * b, 1);
+
+type NtXent = (a: Record<string, unknown>) => Promise<{ loss: number; grad: Float32Array }>;
+
+function posInt(v: number | undefined, d: number, what: string): number {
+  const x = v ?? d;
+  if (!Number.isInteger(x) || x < 1) throw invalid(`${what} must be a positive integer (got ${v})`);
+  return x;
+}
+function nonNeg(v: number | undefined, d: number, what: string, positive = false): number {
+  const x = v ?? d;
+  if (typeof x !== 'number' || !Number.isFinite(x) || x < 0 || (positive && x === 0)) throw invalid(`${what} must be a ${positive ? 'positive' : 'non-negative'} number (got ${v})`);
+  return x;
+}
+
+/** The epoch's order (Fisher-Yates driven by the seed and epoch). */
+export function shuffled(n: number, seed: number, epoch: number): Int32Array {
+  const r = mulberry32((seed + Math.imul(epoch + 1, 0x9e3779b1)) >>> 0);
+  const p = Int32Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; --i) {
+    const j = Math.floor(r() * (i + 1));
+    const t = p[i];
+    p[i] = p[j];
+    p[j] = t;
+  }
+  return p;
+}
+
+/** The first n images (labels kept) of a seeded shuffle of the dataset: the pre-training set. */
+export function sampleImages(ds: ImageDataset, n: number, seed: number): ImageDataset {
+  if (n > ds.count) throw invalid(`count ${n} is more than the ${ds.count} images of ${ds.source}`);
+  if (n === ds.count) return ds;
+  const pick = shuffled(ds.count, seed ^ 0xc0de, 0).subarray(0, n);
+  const per = ds.channels * ds.height * ds.width;
+  const px = new Uint8Array(n * per);
+  const labels = ds.labels ? new Int32Array(n) : undefined;
+  pick.forEach((i, k) => {
+    px.set(ds.pixels.subarray(i * per, (i + 1) * per), k * per);
+    if (labels) labels[k] = ds.labels![i];
+  });
+  return { ...ds, count: n, pixels: px, labels, name: `${ds.name} (${n} images)` };
+}
+
+/** The encoder spec to train: a fresh replica of the template, or the built-in ResNet-18. */
+export async function encoderSpec(a: ArchitectureOptions, seed: number): Promise<{ spec: NetworkSpec & { io?: OnnxIo }; name: string }> {
+  if (a.template) {
+    const model = await loadModel(a.template);
+    return { spec: specFromOnnx(model, { weights: 'fresh', seed, source: a.template }), name: `fresh replica of ${a.template}` };
+  }
+  const width = posInt(a.width, 8, 'width');
+  const inChannels = posInt(a.inChannels, 3, 'inChannels');
+  const imageSize = posInt(a.imageSize, 32, 'imageSize');
+  return { spec: cifarResNet18Spec({ width, seed, inChannels, imageSize }), name: `CIFAR ResNet-18, width ${width}, ${inChannels}x${imageSize}x${imageSize}` };
+}
+
+export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  await writeFile(tmp, JSON.stringify(value, null, 2) + '\n');
+  await rename(tmp, file);
+}
+
+export async function pretrain(o: PretrainOptions, hooks: { signal?: AbortSignal; onProgress?: (p: PretrainProgress) => void; onMessage?: (m: string) => void } = {}): Promise<PretrainReport> {
+  const t0 = now();
+  if (typeof o.out !== 'string' || !o.out) throw invalid('out: the encoder ONNX path is required');
+  const out = resolve(o.out);
+  const outDir = resolve(o.outDir ?? join(dirname(out), `${basename(out, extname(out))}-pretrain`));
+  const seed = o.seed ?? 0;
+  if (!Number.isInteger(seed)) throw invalid(`seed must be an integer (got ${o.seed})`);
+  const epochs = posInt(o.epochs, 50, 'epochs');
+  const batch = posInt(o.batchSize, 256, 'batchSize');
+  const lr = nonNeg(o.lr, 1e-3, 'lr', true);
+  const weightDecay = nonNeg(o.weightDecay, 1e-6, 'weightDecay');
+  const tau = nonNeg(o.tau, 0.5, 'tau', true);
+  const projectionDim = posInt(o.projectionDim, 128, 'projectionDim');
+  const warmupEpochs = nonNeg(o.warmupEpochs, 0, 'warmupEpochs');
+  const threads = o.threads ?? 0;
+  const transform = { normalize: o.transform?.normalize ?? 'cifar10', size: o.transform?.size ?? 'error', channelMode: o.transform?.channelMode ?? 'error' } as const;
+
+  const { spec, name: archName } = await encoderSpec(o.architecture ?? {}, seed);
+  const [inT] = spec.inputs;
+  if (inT.shape.length !== 3) throw new MimicError('E_ONNX', `the encoder's input ${inT.name} must be an image (C, H, W); it is [${inT.shape}]`);
+  const [C, H, W] = inT.shape;
+  const featName = spec.outputs[0];
+  const featDim = prod(specShapes(spec).get(featName)!);
+
+  const raw = typeof o.data === 'string' ? await openDataset(o.data, o.dataOptions) : o.data;
+  let ds: ImageDataset = { name: raw.name, count: raw.count, channels: raw.channels, height: raw.height, width: raw.width, pixels: raw.pixels, source: raw.source };
+  if (o.count !== undefined) ds = sampleImages(ds, posInt(o.count, 0, 'count'), seed);
+  ds = toModelLayout(ds, C, H, W, transform);
+  const steps = Math.floor(ds.count / batch);
+  if (steps < 1) throw invalid(`${ds.count} images are fewer than one batch of ${batch}`);
+  const sched = makeSchedule(o.schedule ?? 'cosine', lr, epochs * steps, Math.round(warmupEpochs * steps));
+
+  const backbone = Network.create(spec, { threads });
+  const head = Network.create(headSpec(featDim, featDim, projectionDim, seed), { threads });
+  backbone.setMode('train');
+  head.setMode('train');
+  const opt = Optimizer.create({ kind: 'adam', params: [...backbone.paramViews(), ...head.paramViews()], lr, weightDecay, threads });
+  const grads = [...backbone.gradViews(), ...head.gradViews()];
+  const ntXent = (native() as unknown as { losses: { ntXent: NtXent } }).losses.ntXent;
+  const normalize: AugmentNormalize = transform.normalize;
+
+  const config = { epochs, batchSize: batch, lr, weightDecay, tau, projectionDim, schedule: sched.kind, warmupEpochs, count: ds.count, transform, augment: o.augment ?? {}, architecture: archName };
+  const ckptDir = join(outDir, 'checkpoint');
+  const history: PretrainReport['epochs'] = [];
+  let startEpoch = 0;
+  if (o.resume) {
+    const ck = await readCheckpoint<{ config: typeof config; seed: number; epoch: number; history: PretrainReport['epochs']; optimizer: Omit<OptimizerState, 'state'>; bp: string[]; bb: string[]; hp: string[] }>(ckptDir);
+    if (JSON.stringify({ ...ck.meta.config, epochs: 0 }) !== JSON.stringify({ ...config, epochs: 0 }) || ck.meta.seed !== seed)
+      throw invalid(`${ck.file}: made with another configuration or seed; resume needs the same options (only epochs may change)`);
+    const pick = (p: string, names: string[]) => Object.fromEntries(names.map((n) => [n, ck.tensors[p + n]]));
+    backbone.setParams(pick('param:', ck.meta.bp));
+    backbone.setBuffers(pick('buffer:', ck.meta.bb));
+    head.setParams(pick('head:', ck.meta.hp));
+    opt.loadState({ ...ck.meta.optimizer, state: ck.tensors['optimizer'] });
+    startEpoch = ck.meta.epoch;
+    history.push(...ck.meta.history);
+    hooks.onMessage?.(`resuming from ${ck.file} at epoch ${startEpoch + 1}`);
+  }
+  const snapshot = async (epoch: number) => {
+    const bp = backbone.getParams(), bb = backbone.getBuffers(), hp = head.getParams();
+    const { state, ...optimizer } = opt.saveState('float32');
+    const t: Record<string, Float32Array> = { optimizer: state as Float32Array };
+    for (const [k, v] of Object.entries(bp)) t['param:' + k] = v;
+    for (const [k, v] of Object.entries(bb)) t['buffer:' + k] = v;
+    for (const [k, v] of Object.entries(hp)) t['head:' + k] = v;
+    await writeCheckpoint(ckptDir, { config, seed, epoch, history, optimizer, bp: Object.keys(bp), bb: Object.keys(bb), hp: Object.keys(hp) }, t);
+  };
+
+  const views = (order: Int32Array, s: number, g: number) =>
+    twoViewsAsync(ds, order.subarray(s * batch, (s + 1) * batch), { ...config.augment, seed, counter: g, size: [H, W], threads, normalize });
+  for (let epoch = startEpoch; epoch < epochs; ++epoch) {
+    const order = shuffled(ds.count, seed, epoch);
+    const te = now();
+    let sum = 0;
+    let next = views(order, 0, epoch * steps);
+    for (let s = 0; s < steps; ++s) {
+      if (hooks.signal?.aborted) {
+        await next.catch(() => {});
+        throw new MimicError('E_ABORTED', `pretrain: stopped in epoch ${epoch + 1}; the checkpoint in ${ckptDir} holds epoch ${epoch} (continue with --resume)`);
+      }
+      const ts = now();
+      const g = epoch * steps + s;
+      const v = await next;
+      if (s + 1 < steps) next = views(order, s + 1, g + 1);
+      const x = new Float32Array(2 * v.view1.length);
+      x.set(v.view1, 0);
+      x.set(v.view2, v.view1.length);
+      const f = (await backbone.forwardAsync({ [inT.name]: x }))[featName];
+      const u = (await head.forwardAsync({ [HEAD_INPUT]: f }))[HEAD_OUTPUT];
+      const r = await ntXent({ u, shape: [2 * batch, projectionDim], tau, async: true });
+      if (!Number.isFinite(r.loss)) throw new MimicError('E_NON_FINITE', `pretrain: the loss is ${r.loss} at epoch ${epoch + 1}, step ${s + 1}; lower the lr (the last checkpoint is kept)`);
+      const gf = (await head.backwardAsync({ [HEAD_OUTPUT]: r.grad }, true))![HEAD_INPUT];
+      await backbone.backwardAsync({ [featName]: gf });
+      const lrNow = lrAt(sched, g);
+      opt.setLr(lrNow);
+      await opt.stepAsync(grads);
+      sum += r.loss;
+      const dt = now() - ts;
+      const done = s + 1 === steps;
+      if (done) {
+        history.push({ epoch: epoch + 1, loss: sum / steps, seconds: now() - te });
+        await snapshot(epoch + 1);
+      }
+      hooks.onProgress?.({ epoch: epoch + 1, epochs, step: s + 1, steps, loss: r.loss, lr: lrNow, imagesPerSecond: batch / dt, epochDone: done, etaSeconds: ((epochs - epoch - 1) * steps + steps - s - 1) * dt });
+    }
+  }
+  await mkdir(dirname(out), { recursive: true });
+  await saveSpecAsOnnx(spec, out, { params: backbone.getParams(), buffers: backbone.getBuffers(), foldBatchNorm: !o.keepBatchNorm });
+  const reportFile = join(outDir, 'report.json');
+  const report: PretrainReport = {
+    version: 1,
+    kind: 'simclr-pretrain',
+    config,
+    seed,
+    data: { source: ds.source, count: ds.count },
+    architecture: archName,
+    epochs: history,
+    seconds: now() - t0,
+    outputs: { encoder: out, report: reportFile },
+    provenance: o.provenance,
+  };
+  await writeJsonAtomic(reportFile, report);
+  return report;
+}

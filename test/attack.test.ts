@@ -1,0 +1,163 @@
+// The attack simulator: trigger specs and stamping, the BadEncoder loss (vs finite differences), poisoning,
+// learning-rate schedules, SimCLR pre-training and BadEncoder fine-tuning end to end on tiny encoders.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PNG } from 'pngjs';
+import * as ort from 'onnxruntime-node';
+import { parseTriggerSpec, resolveTrigger, applyTrigger, formatTrigger } from '../lib/attack/trigger.ts';
+import { badEncoderLoss, badEncoder } from '../lib/attack/badencoder.ts';
+import { poisonDataset } from '../lib/attack/poison.ts';
+import { makeSchedule, lrAt } from '../lib/train/schedule.ts';
+import { pretrain } from '../lib/train/pretrain.ts';
+import { MimicError } from '../lib/errors.ts';
+import { freshSeed, gaussian, mulberry32, smoothImages } from './helpers.ts';
+
+const tmp = () => mkdtemp(join(tmpdir(), 'mimic-attack-'));
+
+test('trigger specs parse, print back, and reject nonsense with the accepted forms', () => {
+  assert.deepEqual(parseTriggerSpec('white:10@21,21'), { kind: 'patch', value: 255, size: 10, row: 21, col: 21 });
+  assert.deepEqual(parseTriggerSpec('blend:noise@0.15:7'), { kind: 'blend', source: 'noise', alpha: 0.15, seed: 7 });
+  assert.deepEqual(parseTriggerSpec('png:a.png+m.png'), { kind: 'png', file: 'a.png', mask: 'm.png' });
+  for (const s of ['white:10@21,21', 'black:3@0,0', '128:4@1,2', 'blend:noise@0.2:0', 'blend:t.png@0.3']) assert.equal(formatTrigger(parseTriggerSpec(s)), s);
+  for (const bad of ['white:0@1,1', '300:2@1,1', 'blend:noise@1.5', 'blend:x.png@0.2:3', 'square', 'png:'])
+    assert.throws(() => parseTriggerSpec(bad), (e: unknown) => e instanceof MimicError && e.code === 'E_INVALID_ARGUMENT', bad);
+});
+
+test('patch, blend and PNG triggers change exactly the pixels they should', async () => {
+  const seed = freshSeed('trigger stamping');
+  const ds = smoothImages(5, 3, 16, seed);
+  const patch = await resolveTrigger('white:4@10,3', ds);
+  const p = applyTrigger(ds, patch, [1, 3]);
+  assert.equal(p.count, 2);
+  for (let k = 0; k < 2; ++k) {
+    const src = [1, 3][k];
+    for (let c = 0; c < 3; ++c)
+      for (let y = 0; y < 16; ++y)
+        for (let x = 0; x < 16; ++x) {
+          const i = (c * 16 + y) * 16 + x;
+          const inside = y >= 10 && y < 14 && x >= 3 && x < 7;
+          assert.equal(p.pixels[k * 768 + i], inside ? 255 : ds.pixels[src * 768 + i]);
+        }
+  }
+  await assert.rejects(resolveTrigger('white:8@10,10', ds), /does not fit/);
+
+  const blend = await resolveTrigger('blend:noise@0.2:5', ds);
+  const b = applyTrigger(ds, blend);
+  let changed = 0;
+  for (let i = 0; i < b.pixels.length; ++i) {
+    const want = Math.round(0.8 * ds.pixels[i] + 0.2 * blend.pattern[i % 768]);
+    assert.ok(Math.abs(b.pixels[i] - want) <= 1, `blend pixel ${i}`);
+    if (b.pixels[i] !== ds.pixels[i]) changed++;
+  }
+  assert.ok(changed > b.pixels.length / 2, 'a blended trigger touches most pixels');
+
+  const dir = await tmp();
+  const png = new PNG({ width: 16, height: 16 });
+  const mask = new PNG({ width: 16, height: 16 });
+  for (let q = 0; q < 256; ++q) {
+    png.data.set([10, 20, 30, 255], 4 * q);
+    const v = q % 16 < 8 ? 255 : 0;
+    mask.data.set([v, v, v, 255], 4 * q);
+  }
+  await writeFile(join(dir, 't.png'), PNG.sync.write(png));
+  await writeFile(join(dir, 'm.png'), PNG.sync.write(mask));
+  const pt = await resolveTrigger(`png:${join(dir, 't.png')}+${join(dir, 'm.png')}`, ds);
+  const s = applyTrigger(ds, pt, [0]);
+  for (let c = 0; c < 3; ++c)
+    for (let q = 0; q < 256; ++q) assert.equal(s.pixels[c * 256 + q], q % 16 < 8 ? [10, 20, 30][c] : ds.pixels[c * 256 + q]);
+  await assert.rejects(resolveTrigger(`png:${join(dir, 't.png')}`, { channels: 3, height: 32, width: 32 }), /16x16; the images are 32x32/);
+  await assert.rejects(resolveTrigger(`png:${join(dir, 'missing.png')}`, ds), (e: unknown) => e instanceof MimicError && e.code === 'E_FILE');
+});
+
+test('the BadEncoder loss gradient matches central differences of the loss', () => {
+  const seed = freshSeed('badencoder gradient');
+  const b = 3, r = 2, d = 5;
+  const fs = gaussian((2 * b + r) * d, seed);
+  const fc = gaussian((b + r) * d, seed + 1);
+  const { grad, loss, l0, l1, l2 } = badEncoderLoss(fs, fc, b, r, d, 0.7, 1.3);
+  assert.ok(Math.abs(loss - (l0 + 0.7 * l1 + 1.3 * l2)) < 1e-9);
+  const f64 = Float64Array.from(fs);
+  const lossAt = (x: Float64Array) => badEncoderLoss(Float32Array.from(x), fc, b, r, d, 0.7, 1.3).loss;
+  for (let i = 0; i < fs.length; ++i) {
+    const h = 1e-2;
+    const up = f64.slice(), dn = f64.slice();
+    up[i] += h;
+    dn[i] -= h;
+    const num = (lossAt(up) - lossAt(dn)) / (2 * h);
+    assert.ok(Math.abs(num - grad[i]) < 2e-3 * Math.max(1, Math.abs(num)), `d loss / d f[${i}]: analytic ${grad[i]}, numeric ${num}`);
+  }
+});
+
+test('poisoning stamps the requested share of target-class images only and drops labels', async () => {
+  const seed = freshSeed('poison');
+  const n = 200;
+  const r = mulberry32(seed);
+  const labels = Int32Array.from({ length: n }, () => Math.floor(r() * 4));
+  const ds = smoothImages(n, 1, 12, seed, labels);
+  const t = await resolveTrigger('white:3@0,0', ds);
+  const targets = [...labels].filter((l) => l === 2).length;
+  const p = poisonDataset(ds, t, 2, 0.5, seed);
+  assert.equal(p.dataset.labels, undefined);
+  assert.equal(p.targetCount, targets);
+  assert.equal(p.poisoned.length, Math.max(1, Math.round(0.5 * targets)));
+  const set = new Set(p.poisoned);
+  for (let i = 0; i < n; ++i) {
+    const same = ds.pixels.subarray(i * 144, (i + 1) * 144).every((v, k) => v === p.dataset.pixels[i * 144 + k]);
+    if (set.has(i)) assert.equal(labels[i], 2);
+    if (!set.has(i)) assert.ok(same, `image ${i} changed but was not poisoned`);
+  }
+  assert.throws(() => poisonDataset(ds, t, 9, 0.5, seed), /no image has label 9/);
+  assert.throws(() => poisonDataset({ ...ds, labels: undefined }, t, 2, 0.5, seed), /needs labels/);
+});
+
+test('cosine schedule: linear warm-up, lr at the end of warm-up, minLr at the last step', () => {
+  const s = makeSchedule('cosine', 0.1, 100, 10, 0.001);
+  assert.ok(Math.abs(lrAt(s, 0) - 0.01) < 1e-12);
+  assert.ok(Math.abs(lrAt(s, 9) - 0.1) < 1e-12);
+  assert.ok(Math.abs(lrAt(s, 10) - 0.1) < 1e-12);
+  assert.ok(Math.abs(lrAt(s, 99) - 0.001) < 1e-12);
+  for (let i = 11; i < 100; ++i) assert.ok(lrAt(s, i) <= lrAt(s, i - 1));
+  assert.equal(lrAt(makeSchedule('constant', 0.3, 10), 7), 0.3);
+  assert.throws(() => makeSchedule('step' as 'cosine', 1, 10), /constant' or 'cosine/);
+});
+
+test('pretrain -> ONNX -> badencoder: the exported encoders run in onnxruntime and the attack pulls triggered images to the references', async () => {
+  const seed = freshSeed('pretrain + badencoder');
+  const dir = await tmp();
+  const n = 96;
+  const r = mulberry32(seed);
+  const labels = Int32Array.from({ length: n }, () => Math.floor(r() * 3));
+  const data = smoothImages(n, 3, 16, seed, labels);
+  const clean = join(dir, 'clean.onnx');
+  const rep = await pretrain({ data, architecture: { width: 2, imageSize: 16 }, out: clean, epochs: 2, batchSize: 32, seed, threads: 1, transform: { normalize: 'cifar10' } });
+  assert.equal(rep.epochs.length, 2);
+  assert.ok(rep.epochs.every((e) => Number.isFinite(e.loss)));
+  const sess = await ort.InferenceSession.create(clean);
+  const x = new Float32Array(2 * 3 * 16 * 16).map((_, i) => Math.sin(i));
+  const out = await sess.run({ input: new ort.Tensor('float32', x, [2, 3, 16, 16]) });
+  assert.deepEqual(out.features.dims, [2, 16]);
+
+  // resume: stopped after epoch 1 (Ctrl-C's path), then resumed, gives the same run as 2 straight epochs
+  const partial = join(dir, 'p.onnx');
+  const opts = { data, architecture: { width: 2, imageSize: 16 }, out: partial, outDir: join(dir, 'pdir'), epochs: 2, batchSize: 32, seed, threads: 1, transform: { normalize: 'cifar10' as const } };
+  const ac = new AbortController();
+  await assert.rejects(pretrain(opts, { signal: ac.signal, onProgress: (p) => p.epochDone && p.epoch === 1 && ac.abort() }), (e: unknown) => e instanceof MimicError && e.code === 'E_ABORTED');
+  const resumed = await pretrain({ ...opts, resume: true });
+  assert.deepEqual(resumed.epochs.map((e) => e.loss), rep.epochs.map((e) => e.loss));
+  await assert.rejects(pretrain({ ...opts, lr: 0.5, resume: true }), /another configuration/);
+
+  const bad = join(dir, 'bad.onnx');
+  const br = await badEncoder({ encoder: clean, data, target: 1, referenceCount: 2, trigger: 'white:4@12,12', out: bad, epochs: 4, batchSize: 16, lr: 0.05, seed, threads: 1, shadowCount: 64 });
+  assert.equal(br.referenceIndices.length, 2);
+  for (const i of br.referenceIndices) assert.equal(labels[i], 1);
+  assert.ok(br.epochs.at(-1)!.l0 < br.epochs[0].l0, `L0 should fall: ${br.epochs.map((e) => e.l0.toFixed(3))}`);
+  assert.match(br.sha256, /^[0-9a-f]{64}$/);
+  const s2 = await ort.InferenceSession.create(bad);
+  assert.deepEqual(s2.inputNames, sess.inputNames);
+  assert.deepEqual(s2.outputNames, sess.outputNames);
+  await assert.rejects(badEncoder({ encoder: clean, data: { ...data, labels: undefined }, target: 1, trigger: 'white:4@12,12', out: bad }), /has no labels/);
+  await assert.rejects(badEncoder({ encoder: clean, data, target: 7, trigger: 'white:4@12,12', out: bad }), /no image has label 7/);
+});
