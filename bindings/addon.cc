@@ -13,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   mimic::bind::init_network(env, exports);
   mimic::bind::init_losses(env, exports);
   mimic::bind::init_augment(env, exports);
+  mimic::bind::init_perturb(env, exports);
   return exports;
 }
 }  // namespace

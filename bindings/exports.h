@@ -11,4 +11,5 @@ void init_optim(Napi::Env env, Napi::Object exports);
 void init_network(Napi::Env env, Napi::Object exports);
 void init_losses(Napi::Env, Napi::Object);
 void init_augment(Napi::Env, Napi::Object);
+void init_perturb(Napi::Env, Napi::Object);
 }  // namespace mimic::bind

@@ -215,3 +215,24 @@ test('mimic clean: SIGINT saves a checkpoint and exits with 130; --resume contin
   assert.equal(JSON.parse(r.stdout).resumedFrom, ck.meta.globalStep);
   assert.ok(existsSync(out));
 });
+
+test('perturbation-invariant distillation is the default; --faithful turns it (and the cosine schedule) off', async () => {
+  const { parsePerturbSpec, DEFAULT_PERTURB } = await import('../lib/train/clean.ts');
+  assert.equal(parsePerturbSpec('none'), null);
+  assert.deepEqual(parsePerturbSpec('patch=1,noise'), { patch: { ...DEFAULT_PERTURB.patch, rate: 1 }, noise: DEFAULT_PERTURB.noise });
+  assert.throws(() => parsePerturbSpec('squares'), /not a family/);
+  assert.throws(() => parsePerturbSpec('blend=2'), /must be in \[0, 1\]/);
+  const dir = await tmp();
+  const small = { epochs: 1, reportImages: 0 };
+  const def = await clean(base(join(dir, 'd'), small));
+  assert.deepEqual(def.config.perturb, DEFAULT_PERTURB);
+  assert.equal(def.config.lrSchedule, 'cosine');
+  const faithful = await clean(base(join(dir, 'f'), { ...small, faithful: true }));
+  assert.equal(faithful.config.perturb, null);
+  assert.equal(faithful.config.lrSchedule, 'constant');
+  // same seed, data and schedule: only the student's view 1 differs (the teacher's is clean), so the first
+  // step's clone and attention terms, which compare the student's view 1 with the teacher's, change
+  const patched = await clean(base(join(dir, 'p'), { ...small, faithful: true, perturb: { patch: { rate: 1, sizeMin: 12, sizeMax: 16, fill: 'texture' } } }));
+  assert.notEqual(patched.losses[0].clone, faithful.losses[0].clone);
+  assert.notEqual(patched.losses[0].attention, faithful.losses[0].attention);
+});

@@ -1,6 +1,6 @@
 /** `mimic clean`: MIMIC's distillation of a fresh student from a suspect teacher on a small clean subset. */
 import { Option, type Command } from 'commander';
-import { clean, type CleanProgress } from '../train/clean.ts';
+import { clean, parsePerturbSpec, type CleanProgress } from '../train/clean.ts';
 import { parseTrigger } from '../train/clean-maps.ts';
 import type { SizeMode } from '../data/transform.ts';
 import { MimicError } from '../errors.ts';
@@ -42,6 +42,10 @@ export function registerClean(program: Command): void {
     .option('--clone-weight <x>', 'lambda of the clone loss', (v) => Number(v), 1)
     .option('--seed <n>', 'seed of the subset, student, shuffles and augmentation', (v) => Number(v), 0)
     .option('--split <name>', 'dataset split for folders with several (train, test)', 'train')
+    .option('--faithful', 'the published method as written: no perturbation, constant lr (the defence is off)')
+    .option('--perturb <spec>', "student-view perturbations: 'none' or families with optional rates, e.g. patch=0.5,blend=0.25,noise=0.25 (default)")
+    .addOption(new Option('--lr-schedule <kind>', "learning-rate schedule (default cosine; constant with --faithful)").choices(['cosine', 'constant']))
+    .option('--warmup-epochs <n>', 'linear warm-up epochs of the cosine schedule (default 1)', (v) => Number(v))
     .option('--resume', 'continue from the checkpoint in --out-dir')
     .option('--uniform-beta', 'ablation: equal attention weights (no MI)')
     .option('--no-attention', 'ablation: no attention-transfer term')
@@ -87,6 +91,10 @@ export function registerClean(program: Command): void {
             cloneWeight: opts.cloneWeight,
             seed: opts.seed,
             resume: !!opts.resume,
+            faithful: !!opts.faithful,
+            perturb: opts.perturb !== undefined ? parsePerturbSpec(opts.perturb) : undefined,
+            lrSchedule: opts.lrSchedule,
+            warmupEpochs: opts.warmupEpochs,
             uniformBeta: !!opts.uniformBeta,
             noAttention: opts.attention === false,
             noClone: opts.clone === false,

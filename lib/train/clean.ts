@@ -38,6 +38,8 @@ import { mimicBeta } from '../mi/beta.ts';
 import { TeacherRunner, type TensorOut } from '../teacher/runner.ts';
 import { mulberry32 } from '../util/rng.ts';
 import { twoViewsAsync, type AugmentParams, type AugmentNormalize } from './augment.ts';
+import { perturbBatchAsync, type PerturbParams } from './perturb.ts';
+import { makeSchedule, lrAt, type ScheduleKind } from './schedule.ts';
 import { specFromOnnx } from './from-onnx.ts';
 import { headSpec } from './head.ts';
 import { Network } from './network.ts';
@@ -90,6 +92,17 @@ export interface CleanOptions {
   transform?: { normalize?: NormalizationPreset | Normalization; size?: SizeMode; channelMode?: ChannelMode };
   /** Augmentation parameters (SimCLR CIFAR defaults). */
   augment?: Omit<AugmentParams, 'normalize'>;
+  /**
+   * Perturbation-invariant distillation: the student sees a perturbed copy of view 1 (random patches, blends with
+   * another clean image, high-frequency noise; lib/train/perturb.ts) while the teacher and the clone / attention
+   * targets come from the unperturbed view 1. Default DEFAULT_PERTURB; null turns it off.
+   */
+  perturb?: PerturbParams | null;
+  /** The published method as written: no perturbation, constant lr (explicit perturb / lrSchedule still win). */
+  faithful?: boolean;
+  /** Default 'cosine' (warm-up `warmupEpochs`, default 1), or 'constant' when faithful. */
+  lrSchedule?: ScheduleKind;
+  warmupEpochs?: number;
   /** Engine threads (0 / default: the engine's pool) and onnxruntime threads (default 1). */
   threads?: number;
   teacherThreads?: number;
@@ -104,6 +117,32 @@ export interface CleanOptions {
   resume?: boolean;
   /** Testing hook: make the loss NaN at this global step (0-based). */
   faultInjection?: { nanAtStep?: number };
+}
+
+/**
+ * The default perturbations (the defence's, chosen on the project's fixtures: bench/results.ts): half the student
+ * views get one random square (4-12 px, gray / colour / texture), a quarter are blended with another clean image,
+ * a quarter get high-frequency noise.
+ */
+export const DEFAULT_PERTURB: PerturbParams = {
+  patch: { rate: 0.5, sizeMin: 4, sizeMax: 12, fill: 'mixed' },
+  blend: { rate: 0.25, alphaMin: 0.1, alphaMax: 0.3 },
+  noise: { rate: 0.25, sigma: 0.1, kind: 'mixed' },
+};
+
+/** 'none' -> null; 'patch,blend=0.3' -> those families (DEFAULT_PERTURB's parameters, rates overridden). */
+export function parsePerturbSpec(spec: string): PerturbParams | null {
+  const t = String(spec).trim();
+  if (t === 'none') return null;
+  const out: PerturbParams = {};
+  for (const part of t.split(',')) {
+    const [name, rate] = part.split('=');
+    if (name !== 'patch' && name !== 'blend' && name !== 'noise') throw invalid(`--perturb: '${name}' is not a family (patch, blend, noise) or 'none'`);
+    const r = rate === undefined ? DEFAULT_PERTURB[name]!.rate : Number(rate);
+    if (!(r >= 0 && r <= 1)) throw invalid(`--perturb: the rate of ${name} must be in [0, 1] (got ${rate})`);
+    (out as Record<string, unknown>)[name] = { ...DEFAULT_PERTURB[name], rate: r };
+  }
+  return out;
 }
 
 export interface CleanProgress {
@@ -168,6 +207,10 @@ export interface CleanConfig {
   transform: NonNullable<CleanOptions['transform']>;
   augment: NonNullable<CleanOptions['augment']>;
   keepBatchNorm: boolean;
+  faithful: boolean;
+  perturb: PerturbParams | null;
+  lrSchedule: ScheduleKind;
+  warmupEpochs: number;
   optimizer: 'adam';
   dropLast: true;
   stepsPerEpoch: number;
@@ -314,6 +357,10 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
     transform: { normalize: options.transform?.normalize ?? 'none', size: options.transform?.size ?? 'error', channelMode: options.transform?.channelMode ?? 'error' },
     augment: options.augment ?? {},
     keepBatchNorm: !!options.keepBatchNorm,
+    faithful: !!options.faithful,
+    perturb: options.perturb !== undefined ? options.perturb : options.faithful ? null : DEFAULT_PERTURB,
+    lrSchedule: options.lrSchedule ?? (options.faithful ? 'constant' : 'cosine'),
+    warmupEpochs: posNum(options.warmupEpochs, options.faithful ? 0 : 1, 'warmupEpochs', true),
     optimizer: 'adam',
     dropLast: true,
     stepsPerEpoch: 0,
@@ -403,6 +450,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
   beta = beta!;
 
   const L = lossKernels();
+  const sched = makeSchedule(config.lrSchedule, config.lr, config.epochs * steps, Math.round(config.warmupEpochs * steps));
   const normalize = augmentNormalize(config.transform.normalize);
   const probeSizes = probes.map((p) => prod(p.shape));
   const runner = await TeacherRunner.create({
@@ -436,7 +484,9 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
     const idx = order.subarray(s * batch, (s + 1) * batch);
     const v = await twoViewsAsync(clean, idx, { ...config.augment, seed, counter: gstep, size: [H, W], threads, normalize });
     const x = new Float32Array(2 * v.view1.length);
-    x.set(v.view1, 0);
+    // the student's view 1 is perturbed; the teacher (and so every distillation target) sees the clean view 1
+    const p1 = config.perturb ? (await perturbBatchAsync(v.view1, [batch, C, H, W], { ...config.perturb, seed, counter: gstep, normalize, threads })).images : v.view1;
+    x.set(p1, 0);
     x.set(v.view2, v.view1.length);
     const teacher = runner.run(v.view1, [batch, C, H, W]);
     teacher.catch(() => {}); // awaited later; avoid an unhandled rejection when the loop stops first
@@ -517,6 +567,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
           grads[p.name] = g;
         });
         await backbone.backwardAsync(grads);
+        opt.setLr(lrAt(sched, globalStep));
         await opt.stepAsync(optGrads);
 
         const dt = now() - ts;
