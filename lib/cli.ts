@@ -9,6 +9,7 @@ import { registerDemo } from './cli/demo.ts';
 import { registerClean } from './cli/clean.ts';
 import { registerPretrain } from './cli/pretrain.ts';
 import { registerAttack } from './cli/attack.ts';
+import { registerEval } from './cli/eval.ts';
 
 const EXIT_USAGE = 2;
 const EXIT_INPUT = 3;
@@ -29,6 +30,7 @@ registerDemo(program);
 registerClean(program);
 registerPretrain(program);
 registerAttack(program);
+registerEval(program);
 
 try {
   await program.parseAsync(process.argv);

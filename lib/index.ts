@@ -31,3 +31,5 @@ export { clean } from './train/clean.ts';
 export type { CleanOptions, CleanResult } from './train/clean.ts';
 export { renderReportHtml } from './report/html.ts';
 export { writeReport } from './report/write.ts';
+export { perturbBatch, perturbBatchAsync, type PerturbOptions, type PerturbParams, type PerturbDraw, type PerturbPatch, type PerturbResult } from './train/perturb.ts';
+export { evaluate, formatEvaluation, prepareEncoder, encodeDataset, fitKnn, fitLinearProbe, fitMlp, KnnClassifier, LinearProbe, MlpClassifier, type EvaluateOptions, type EvaluateResult, type EvaluateProgress, type ClassifierKind, type FeatureMatrix, type LabelledFeatures } from './eval/index.ts';

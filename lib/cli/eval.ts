@@ -1,0 +1,106 @@
+/** `mimic eval`: downstream clean accuracy and attack success rate of an encoder (kNN, linear probe, MLP). */
+import { Option, type Command } from 'commander';
+import { evaluate, type EvaluateProgress } from '../eval/evaluate.ts';
+import { formatEvaluation } from '../eval/table.ts';
+import { KNN_DEFAULTS } from '../eval/knn.ts';
+import { LINEAR_DEFAULTS } from '../eval/linear.ts';
+import { MLP_DEFAULTS } from '../eval/mlp.ts';
+import { CLASSIFIERS, type ClassifierKind } from '../eval/types.ts';
+import type { SizeMode } from '../data/transform.ts';
+import { MimicError } from '../errors.ts';
+
+function num(what: string, integer = false): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n)))
+      throw new MimicError('E_INVALID_ARGUMENT', `${what}: '${v}' is not ${integer ? 'an integer' : 'a number'}`);
+    return n;
+  };
+}
+
+function progressLine(p: EvaluateProgress): string {
+  if (p.stage.startsWith('encode')) return `${p.stage.slice(7)} features ${p.done}/${p.total} images`;
+  if (p.stage === 'knn') return `knn ${p.done}/${p.total} test rows`;
+  return `${p.stage} epoch ${p.done}/${p.total}${p.loss !== undefined ? ` loss ${p.loss.toFixed(4)}` : ''}`;
+}
+
+export function registerEval(program: Command): void {
+  program
+    .command('eval')
+    .description('downstream evaluation: clean accuracy (CA) and attack success rate (ASR) of classifiers trained on the encoder\'s clean features')
+    .requiredOption('--encoder <model>', 'the encoder (ONNX)')
+    .requiredOption('--train <path>', 'labelled train images: IDX (gz), CIFAR binary, NPY/NPZ, or a folder of PNGs with labels.csv')
+    .requiredOption('--test <path>', 'labelled test images (may be the same folder as --train, with another split)')
+    .option('--train-split <name>', 'split of --train for folders with several', 'train')
+    .option('--test-split <name>', 'split of --test for folders with several', 'test')
+    .option('--trigger <spec>', 'trigger stamped on the test images, e.g. white:10@21,21, png:t.png, blend:noise@0.15')
+    .option('--target <k>', 'the attack\'s target class (with --trigger)', num('--target', true))
+    .option('--classifiers <list>', `comma-separated, from ${CLASSIFIERS.join(', ')}`, CLASSIFIERS.join(','))
+    .option('--knn-k <k>', 'kNN neighbours', num('--knn-k', true), KNN_DEFAULTS.k)
+    .option('--knn-t <t>', 'kNN temperature (weights exp(sim / t))', num('--knn-t'), KNN_DEFAULTS.t)
+    .option('--linear-epochs <n>', 'linear probe epochs', num('--linear-epochs', true), LINEAR_DEFAULTS.epochs)
+    .option('--linear-lr <x>', 'linear probe Adam learning rate', num('--linear-lr'), LINEAR_DEFAULTS.lr)
+    .option('--linear-batch <n>', 'linear probe batch size', num('--linear-batch', true), LINEAR_DEFAULTS.batchSize)
+    .option('--mlp-epochs <n>', 'MLP epochs (the BadEncoder paper trains 500)', num('--mlp-epochs', true), MLP_DEFAULTS.epochs)
+    .option('--mlp-lr <x>', 'MLP Adam learning rate', num('--mlp-lr'), MLP_DEFAULTS.lr)
+    .option('--mlp-batch <n>', 'MLP batch size', num('--mlp-batch', true), MLP_DEFAULTS.batchSize)
+    .option('--mlp-dropout <p>', 'MLP dropout after the first hidden layer', num('--mlp-dropout'), MLP_DEFAULTS.dropout)
+    .option('--mlp-no-standardize', "MLP input as the authors': L2-normalised features only (default: also standardised)")
+    .option('--train-count <n>', 'use a seeded random subset of the train images', num('--train-count', true))
+    .option('--test-count <n>', 'use a seeded random subset of the test images', num('--test-count', true))
+    .option('--features <name>', 'feature tensor (default: the first model output)')
+    .addOption(new Option('--normalize <preset>', 'input normalisation (after the trigger)').choices(['none', 'cifar10']).default('none'))
+    .addOption(new Option('--resize <mode>', 'when image and model sizes differ').choices(['error', 'pad', 'resize']).default('error'))
+    .option('--convert-channels', 'adapt 1 <-> 3 channels (gray replicated / luminance)')
+    .option('--seed <n>', 'seed of the subsets and the classifiers', num('--seed', true), 0)
+    .option('--batch <n>', 'encoder batch size', num('--batch', true), 64)
+    .option('-t, --threads <n>', 'engine threads (default: all cores)', num('--threads', true))
+    .option('--encoder-threads <n>', 'onnxruntime intra-op threads', num('--encoder-threads', true), 1)
+    .addOption(new Option('--provider <p>', 'onnxruntime execution provider').choices(['cpu', 'cuda']).default('cpu'))
+    .option('--json', 'print the result as JSON')
+    .action(async (opts) => {
+      const tty = !!process.stderr.isTTY;
+      let lastLen = 0;
+      let lastStage = '';
+      const res = await evaluate({
+        encoder: opts.encoder,
+        train: opts.train,
+        test: opts.test,
+        trainOptions: { split: opts.trainSplit },
+        testOptions: { split: opts.testSplit },
+        trigger: opts.trigger,
+        target: opts.target,
+        classifiers: String(opts.classifiers).split(',').map((s) => s.trim()).filter(Boolean) as ClassifierKind[],
+        knn: { k: opts.knnK, t: opts.knnT },
+        linear: { epochs: opts.linearEpochs, lr: opts.linearLr, batchSize: opts.linearBatch },
+        mlp: { epochs: opts.mlpEpochs, lr: opts.mlpLr, batchSize: opts.mlpBatch, dropout: opts.mlpDropout, standardize: !opts.mlpNoStandardize },
+        trainCount: opts.trainCount,
+        testCount: opts.testCount,
+        features: opts.features,
+        normalize: opts.normalize,
+        size: opts.resize as SizeMode,
+        channelMode: opts.convertChannels ? 'convert' : 'error',
+        seed: opts.seed,
+        batchSize: opts.batch,
+        threads: opts.threads,
+        encoderThreads: opts.encoderThreads,
+        provider: opts.provider,
+        onMessage: (m) => process.stderr.write(`mimic: ${m}\n`),
+        onProgress: (p) => {
+          const done = p.done >= p.total;
+          if (tty) {
+            const line = progressLine(p);
+            if (p.stage !== lastStage && lastLen > 0) {
+              process.stderr.write('\n');
+              lastLen = 0;
+            } else process.stderr.write('\r');
+            process.stderr.write(`${line}${' '.repeat(Math.max(0, lastLen - line.length))}`);
+            lastLen = line.length;
+            lastStage = p.stage;
+          } else if (done) process.stderr.write(progressLine(p) + '\n');
+        },
+      });
+      if (tty && lastLen > 0) process.stderr.write('\n');
+      process.stdout.write(opts.json ? JSON.stringify(res, null, 2) + '\n' : formatEvaluation(res) + '\n');
+    });
+}
