@@ -4,19 +4,34 @@
  * the MI gives. Everything is generated from the seed; nothing is downloaded.
  */
 import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { native } from './native.ts';
 import { estimateMI } from './mi/estimate.ts';
 import { formatEstimate } from './mi/table.ts';
 import { mimicBeta } from './mi/beta.ts';
-import { clean, type CleanResult } from './train/clean.ts';
+import { clean, type CleanProgress, type CleanResult } from './train/clean.ts';
+import { parseTrigger } from './train/clean-maps.ts';
+import { evaluate } from './eval/evaluate.ts';
+import { openDataset } from './data/open.ts';
 import type { ImageDataset } from './data/types.ts';
 import { gaussian, mulberry32 } from './util/rng.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const FIXTURE = join(root, 'test', 'fixtures', 'resnet18_w8.onnx');
 const FASHION_MNIST = '/usr/share/datasets/fashion-mnist';
+const DEMO_DIR = join(root, 'test', 'fixtures', 'demo');
+const DEMO_CLEAN = join(DEMO_DIR, 'clean-w8.onnx');
+const DEMO_TEACHER = join(DEMO_DIR, 'badencoder-w8.onnx');
+const DEMO_PROVENANCE = join(DEMO_DIR, 'badencoder-w8.report.json');
+
+interface DemoRow {
+  model: string;
+  file: string;
+  cleanAccuracy: number;
+  asr: number;
+}
 
 /** Seeded smooth random RGB images, for when no real dataset is installed. */
 function syntheticImages(n: number, seed: number): ImageDataset {
@@ -45,7 +60,7 @@ async function dense(x: Float32Array, n: number, din: number, dout: number, seed
 
 const relu = (v: number) => (v > 0 ? v : 0);
 
-export async function runDemo(opts: { samples: number; seed: number; json: boolean; epochs: number; outDir: string }): Promise<void> {
+export async function runDemo(opts: { samples: number; seed: number; json: boolean; epochs: number; outDir: string; faithful?: boolean; evalTrain?: number; evalTest?: number }): Promise<void> {
   const n = opts.samples;
   const log = (s: string) => process.stderr.write(s + '\n');
   const info = native().buildInfo();
@@ -77,36 +92,44 @@ export async function runDemo(opts: { samples: number; seed: number; json: boole
   // bandwidth (the resubstitution estimate is biased up by the same amount for every layer there); negative -> 0.
   const mi = est.layers.map((l) => Math.max(0, l.values.I_TZ_loo![0]));
   const beta = mimicBeta(mi);
-  // Part 2: a MIMIC cleaning run on built-in defaults: the committed PyTorch-exported CIFAR ResNet-18 (random
-  // weights, width 8) as the teacher, 4% of Fashion-MNIST (or seeded synthetic images) as the clean subset:
-  // localisation, distillation into a fresh replica, export, report.
+  // Part 2: removing a real backdoor. The committed BadEncoder teacher (test/fixtures/demo, made by `mimic attack
+  // badencoder` from the committed clean encoder) is evaluated, cleaned with MIMIC's defaults on 4% of Fashion-MNIST
+  // (no labels), and the student evaluated: clean accuracy and attack success rate by weighted kNN, before and after.
   let cleaning: CleanResult | undefined;
-  if (existsSync(FIXTURE)) {
-    const real = existsSync(FASHION_MNIST);
-    const outDir = resolve(opts.outDir);
-    log(`cleaning ${FIXTURE} with ${real ? '4% of Fashion-MNIST' : 'synthetic images'}, ${opts.epochs} epochs -> ${outDir}`);
+  let evaluation: DemoRow[] | undefined;
+  const real = existsSync(FASHION_MNIST);
+  const outDir = resolve(opts.outDir);
+  const layout = { size: 'pad', channelMode: 'convert', normalize: 'cifar10' } as const;
+  const progress = (p: CleanProgress) => {
+    if (p.phase === 'train' && p.epochDone)
+      log(`  epoch ${p.epoch}/${p.epochs}: loss ${p.total?.toFixed(4)} (contrastive ${p.contrastive?.toFixed(4)}, attention ${p.attention?.toFixed(4)}, clone ${p.clone?.toFixed(4)})`);
+  };
+  if (real && existsSync(DEMO_TEACHER)) {
+    const provenance = JSON.parse(await readFile(DEMO_PROVENANCE, 'utf8')) as { trigger: string; target: number };
+    const [train, test] = await Promise.all([openDataset(FASHION_MNIST, { split: 'train' }), openDataset(FASHION_MNIST, { split: 'test' })]);
+    const judge = async (encoder: string, label: string): Promise<DemoRow> => {
+      const e = await evaluate({ encoder, train, test, trigger: provenance.trigger, target: provenance.target, classifiers: ['knn'], trainCount: opts.evalTrain, testCount: opts.evalTest, seed: opts.seed, ...layout });
+      log(`  ${label}: CA ${(100 * e.cleanAccuracy.knn!).toFixed(1)}%, ASR ${(100 * e.asr!.knn!).toFixed(1)}%`);
+      return { model: label, file: encoder, cleanAccuracy: e.cleanAccuracy.knn!, asr: e.asr!.knn! };
+    };
+    log(`evaluating the committed encoders (kNN on ${opts.evalTrain} train / ${opts.evalTest} test images; trigger ${provenance.trigger} -> class ${provenance.target})`);
+    evaluation = [await judge(DEMO_CLEAN, 'clean encoder (reference)'), await judge(DEMO_TEACHER, 'backdoored teacher (BadEncoder)')];
+    log(`cleaning ${DEMO_TEACHER} with 4% of Fashion-MNIST (unlabelled), ${opts.epochs} epochs -> ${outDir}`);
     cleaning = await clean(
-      {
-        teacher: FIXTURE,
-        data: real ? FASHION_MNIST : syntheticImages(Math.min(n, 2000), opts.seed),
-        cleanFraction: real ? 0.04 : undefined,
-        cleanCount: real ? undefined : Math.min(n, 2000),
-        epochs: opts.epochs,
-        seed: opts.seed,
-        out: join(outDir, 'student.onnx'),
-        outDir,
-        transform: real ? { size: 'pad', channelMode: 'convert', normalize: 'cifar10' } : { normalize: 'cifar10' },
-      },
-      {
-        onProgress: (p) => {
-          if (p.phase === 'train' && p.epochDone)
-            log(`  epoch ${p.epoch}/${p.epochs}: loss ${p.total?.toFixed(4)} (contrastive ${p.contrastive?.toFixed(4)}, attention ${p.attention?.toFixed(4)}, clone ${p.clone?.toFixed(4)})`);
-        },
-      },
+      { teacher: DEMO_TEACHER, data: train, cleanFraction: 0.04, epochs: opts.epochs, seed: opts.seed, out: join(outDir, 'student.onnx'), outDir, transform: layout, evalTrigger: parseTrigger(provenance.trigger), faithful: opts.faithful },
+      { onProgress: progress },
+    );
+    evaluation.push(await judge(cleaning.outputs.student, `MIMIC student${opts.faithful ? ' (--faithful)' : ''}`));
+    await writeFile(join(outDir, 'evaluation.json'), JSON.stringify({ trigger: provenance.trigger, target: provenance.target, classifier: 'knn k=200 t=0.5', rows: evaluation }, null, 2) + '\n');
+  } else {
+    if (!real) log(`Fashion-MNIST is not installed (${FASHION_MNIST}): install it with 'sudo apt-get install dataset-fashion-mnist' for the backdoor-removal demo; cleaning the random-weight fixture on synthetic images instead`);
+    cleaning = await clean(
+      { teacher: FIXTURE, data: syntheticImages(Math.min(n, 2000), opts.seed), cleanCount: Math.min(n, 2000), epochs: Math.min(opts.epochs, 2), seed: opts.seed, out: join(outDir, 'student.onnx'), outDir, transform: { normalize: 'cifar10' } },
+      { onProgress: progress },
     );
   }
   if (opts.json) {
-    process.stdout.write(JSON.stringify({ estimate: est, beta, cleaning }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ estimate: est, beta, cleaning, evaluation }, null, 2) + '\n');
     return;
   }
   process.stdout.write(formatEstimate(est) + '\n\n');
@@ -116,12 +139,17 @@ export async function runDemo(opts: { samples: number; seed: number; json: boole
   if (cleaning) {
     const last = cleaning.epochs[cleaning.epochs.length - 1];
     process.stdout.write(
-      `\nMIMIC cleaning run (mimic clean) of ${FIXTURE}:\n` +
+      `\nMIMIC cleaning run (mimic clean) of ${cleaning.teacher.path}:\n` +
         `  clean subset: ${cleaning.data.manifest.selected} of ${cleaning.data.manifest.count} images (seed ${cleaning.seed}), no labels used\n` +
-        `  probes and weights: ${cleaning.teacher.probes.map((p, i) => `${p.name} beta ${cleaning!.beta[i].toFixed(0)}`).join('; ')}\n` +
+        `  defence: ${cleaning.config.faithful ? 'faithful (published method)' : 'perturbation-invariant distillation (default)'}; probes and weights: ${cleaning.teacher.probes.map((p, i) => `${p.name} beta ${cleaning!.beta[i].toFixed(0)}`).join('; ')}\n` +
         `  final epoch: loss ${last.total.toFixed(4)} (contrastive ${last.contrastive.toFixed(4)}, attention ${last.attention.toFixed(4)}, clone ${last.clone.toFixed(4)})\n` +
         `  student: ${cleaning.outputs.student}\n  report:  ${join(cleaning.outDir, 'report.html')} (and report.json)\n` +
         `  time: ${cleaning.timings.total.toFixed(1)} s\n`,
     );
+  }
+  if (evaluation) {
+    process.stdout.write('\nBefore / after (weighted kNN, k 200, t 0.5; ASR over non-target test images):\n');
+    process.stdout.write(`  ${'model'.padEnd(34)} ${'CA %'.padStart(6)} ${'ASR %'.padStart(6)}\n`);
+    for (const r of evaluation) process.stdout.write(`  ${r.model.padEnd(34)} ${(100 * r.cleanAccuracy).toFixed(1).padStart(6)} ${(100 * r.asr).toFixed(1).padStart(6)}\n`);
   }
 }

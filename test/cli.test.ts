@@ -57,7 +57,7 @@ test('mimic mi-arrays: a missing file exits 3 naming it; a bad option exits 2', 
 
 test('mimic demo runs the built-in job: MI ranks the unrelated layer last, then a cleaning run writes a student and a report', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'mimic-demo-'));
-  const r = run('demo', '--samples', '600', '--epochs', '1', '--out-dir', dir, '--json');
+  const r = run('demo', '--samples', '600', '--epochs', '1', '--eval-train', '1000', '--eval-test', '400', '--out-dir', dir, '--json');
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout);
   assert.equal(out.beta.length, 4);
@@ -67,4 +67,12 @@ test('mimic demo runs the built-in job: MI ranks the unrelated layer last, then 
   assert.equal(out.cleaning.epochs.length, 1);
   assert.ok(Number.isFinite(out.cleaning.epochs[0].total));
   assert.ok(existsSync(join(dir, 'student.onnx')) && existsSync(join(dir, 'report.html')) && existsSync(join(dir, 'report.json')));
+  if (existsSync('/usr/share/datasets/fashion-mnist')) {
+    // the backdoor-removal part: clean encoder, teacher, student rows; the committed teacher carries its backdoor
+    const rows = out.evaluation as { model: string; cleanAccuracy: number; asr: number }[];
+    assert.equal(rows.length, 3);
+    assert.ok(rows[1].asr > rows[0].asr + 0.3, `teacher ASR ${rows[1].asr} vs clean ${rows[0].asr}`);
+    for (const r of rows) assert.ok(r.cleanAccuracy > 0.1 && r.cleanAccuracy <= 1);
+    assert.ok(existsSync(join(dir, 'evaluation.json')));
+  }
 });

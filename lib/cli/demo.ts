@@ -6,15 +6,19 @@ export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description(
-      'the built-in demo: batched MI on a synthetic network, then a MIMIC cleaning run of the bundled ResNet-18 ' +
-        'teacher on 4% of Fashion-MNIST (seeded synthetic images when Debian\'s dataset-fashion-mnist is absent)',
+      'the built-in demo: batched MI on a synthetic network, then removing a real backdoor: the committed BadEncoder ' +
+        'teacher is evaluated, cleaned with MIMIC on 4% of Fashion-MNIST (Debian\'s dataset-fashion-mnist) and the student ' +
+        'evaluated (clean accuracy and attack success rate, before and after)',
     )
-    .option('-n, --samples <n>', 'samples for the MI part (and synthetic images)', (v) => Number(v), 2000)
-    .option('--epochs <n>', 'cleaning epochs', (v) => Number(v), 2)
-    .option('--out-dir <dir>', 'where the student, checkpoint and report go', 'mimic-demo')
+    .option('-n, --samples <n>', 'samples for the MI part', (v) => Number(v), 2000)
+    .option('--epochs <n>', 'cleaning epochs', (v) => Number(v), 20)
+    .option('--faithful', 'clean with the published method as written (no perturbation-invariant distillation)')
+    .option('--eval-train <n>', 'kNN train images', (v) => Number(v), 10000)
+    .option('--eval-test <n>', 'kNN test images', (v) => Number(v), 2000)
+    .option('--out-dir <dir>', 'where the student, checkpoint, report and evaluation go', 'mimic-demo')
     .option('--seed <n>', 'seed', (v) => Number(v), 1)
     .option('--json', 'print JSON')
     .action(async (opts) => {
-      await runDemo({ samples: opts.samples, seed: opts.seed, json: !!opts.json, epochs: opts.epochs, outDir: opts.outDir });
+      await runDemo({ samples: opts.samples, seed: opts.seed, json: !!opts.json, epochs: opts.epochs, outDir: opts.outDir, faithful: !!opts.faithful, evalTrain: opts.evalTrain, evalTest: opts.evalTest });
     });
 }

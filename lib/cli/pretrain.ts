@@ -15,6 +15,7 @@ export function addPretrainOptions(cmd: Command): Command {
     .option('--split <name>', 'dataset split', 'train')
     .option('--count <n>', 'use a seeded sample of this many images (default: all)', num)
     .option('--template <model>', 'an ONNX encoder whose architecture (not weights) is trained; default: built-in CIFAR ResNet-18')
+    .option('--init-from-template', 'start from the template\'s weights (fine-tuning) instead of a fresh replica')
     .option('--width <n>', 'built-in ResNet-18 base width', num, 8)
     .option('--in-channels <n>', 'built-in ResNet-18 input channels', num, 3)
     .option('--image-size <n>', 'built-in ResNet-18 input side', num, 32)
@@ -41,7 +42,7 @@ export function pretrainOptions(opts: any): PretrainOptions {
     data: opts.data,
     dataOptions: { split: opts.split },
     count: opts.count,
-    architecture: { template: opts.template, width: opts.width, inChannels: opts.inChannels, imageSize: opts.imageSize },
+    architecture: { template: opts.template, templateWeights: !!opts.initFromTemplate, width: opts.width, inChannels: opts.inChannels, imageSize: opts.imageSize },
     out: opts.out,
     outDir: opts.outDir,
     epochs: opts.epochs,

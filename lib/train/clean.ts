@@ -98,6 +98,8 @@ export interface CleanOptions {
    * targets come from the unperturbed view 1. Default DEFAULT_PERTURB; null turns it off.
    */
   perturb?: PerturbParams | null;
+  /** Perturb the student's view 1 only (default), or both of its views (view 2 feeds only the contrastive term). */
+  perturbViews?: 1 | 2;
   /** The published method as written: no perturbation, constant lr (explicit perturb / lrSchedule still win). */
   faithful?: boolean;
   /** Default 'cosine' (warm-up `warmupEpochs`, default 1), or 'constant' when faithful. */
@@ -120,12 +122,12 @@ export interface CleanOptions {
 }
 
 /**
- * The default perturbations (the defence's, chosen on the project's fixtures: bench/results.ts): half the student
- * views get one random square (4-12 px, gray / colour / texture), a quarter are blended with another clean image,
- * a quarter get high-frequency noise.
+ * The default perturbations (the defence's, chosen on the project's fixtures: bench/results.ts, README Results):
+ * every student view 1 gets two random squares (4-16 px; gray, colour or noise texture), a quarter are also
+ * blended with another clean image of the batch (alpha 0.1-0.3), a quarter get high-frequency noise.
  */
 export const DEFAULT_PERTURB: PerturbParams = {
-  patch: { rate: 0.5, sizeMin: 4, sizeMax: 12, fill: 'mixed' },
+  patch: { rate: 1, count: 2, sizeMin: 4, sizeMax: 16, fill: 'mixed' },
   blend: { rate: 0.25, alphaMin: 0.1, alphaMax: 0.3 },
   noise: { rate: 0.25, sigma: 0.1, kind: 'mixed' },
 };
@@ -209,6 +211,7 @@ export interface CleanConfig {
   keepBatchNorm: boolean;
   faithful: boolean;
   perturb: PerturbParams | null;
+  perturbViews: 1 | 2;
   lrSchedule: ScheduleKind;
   warmupEpochs: number;
   optimizer: 'adam';
@@ -359,6 +362,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
     keepBatchNorm: !!options.keepBatchNorm,
     faithful: !!options.faithful,
     perturb: options.perturb !== undefined ? options.perturb : options.faithful ? null : DEFAULT_PERTURB,
+    perturbViews: options.perturbViews ?? 1,
     lrSchedule: options.lrSchedule ?? (options.faithful ? 'constant' : 'cosine'),
     warmupEpochs: posNum(options.warmupEpochs, options.faithful ? 0 : 1, 'warmupEpochs', true),
     optimizer: 'adam',
@@ -487,7 +491,8 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
     // the student's view 1 is perturbed; the teacher (and so every distillation target) sees the clean view 1
     const p1 = config.perturb ? (await perturbBatchAsync(v.view1, [batch, C, H, W], { ...config.perturb, seed, counter: gstep, normalize, threads })).images : v.view1;
     x.set(p1, 0);
-    x.set(v.view2, v.view1.length);
+    const p2 = config.perturb && config.perturbViews === 2 ? (await perturbBatchAsync(v.view2, [batch, C, H, W], { ...config.perturb, seed: seed ^ 0x2f1e2d3c, counter: gstep, normalize, threads })).images : v.view2;
+    x.set(p2, v.view1.length);
     const teacher = runner.run(v.view1, [batch, C, H, W]);
     teacher.catch(() => {}); // awaited later; avoid an unhandled rejection when the loop stops first
     return { x, teacher };

@@ -32,6 +32,8 @@ import { readCheckpoint, writeCheckpoint } from './clean-checkpoint.ts';
 export interface ArchitectureOptions {
   /** An ONNX encoder whose architecture (not weights) is used; otherwise the built-in CIFAR ResNet-18. */
   template?: string;
+  /** With a template: start from its weights (fine-tuning) instead of a fresh replica. Default false. */
+  templateWeights?: boolean;
   /** Built-in ResNet-18: base width (default 8), input channels (3), image side (32). */
   width?: number;
   inChannels?: number;
@@ -137,6 +139,7 @@ export function sampleImages(ds: ImageDataset, n: number, seed: number): ImageDa
 export async function encoderSpec(a: ArchitectureOptions, seed: number): Promise<{ spec: NetworkSpec & { io?: OnnxIo }; name: string }> {
   if (a.template) {
     const model = await loadModel(a.template);
+    if (a.templateWeights) return { spec: specFromOnnx(model, { weights: 'teacher', source: a.template }), name: `${a.template} (its weights, fine-tuned)` };
     return { spec: specFromOnnx(model, { weights: 'fresh', seed, source: a.template }), name: `fresh replica of ${a.template}` };
   }
   const width = posInt(a.width, 8, 'width');
