@@ -12,7 +12,6 @@ import { estimateMI } from './mi/estimate.ts';
 import { formatEstimate } from './mi/table.ts';
 import { mimicBeta } from './mi/beta.ts';
 import { clean, type CleanProgress, type CleanResult } from './train/clean.ts';
-import { parseTrigger } from './train/clean-maps.ts';
 import { evaluate } from './eval/evaluate.ts';
 import { openDataset } from './data/open.ts';
 import type { ImageDataset } from './data/types.ts';
@@ -116,7 +115,7 @@ export async function runDemo(opts: { samples: number; seed: number; json: boole
     evaluation = [await judge(DEMO_CLEAN, 'clean encoder (reference)'), await judge(DEMO_TEACHER, 'backdoored teacher (BadEncoder)')];
     log(`cleaning ${DEMO_TEACHER} with 4% of Fashion-MNIST (unlabelled), ${opts.epochs} epochs -> ${outDir}`);
     cleaning = await clean(
-      { teacher: DEMO_TEACHER, data: train, cleanFraction: 0.04, epochs: opts.epochs, seed: opts.seed, out: join(outDir, 'student.onnx'), outDir, transform: layout, evalTrigger: parseTrigger(provenance.trigger), faithful: opts.faithful },
+      { teacher: DEMO_TEACHER, data: train, cleanFraction: 0.04, epochs: opts.epochs, seed: opts.seed, out: join(outDir, 'student.onnx'), outDir, transform: layout, evalTrigger: provenance.trigger, faithful: opts.faithful },
       { onProgress: progress },
     );
     evaluation.push(await judge(cleaning.outputs.student, `MIMIC student${opts.faithful ? ' (--faithful)' : ''}`));

@@ -1,7 +1,6 @@
 /** `mimic clean`: MIMIC's distillation of a fresh student from a suspect teacher on a small clean subset. */
 import { Option, type Command } from 'commander';
 import { clean, parsePerturbSpec, type CleanProgress } from '../train/clean.ts';
-import { parseTrigger } from '../train/clean-maps.ts';
 import type { SizeMode } from '../data/transform.ts';
 import { MimicError } from '../errors.ts';
 
@@ -104,7 +103,7 @@ export function registerClean(program: Command): void {
             transform: { normalize: opts.normalize, size: opts.resize as SizeMode, channelMode: opts.convertChannels ? 'convert' : 'error' },
             keepBatchNorm: !!opts.keepBn,
             reportImages: opts.reportImages,
-            evalTrigger: opts.evalTrigger ? parseTrigger(opts.evalTrigger) : undefined,
+            evalTrigger: opts.evalTrigger,
             threads: opts.threads,
             teacherThreads: opts.teacherThreads,
             provider: opts.provider,

@@ -3,30 +3,11 @@
  * image by its L2 norm over (h, w), for every probe, on a few clean images — and, for evaluation only, on copies
  * of the same images stamped with a trigger the user names. Nothing here feeds training.
  */
-import { MimicError } from '../errors.ts';
+import { applyTrigger, type ResolvedTrigger } from '../attack/trigger.ts';
 import { makeBatch, type Normalization, type NormalizationPreset } from '../data/transform.ts';
 import type { ImageDataset } from '../data/types.ts';
 import { TeacherRunner } from '../teacher/runner.ts';
 import type { Network } from './network.ts';
-
-/** A square patch stamped on the uint8 image before normalisation (as BadEncoder does), evaluation only. */
-export interface EvalTrigger {
-  value: number;
-  size: number;
-  row: number;
-  col: number;
-}
-
-/** 'white:10@21,21' (or 'black:4@0,0', or 'VALUE:SIZE@ROW,COL' with VALUE in 0..255). */
-export function parseTrigger(spec: string): EvalTrigger {
-  const m = /^(white|black|\d{1,3}):(\d+)@(\d+),(\d+)$/.exec(spec.trim());
-  if (!m) throw new MimicError('E_INVALID_ARGUMENT', `trigger '${spec}' is not of the form white:SIZE@ROW,COL (or black:..., or 0-255:...)`);
-  const value = m[1] === 'white' ? 255 : m[1] === 'black' ? 0 : Number(m[1]);
-  if (value > 255) throw new MimicError('E_INVALID_ARGUMENT', `trigger value ${value} is above 255`);
-  const t = { value, size: Number(m[2]), row: Number(m[3]), col: Number(m[4]) };
-  if (t.size < 1) throw new MimicError('E_INVALID_ARGUMENT', `trigger size must be >= 1 (got ${t.size})`);
-  return t;
-}
 
 export interface AttentionPanel {
   image: string;
@@ -50,18 +31,6 @@ function attention(data: Float32Array, n: number, c: number, h: number, w: numbe
   return maps;
 }
 
-function stamp(ds: ImageDataset, indices: number[], t: EvalTrigger): ImageDataset {
-  const per = ds.channels * ds.height * ds.width;
-  const pixels = new Uint8Array(indices.length * per);
-  indices.forEach((idx, k) => {
-    pixels.set(ds.pixels.subarray(idx * per, (idx + 1) * per), k * per);
-    for (let ch = 0; ch < ds.channels; ++ch)
-      for (let y = t.row; y < Math.min(ds.height, t.row + t.size); ++y)
-        for (let x = t.col; x < Math.min(ds.width, t.col + t.size); ++x) pixels[k * per + (ch * ds.height + y) * ds.width + x] = t.value;
-  });
-  return { ...ds, name: `${ds.name} (stamped)`, count: indices.length, pixels, labels: undefined };
-}
-
 export async function attentionPanels(o: {
   teacherModel: Uint8Array;
   probes: { name: string; shape: number[] }[];
@@ -70,14 +39,15 @@ export async function attentionPanels(o: {
   images: ImageDataset;
   indices: number[];
   normalize: NormalizationPreset | Normalization;
-  trigger?: EvalTrigger;
+  /** Stamped on copies of the images (uint8, before normalisation), for evaluation only. */
+  trigger?: ResolvedTrigger;
   teacherThreads?: number;
 }): Promise<AttentionPanel[]> {
   const { channels, height, width } = o.images;
   const spec = { channels, height, width, normalize: o.normalize };
   const runner = await TeacherRunner.create({ model: o.teacherModel, outputs: o.probes.map((p) => p.name), threads: o.teacherThreads ?? 1 });
   const sets: { ds: ImageDataset; idx: number[]; stamped: boolean }[] = [{ ds: o.images, idx: o.indices, stamped: false }];
-  if (o.trigger) sets.push({ ds: stamp(o.images, o.indices, o.trigger), idx: o.indices.map((_, k) => k), stamped: true });
+  if (o.trigger) sets.push({ ds: { ...applyTrigger(o.images, o.trigger, o.indices), labels: undefined }, idx: o.indices.map((_, k) => k), stamped: true });
   const panels: AttentionPanel[] = [];
   try {
     o.student.setMode('eval');

@@ -21,7 +21,8 @@ import { cpus } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import { writeReport } from '../report/write.ts';
-import { attentionPanels, type AttentionPanel, type EvalTrigger } from './clean-maps.ts';
+import { attentionPanels, type AttentionPanel } from './clean-maps.ts';
+import { resolveTrigger } from '../attack/trigger.ts';
 import type { CleanReport as HtmlReport } from '../report/html.ts';
 import { MimicError, invalid } from '../errors.ts';
 import { buildInfo } from '../engine.ts';
@@ -114,7 +115,7 @@ export interface CleanOptions {
   /** Images shown in the report's teacher-vs-student attention maps (default 4; 0 = none). */
   reportImages?: number;
   /** A trigger stamped on copies of those images for the report only (evaluation; never used in training). */
-  evalTrigger?: EvalTrigger;
+  evalTrigger?: string;
   /** Continue from outDir/checkpoint (same config; `epochs` may grow). */
   resume?: boolean;
   /** Testing hook: make the loss NaN at this global step (0-based). */
@@ -621,7 +622,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
         images: clean,
         indices: Array.from({ length: shown }, (_, i) => i),
         normalize: config.transform.normalize ?? 'none',
-        trigger: options.evalTrigger,
+        trigger: options.evalTrigger ? await resolveTrigger(options.evalTrigger, { channels: C, height: H, width: W }) : undefined,
         teacherThreads: options.teacherThreads,
       })
     : [];
