@@ -11,7 +11,7 @@ export PATH=$PWD/.devrt:$PATH
 # xz may be missing there: Python's lzma and tarfile do the unpacking
 unxz_to() { python3 -c 'import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$1" "$2"; }
 untar() { python3 -c 'import tarfile,sys; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$1" "$2"; }
-case "$1" in
+case "${1:-}" in
   setup)
     unxz_to .devship/node.xz .devrt/node && chmod +x .devrt/node
     untar .devship/nm.tar.xz .
@@ -23,7 +23,9 @@ case "$1" in
     untar .devrt/fmnist-sparse.tar.xz .devrt
     [ -f .devrt/teachers.tar ] && untar .devrt/teachers.tar .
     LIMIT=${LIMIT:-480}
-    timeout "$LIMIT" node --import tsx bench/results.ts --data "$PWD/.devrt/fmnist-sparse" "$@" 2>&1 | tail -n 60
+    timeout "$LIMIT" node --import tsx bench/results.ts --data "$PWD/.devrt/fmnist-sparse" "$@" > "$OUT/results.log" 2>&1
+    echo "results.ts exit ${?} (124: stopped at the ${LIMIT} s limit; finished steps are kept)"; tail -n 60 "$OUT/results.log"
     find bench/out/results -name '*.eval.json' -o -name '*.log' | tar czf "$OUT/evals.tgz" -T -
     ls -la "$OUT" ;;
+  *) echo "usage: bench/device-results.sh setup | run [bench/results.ts options]" >&2; exit 2 ;;
 esac

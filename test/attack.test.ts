@@ -2,7 +2,7 @@
 // learning-rate schedules, SimCLR pre-training and BadEncoder fine-tuning end to end on tiny encoders.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
@@ -106,7 +106,10 @@ test('poisoning stamps the requested share of target-class images only and drops
   const set = new Set(p.poisoned);
   for (let i = 0; i < n; ++i) {
     const same = ds.pixels.subarray(i * 144, (i + 1) * 144).every((v, k) => v === p.dataset.pixels[i * 144 + k]);
-    if (set.has(i)) assert.equal(labels[i], 2);
+    if (set.has(i)) {
+      assert.equal(labels[i], 2);
+      for (let y = 0; y < 3; ++y) for (let x = 0; x < 3; ++x) assert.equal(p.dataset.pixels[i * 144 + y * 12 + x], 255, `poisoned image ${i} carries the patch`);
+    }
     if (!set.has(i)) assert.ok(same, `image ${i} changed but was not poisoned`);
   }
   assert.throws(() => poisonDataset(ds, t, 9, 0.5, seed), /no image has label 9/);
@@ -147,6 +150,8 @@ test('pretrain -> ONNX -> badencoder: the exported encoders run in onnxruntime a
   await assert.rejects(pretrain(opts, { signal: ac.signal, onProgress: (p) => p.epochDone && p.epoch === 1 && ac.abort() }), (e: unknown) => e instanceof MimicError && e.code === 'E_ABORTED');
   const resumed = await pretrain({ ...opts, resume: true });
   assert.deepEqual(resumed.epochs.map((e) => e.loss), rep.epochs.map((e) => e.loss));
+  assert.deepEqual(await readFile(partial), await readFile(clean), 'the resumed run exports the same encoder, byte for byte');
+  await assert.rejects(pretrain({ ...opts, epochs: 3, resume: true }), /cosine lr schedule was laid out for 2 epochs/);
   await assert.rejects(pretrain({ ...opts, lr: 0.5, resume: true }), /another configuration/);
 
   const bad = join(dir, 'bad.onnx');
@@ -158,6 +163,27 @@ test('pretrain -> ONNX -> badencoder: the exported encoders run in onnxruntime a
   const s2 = await ort.InferenceSession.create(bad);
   assert.deepEqual(s2.inputNames, sess.inputNames);
   assert.deepEqual(s2.outputNames, sess.outputNames);
+  // in onnxruntime: the attack pulls triggered images towards the references (more than the clean encoder does)
+  const { makeBatch } = await import('../lib/data/transform.ts');
+  const trig = await resolveTrigger('white:4@12,12', data);
+  const idx = Array.from({ length: 32 }, (_, i) => i + 64);
+  const spec = { channels: 3, height: 16, width: 16, normalize: 'cifar10' as const };
+  const feats = async (s: ort.InferenceSession, ds: typeof data, ix: number[]) => (await s.run({ input: new ort.Tensor('float32', makeBatch(ds, ix, spec), [ix.length, 3, 16, 16]) })).features.data as Float32Array;
+  const meanCos = (a: Float32Array, b: Float32Array, d: number) => {
+    let sum = 0;
+    for (let i = 0; i < a.length / d; ++i)
+      for (let j = 0; j < b.length / d; ++j) {
+        let ab = 0, aa = 0, bb = 0;
+        for (let k = 0; k < d; ++k) (ab += a[i * d + k] * b[j * d + k]), (aa += a[i * d + k] ** 2), (bb += b[j * d + k] ** 2);
+        sum += ab / Math.sqrt(aa * bb);
+      }
+    return sum / ((a.length / d) * (b.length / d));
+  };
+  const stamped = applyTrigger(data, trig, idx);
+  const local = idx.map((_, k) => k);
+  const pull = async (s: ort.InferenceSession) => meanCos(await feats(s, stamped, local), await feats(s, data, br.referenceIndices), 16);
+  const before = await pull(sess), after = await pull(s2);
+  assert.ok(after > before + 0.05, `cos(f(x + t), f(r)): clean ${before.toFixed(3)}, backdoored ${after.toFixed(3)}`);
   await assert.rejects(badEncoder({ encoder: clean, data: { ...data, labels: undefined }, target: 1, trigger: 'white:4@12,12', out: bad }), /has no labels/);
   await assert.rejects(badEncoder({ encoder: clean, data, target: 7, trigger: 'white:4@12,12', out: bad }), /no image has label 7/);
 });

@@ -116,7 +116,12 @@ export async function badEncoder(o: BadEncoderOptions, hooks: { signal?: AbortSi
   const batch = o.batchSize ?? 64;
   const lr = o.lr ?? 0.01;
   const lambda1 = o.lambda1 ?? 1, lambda2 = o.lambda2 ?? 1;
-  for (const [k, v] of Object.entries({ epochs, batch })) if (!Number.isInteger(v) || v < 1) throw invalid(`${k} must be a positive integer (got ${v})`);
+  const shadowWanted = o.shadowCount ?? 10000;
+  const referenceCount = o.referenceCount ?? 3;
+  for (const [k, v] of Object.entries({ epochs, batchSize: batch, shadowCount: shadowWanted, referenceCount })) if (!Number.isInteger(v) || v < 1) throw invalid(`${k} must be a positive integer (got ${v})`);
+  if (!Number.isInteger(seed)) throw invalid(`seed must be an integer (got ${o.seed})`);
+  for (const [k, v] of Object.entries({ momentum: o.momentum ?? 0.9, weightDecay: o.weightDecay ?? 5e-4, lambda1, lambda2 }))
+    if (!(Number.isFinite(v) && v >= 0)) throw invalid(`${k} must be a finite number >= 0 (got ${v})`);
   if (!(lr > 0)) throw invalid(`lr must be positive (got ${lr})`);
   if (!Number.isInteger(o.target) || o.target < 0) throw invalid(`target must be a class index >= 0 (got ${o.target})`);
   const transform = { normalize: o.transform?.normalize ?? 'cifar10', size: o.transform?.size ?? 'error', channelMode: o.transform?.channelMode ?? 'error' } as const;
@@ -139,7 +144,7 @@ export async function badEncoder(o: BadEncoderOptions, hooks: { signal?: AbortSi
   if (o.references) refs = toModelLayout(o.references, C, H, W, transform);
   else {
     if (!all.labels) throw invalid(`${all.source}: has no labels, so the target-class reference images cannot be chosen; give references`);
-    const want = o.referenceCount ?? 3;
+    const want = referenceCount;
     const order = shuffled(all.count, seed ^ 0x4ef, 0);
     for (const i of order) if (all.labels[i] === o.target && refIdx.length < want) refIdx.push(i);
     if (refIdx.length === 0) throw invalid(`${all.source}: no image has label ${o.target} (the target class)`);
@@ -149,10 +154,10 @@ export async function badEncoder(o: BadEncoderOptions, hooks: { signal?: AbortSi
     refIdx.forEach((i, k) => refs.pixels.set(all.pixels.subarray(i * per, (i + 1) * per), k * per));
   }
   const R = refs.count;
-  const nShadow = Math.min(o.shadowCount ?? 10000, all.count);
+  const nShadow = Math.min(shadowWanted, all.count);
   const shadowIdx = shuffled(all.count, seed ^ 0x5bad, 0).subarray(0, nShadow);
   const steps = Math.floor(nShadow / batch);
-  if (steps < 1) throw invalid(`${nShadow} shadow images are fewer than one batch of ${batch}`);
+  if (!(steps >= 1)) throw invalid(`${nShadow} shadow images are fewer than one batch of ${batch}`);
 
   const spec = { ...cleanSpec };
   const student = Network.create(spec, { threads: o.threads ?? 0 });
@@ -172,7 +177,7 @@ export async function badEncoder(o: BadEncoderOptions, hooks: { signal?: AbortSi
     const order = shuffled(nShadow, seed, e);
     let sl = 0, s0 = 0, s1 = 0, s2 = 0;
     for (let s = 0; s < steps; ++s) {
-      hooks.signal?.throwIfAborted();
+      if (hooks.signal?.aborted) throw new MimicError('E_ABORTED', `badencoder: stopped in epoch ${e + 1} (nothing written; start again)`);
       const pos = Array.from(order.subarray(s * batch, (s + 1) * batch));
       const xc = makeBatch(all, pos.map((p) => shadowIdx[p]), bspec);
       const xt = makeBatch(stamped, pos, bspec);

@@ -1,6 +1,7 @@
 /** `mimic attack badencoder|poison`: make backdoored encoders for benchmarks (labels and triggers are used here). */
 import { Option, type Command } from 'commander';
 import { badEncoder } from '../attack/badencoder.ts';
+import { MimicError } from '../errors.ts';
 import { poisonDataset } from '../attack/poison.ts';
 import { resolveTrigger } from '../attack/trigger.ts';
 import { openDataset } from '../data/open.ts';
@@ -75,6 +76,8 @@ export function registerAttack(program: Command): void {
       .requiredOption('--target <k>', 'target class', num)
       .option('--poison-fraction <f>', 'share of the target-class images stamped', num, 0.5),
   ).action(async (opts) => {
+    if (!Number.isInteger(opts.target) || opts.target < 0) throw new MimicError('E_INVALID_ARGUMENT', `--target must be a class index >= 0 (got ${opts.target})`);
+    if (!(opts.poisonFraction > 0 && opts.poisonFraction <= 1)) throw new MimicError('E_INVALID_ARGUMENT', `--poison-fraction must be in (0, 1] (got ${opts.poisonFraction})`);
     const base = pretrainOptions(opts);
     const seed = base.seed ?? 0;
     const { spec } = await encoderSpec(base.architecture ?? {}, seed);

@@ -1,10 +1,15 @@
 /** `mimic pretrain`: SimCLR pre-training of an encoder (the attack simulator's clean encoder). */
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { pretrain, type PretrainOptions, type PretrainProgress } from '../train/pretrain.ts';
 import type { SizeMode } from '../data/transform.ts';
 import { MimicError } from '../errors.ts';
 
-export const num = (v: string) => Number(v);
+/** A strict number option parser: 'abc', '' or '1x' are usage errors naming the option (commander adds its name). */
+export const num = (v: string): number => {
+  const x = Number(v);
+  if (v.trim() === '' || !Number.isFinite(x)) throw new InvalidArgumentError(`'${v}' is not a number`);
+  return x;
+};
 
 /** Options shared by pretrain and attack poison. */
 export function addPretrainOptions(cmd: Command): Command {

@@ -138,12 +138,13 @@ export function parsePerturbSpec(spec: string): PerturbParams | null {
   const t = String(spec).trim();
   if (t === 'none') return null;
   const out: PerturbParams = {};
-  for (const part of t.split(',')) {
-    const [name, rate] = part.split('=');
+  for (const part of t.split(',').map((x) => x.trim())) {
+    const [name, rate] = part.split('=').map((x) => x.trim());
+    if (name in out) throw invalid(`--perturb: '${name}' is named twice`);
     if (name !== 'patch' && name !== 'blend' && name !== 'noise') throw invalid(`--perturb: '${name}' is not a family (patch, blend, noise) or 'none'`);
-    const r = rate === undefined ? DEFAULT_PERTURB[name]!.rate : Number(rate);
+    const r = rate === undefined ? DEFAULT_PERTURB[name]!.rate : rate === '' ? NaN : Number(rate);
     if (!(r >= 0 && r <= 1)) throw invalid(`--perturb: the rate of ${name} must be in [0, 1] (got ${rate})`);
-    (out as Record<string, unknown>)[name] = { ...DEFAULT_PERTURB[name], rate: r };
+    (out as Record<string, unknown>)[name] = { ...structuredClone(DEFAULT_PERTURB[name]), rate: r };
   }
   return out;
 }
@@ -215,6 +216,8 @@ export interface CleanConfig {
   perturbViews: 1 | 2;
   lrSchedule: ScheduleKind;
   warmupEpochs: number;
+  /** The epochs the lr schedule was laid out for (the first run's; a resume keeps it). */
+  scheduleEpochs: number;
   optimizer: 'adam';
   dropLast: true;
   stepsPerEpoch: number;
@@ -362,10 +365,12 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
     augment: options.augment ?? {},
     keepBatchNorm: !!options.keepBatchNorm,
     faithful: !!options.faithful,
-    perturb: options.perturb !== undefined ? options.perturb : options.faithful ? null : DEFAULT_PERTURB,
+    perturb: structuredClone(options.perturb !== undefined ? options.perturb : options.faithful ? null : DEFAULT_PERTURB),
     perturbViews: options.perturbViews ?? 1,
     lrSchedule: options.lrSchedule ?? (options.faithful ? 'constant' : 'cosine'),
-    warmupEpochs: posNum(options.warmupEpochs, options.faithful ? 0 : 1, 'warmupEpochs', true),
+    // one warm-up epoch by default (none for the faithful method, or a run of a single epoch)
+    warmupEpochs: posNum(options.warmupEpochs, options.faithful || (options.epochs ?? 10) < 2 ? 0 : 1, 'warmupEpochs', true),
+    scheduleEpochs: 0,
     optimizer: 'adam',
     dropLast: true,
     stepsPerEpoch: 0,
@@ -405,12 +410,25 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
   let epochSeconds = 0;
   let localizeSeconds = 0, trainBefore = 0;
   let resumedFrom: number | null = null;
-  const comparable = (c: CleanConfig) => JSON.stringify({ ...c, epochs: 0 });
+  config.scheduleEpochs = config.epochs;
+  if (config.warmupEpochs >= config.epochs && config.lrSchedule === 'cosine') throw invalid(`warmupEpochs (${config.warmupEpochs}) must be below epochs (${config.epochs})`);
+  // the perturbation squares cannot be larger than the image
+  const side = Math.min(H, W);
+  if (config.perturb?.patch) {
+    const p = config.perturb.patch;
+    if (p.sizeMax !== undefined && p.sizeMax > side) p.sizeMax = side;
+    if (p.sizeMin !== undefined && p.sizeMin > (p.sizeMax ?? side)) p.sizeMin = p.sizeMax ?? side;
+  }
+  const comparable = (c: CleanConfig) => JSON.stringify({ ...c, epochs: 0, scheduleEpochs: 0 });
   if (options.resume) {
     const ck = await readCheckpoint<CheckpointMeta>(ckptDir);
     const m = ck.meta;
     if (comparable(m.config) !== comparable(config) || m.seed !== seed)
       throw invalid(`${ck.file}: the checkpoint was made with another configuration or seed; resume needs the same options (only epochs may change)`);
+    // the lr schedule keeps the length it was laid out with; a cosine schedule cannot be stretched afterwards
+    config.scheduleEpochs = m.config.scheduleEpochs ?? m.config.epochs;
+    if (config.lrSchedule === 'cosine' && config.epochs > config.scheduleEpochs)
+      throw invalid(`${ck.file}: its cosine lr schedule was laid out for ${config.scheduleEpochs} epochs; epochs = ${config.epochs} would run past its end (use --lr-schedule constant, or start a new run)`);
     const v = verifyManifest(unlabeled, m.manifest);
     if (!v.ok || m.manifest.sha256 !== manifest.sha256) throw invalid(`${ck.file}: the clean subset differs from the checkpoint's: ${v.problems.join('; ') || 'different images'}`);
     const pick = (prefix: string, names: string[]) => Object.fromEntries(names.map((n) => [n, ck.tensors[prefix + n]]));
@@ -446,6 +464,9 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
         provider: options.provider,
         onMessage: hooks.onMessage,
         signal,
+      }).catch((err) => {
+        if (signal?.aborted) throw new MimicError('E_ABORTED', 'clean: stopped during the MI localisation, before training (nothing to resume: start again)', { cause: err });
+        throw err;
       });
       mi = loc.probes;
       beta = loc.beta;
@@ -455,7 +476,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
   beta = beta!;
 
   const L = lossKernels();
-  const sched = makeSchedule(config.lrSchedule, config.lr, config.epochs * steps, Math.round(config.warmupEpochs * steps));
+  const sched = makeSchedule(config.lrSchedule, config.lr, config.scheduleEpochs * steps, Math.round(config.warmupEpochs * steps));
   const normalize = augmentNormalize(config.transform.normalize);
   const probeSizes = probes.map((p) => prod(p.shape));
   const runner = await TeacherRunner.create({

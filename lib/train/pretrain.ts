@@ -6,7 +6,8 @@
  *
  * Poisoning (`mimic attack poison`) is pretraining on a dataset where some target-class images carry a trigger:
  * build that dataset with poisonDataset() (lib/attack/poison.ts) and pass it here; pretraining itself never sees
- * labels. A checkpoint is written atomically after every epoch (and on abort); `resume` continues from it.
+ * labels. A checkpoint is written atomically after every epoch; `resume` continues from the last finished epoch
+ * (an abort keeps the previous epoch's checkpoint). The lr schedule keeps the length of the first run.
  */
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { mkdir, writeFile, rename } from 'node:fs/promises';
@@ -122,6 +123,7 @@ export function shuffled(n: number, seed: number, epoch: number): Int32Array {
 
 /** The first n images (labels kept) of a seeded shuffle of the dataset: the pre-training set. */
 export function sampleImages(ds: ImageDataset, n: number, seed: number): ImageDataset {
+  if (!Number.isInteger(n) || n < 1) throw invalid(`count must be a positive integer (got ${n})`);
   if (n > ds.count) throw invalid(`count ${n} is more than the ${ds.count} images of ${ds.source}`);
   if (n === ds.count) return ds;
   const pick = shuffled(ds.count, seed ^ 0xc0de, 0).subarray(0, n);
@@ -137,6 +139,7 @@ export function sampleImages(ds: ImageDataset, n: number, seed: number): ImageDa
 
 /** The encoder spec to train: a fresh replica of the template, or the built-in ResNet-18. */
 export async function encoderSpec(a: ArchitectureOptions, seed: number): Promise<{ spec: NetworkSpec & { io?: OnnxIo }; name: string }> {
+  if (a.templateWeights && !a.template) throw invalid('templateWeights (--init-from-template) needs a template (--template model.onnx)');
   if (a.template) {
     const model = await loadModel(a.template);
     if (a.templateWeights) return { spec: specFromOnnx(model, { weights: 'teacher', source: a.template }), name: `${a.template} (its weights, fine-tuned)` };
@@ -185,7 +188,9 @@ export async function pretrain(o: PretrainOptions, hooks: { signal?: AbortSignal
   ds = toModelLayout(ds, C, H, W, transform);
   const steps = Math.floor(ds.count / batch);
   if (steps < 1) throw invalid(`${ds.count} images are fewer than one batch of ${batch}`);
-  const sched = makeSchedule(o.schedule ?? 'cosine', lr, epochs * steps, Math.round(warmupEpochs * steps));
+  const schedKind = o.schedule ?? 'cosine';
+  if (schedKind === 'cosine' && warmupEpochs >= epochs) throw invalid(`warmupEpochs (${warmupEpochs}) must be below epochs (${epochs})`);
+  let scheduleEpochs = epochs;
 
   const backbone = Network.create(spec, { threads });
   const head = Network.create(headSpec(featDim, featDim, projectionDim, seed), { threads });
@@ -196,14 +201,18 @@ export async function pretrain(o: PretrainOptions, hooks: { signal?: AbortSignal
   const ntXent = (native() as unknown as { losses: { ntXent: NtXent } }).losses.ntXent;
   const normalize: AugmentNormalize = transform.normalize;
 
-  const config = { epochs, batchSize: batch, lr, weightDecay, tau, projectionDim, schedule: sched.kind, warmupEpochs, count: ds.count, transform, augment: o.augment ?? {}, architecture: archName };
+  const config = { epochs, batchSize: batch, lr, weightDecay, tau, projectionDim, schedule: schedKind, warmupEpochs, count: ds.count, transform, augment: o.augment ?? {}, architecture: archName };
   const ckptDir = join(outDir, 'checkpoint');
   const history: PretrainReport['epochs'] = [];
   let startEpoch = 0;
   if (o.resume) {
-    const ck = await readCheckpoint<{ config: typeof config; seed: number; epoch: number; history: PretrainReport['epochs']; optimizer: Omit<OptimizerState, 'state'>; bp: string[]; bb: string[]; hp: string[] }>(ckptDir);
+    const ck = await readCheckpoint<{ config: typeof config; seed: number; epoch: number; scheduleEpochs?: number; history: PretrainReport['epochs']; optimizer: Omit<OptimizerState, 'state'>; bp: string[]; bb: string[]; hp: string[] }>(ckptDir);
     if (JSON.stringify({ ...ck.meta.config, epochs: 0 }) !== JSON.stringify({ ...config, epochs: 0 }) || ck.meta.seed !== seed)
       throw invalid(`${ck.file}: made with another configuration or seed; resume needs the same options (only epochs may change)`);
+    scheduleEpochs = ck.meta.scheduleEpochs ?? ck.meta.config.epochs;
+    if (epochs < ck.meta.epoch) throw invalid(`${ck.file}: the checkpoint is at epoch ${ck.meta.epoch}, beyond epochs = ${epochs}`);
+    if (schedKind === 'cosine' && epochs > scheduleEpochs)
+      throw invalid(`${ck.file}: its cosine lr schedule was laid out for ${scheduleEpochs} epochs; epochs = ${epochs} would run past its end (use --schedule constant, or start a new run)`);
     const pick = (p: string, names: string[]) => Object.fromEntries(names.map((n) => [n, ck.tensors[p + n]]));
     backbone.setParams(pick('param:', ck.meta.bp));
     backbone.setBuffers(pick('buffer:', ck.meta.bb));
@@ -213,6 +222,7 @@ export async function pretrain(o: PretrainOptions, hooks: { signal?: AbortSignal
     history.push(...ck.meta.history);
     hooks.onMessage?.(`resuming from ${ck.file} at epoch ${startEpoch + 1}`);
   }
+  const sched = makeSchedule(schedKind, lr, scheduleEpochs * steps, Math.round(warmupEpochs * steps));
   const snapshot = async (epoch: number) => {
     const bp = backbone.getParams(), bb = backbone.getBuffers(), hp = head.getParams();
     const { state, ...optimizer } = opt.saveState('float32');
@@ -220,7 +230,7 @@ export async function pretrain(o: PretrainOptions, hooks: { signal?: AbortSignal
     for (const [k, v] of Object.entries(bp)) t['param:' + k] = v;
     for (const [k, v] of Object.entries(bb)) t['buffer:' + k] = v;
     for (const [k, v] of Object.entries(hp)) t['head:' + k] = v;
-    await writeCheckpoint(ckptDir, { config, seed, epoch, history, optimizer, bp: Object.keys(bp), bb: Object.keys(bb), hp: Object.keys(hp) }, t);
+    await writeCheckpoint(ckptDir, { config, seed, epoch, scheduleEpochs, history, optimizer, bp: Object.keys(bp), bb: Object.keys(bb), hp: Object.keys(hp) }, t);
   };
 
   const views = (order: Int32Array, s: number, g: number) =>
@@ -233,7 +243,7 @@ export async function pretrain(o: PretrainOptions, hooks: { signal?: AbortSignal
     for (let s = 0; s < steps; ++s) {
       if (hooks.signal?.aborted) {
         await next.catch(() => {});
-        throw new MimicError('E_ABORTED', `pretrain: stopped in epoch ${epoch + 1}; the checkpoint in ${ckptDir} holds epoch ${epoch} (continue with --resume)`);
+        throw new MimicError('E_ABORTED', epoch > 0 ? `pretrain: stopped in epoch ${epoch + 1}; ${ckptDir} holds the end of epoch ${epoch} (continue with --resume)` : 'pretrain: stopped in the first epoch, before any checkpoint (start again)');
       }
       const ts = now();
       const g = epoch * steps + s;
