@@ -59,10 +59,10 @@ interface Variant {
 }
 const VARIANTS: Variant[] = [
   { name: 'faithful', label: 'MIMIC, faithful (--faithful)', args: ['--faithful'] },
-  { name: 'patch', label: 'MIMIC + patch perturbation', args: ['--perturb', 'patch'] },
+  { name: 'patch', label: 'MIMIC + patch perturbation (the default)', args: ['--perturb', 'patch'] },
   { name: 'blendp', label: 'MIMIC + blend perturbation', args: ['--perturb', 'blend'] },
   { name: 'noise', label: 'MIMIC + noise perturbation', args: ['--perturb', 'noise'] },
-  { name: 'default', label: 'MIMIC + all perturbations (default)', args: [] },
+  { name: 'all', label: 'MIMIC + patch, blend and noise perturbations', args: ['--perturb', 'patch,blend,noise'] },
   { name: 'finetune', label: 'baseline: fine-tune teacher (SimCLR)', args: [], finetune: true },
   { name: 'clone', label: 'baseline: plain distillation (clone only)', args: ['--faithful', '--no-attention', '--no-contrastive'] },
   { name: 'uniform', label: 'ablation: uniform beta (faithful)', args: ['--faithful', '--uniform-beta'] },
@@ -246,21 +246,21 @@ if (flag('sweeps')) {
   const teacher0 = join(out, 'badencoder', 'seed0', 'teacher.onnx');
   const cleanRun = (id: string, teacher: string, deps: string[], fraction: string, trigger: string, label: string, attack: string) => {
     const student = join(base, id, 'student.onnx');
-    add({ id: `sweep/${id}`, output: student, deps, args: ['clean', '--teacher', teacher, '--data', data, '--clean-fraction', fraction, '--epochs', cleanEpochs, '--seed', '0', ...LAYOUT, '--report-images', '0', '--out', student, ...T] });
+    add({ id: `sweep/${id}`, output: student, deps, args: ['clean', '--teacher', teacher, '--data', data, '--clean-fraction', fraction, '--epochs', cleanEpochs, '--seed', '0', ...LAYOUT, '--report-images', '0', '--out', student, ...T, '--perturb', 'patch,blend,noise'] });
     sweepRows.push({ attack, seed: 0, model: id, label, eval: evalJob(`sweep/${id}`, student, trigger, [`sweep/${id}`], 0) });
   };
   if (!graph.has('badencoder/seed0/teacher'))
     add({ id: 'badencoder/seed0/teacher', output: teacher0, deps: cleanDeps, args: ['attack', 'badencoder', '--encoder', cleanEncoder, '--data', data, '--trigger', PATCH, '--target', target, '--epochs', attackEpochs, '--shadow-count', shadowCount, '--seed', '0', ...LAYOUT, '--out', teacher0, ...T] });
-  const fractionSweep = 'sweep: clean-data fraction (BadEncoder patch, default defence, seed 0)';
+  const fractionSweep = 'sweep: clean-data fraction (BadEncoder patch, patch + blend + noise perturbations, seed 0)';
   for (const f of ['0.01', '0.02', '0.08']) cleanRun(`fraction-${f}`, teacher0, ['badencoder/seed0/teacher'], f, PATCH, `${Number(f) * 100}% clean data`, fractionSweep);
   // 4% and the 10-px trigger are the main table's seed-0 default run
-  const main = rows.find((r) => r.attack === 'badencoder' && r.seed === 0 && r.model === 'default');
+  const main = rows.find((r) => r.attack === 'badencoder' && r.seed === 0 && r.model === 'all');
   if (main) sweepRows.push({ ...main, attack: fractionSweep, model: 'fraction-0.04', label: '4% clean data' });
   for (const size of [4, 6, 8, 12]) {
     const trig = `white:${size}@${31 - size},${31 - size}`;
     const t = join(base, `trigger-${size}`, 'teacher.onnx');
     add({ id: `sweep/trigger-${size}/teacher`, output: t, deps: cleanDeps, args: ['attack', 'badencoder', '--encoder', cleanEncoder, '--data', data, '--trigger', trig, '--target', target, '--epochs', attackEpochs, '--shadow-count', shadowCount, '--seed', '0', ...LAYOUT, '--out', t, ...T] });
-    const attack = 'sweep: trigger size (BadEncoder, default defence, seed 0)';
+    const attack = 'sweep: trigger size (BadEncoder, patch + blend + noise perturbations, seed 0)';
     sweepRows.push({ attack, seed: 0, model: `teacher-${size}`, label: `teacher, trigger ${trig}`, eval: evalJob(`sweep/trigger-${size}/teacher`, t, trig, [`sweep/trigger-${size}/teacher`], 0) });
     cleanRun(`trigger-${size}/student`, t, [`sweep/trigger-${size}/teacher`], cleanFraction, trig, `student, trigger ${trig}`, attack);
   }
@@ -319,4 +319,14 @@ if (!flag('report-only')) md += `Wall time of this invocation: ${((Date.now() - 
 await mkdir(out, { recursive: true });
 await writeFile(join(out, 'results.json'), JSON.stringify({ date: new Date().toISOString(), argv: process.argv.slice(2), results, commands: [...graph.values()].map((j) => `mimic ${j.args.join(' ')}`) }, null, 2));
 await writeFile(join(out, 'results.md'), md);
+// --readme: put the tables between the README's results markers
+if (flag('readme')) {
+  const readme = join(root, 'README.md');
+  const text = await readFile(readme, 'utf8');
+  const begin = '<!-- results:begin -->', end = '<!-- results:end -->';
+  const a = text.indexOf(begin), b = text.indexOf(end);
+  if (a < 0 || b < a) throw new Error(`${readme}: no ${begin} ... ${end} block`);
+  await writeFile(`${readme}.tmp`, text.slice(0, a + begin.length) + '\n' + md + text.slice(b));
+  await rename(`${readme}.tmp`, readme);
+}
 process.stdout.write(md);

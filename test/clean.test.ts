@@ -217,9 +217,11 @@ test('mimic clean: SIGINT saves a checkpoint and exits with 130; --resume contin
 });
 
 test('perturbation-invariant distillation is the default; --faithful turns it (and the cosine schedule) off', async () => {
-  const { parsePerturbSpec, DEFAULT_PERTURB } = await import('../lib/train/clean.ts');
+  const { parsePerturbSpec, DEFAULT_PERTURB, PERTURB_FAMILIES } = await import('../lib/train/clean.ts');
   assert.equal(parsePerturbSpec('none'), null);
-  assert.deepEqual(parsePerturbSpec('patch=1,noise'), { patch: { ...DEFAULT_PERTURB.patch, rate: 1 }, noise: DEFAULT_PERTURB.noise });
+  assert.deepEqual(parsePerturbSpec('patch=0.5,noise'), { patch: { ...PERTURB_FAMILIES.patch, rate: 0.5 }, noise: PERTURB_FAMILIES.noise });
+  assert.deepEqual(parsePerturbSpec('patch'), DEFAULT_PERTURB);
+  assert.throws(() => parsePerturbSpec('patch,patch'), /named twice/);
   assert.throws(() => parsePerturbSpec('squares'), /not a family/);
   assert.throws(() => parsePerturbSpec('blend=2'), /must be in \[0, 1\]/);
   const dir = await tmp();
