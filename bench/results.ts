@@ -261,6 +261,7 @@ if (flag('sweeps')) {
     const t = join(base, `trigger-${size}`, 'teacher.onnx');
     add({ id: `sweep/trigger-${size}/teacher`, output: t, deps: cleanDeps, args: ['attack', 'badencoder', '--encoder', cleanEncoder, '--data', data, '--trigger', trig, '--target', target, '--epochs', attackEpochs, '--shadow-count', shadowCount, '--seed', '0', ...LAYOUT, '--out', t, ...T] });
     const attack = 'sweep: trigger size (BadEncoder, patch + blend + noise perturbations, seed 0)';
+    sweepRows.push({ attack, seed: 0, model: `clean-${size}`, label: `clean encoder, trigger ${trig}`, eval: evalJob(`clean-trigger-${size}`, cleanEncoder, trig, cleanDeps, 0) });
     sweepRows.push({ attack, seed: 0, model: `teacher-${size}`, label: `teacher, trigger ${trig}`, eval: evalJob(`sweep/trigger-${size}/teacher`, t, trig, [`sweep/trigger-${size}/teacher`], 0) });
     cleanRun(`trigger-${size}/student`, t, [`sweep/trigger-${size}/teacher`], cleanFraction, trig, `student, trigger ${trig}`, attack);
   }
