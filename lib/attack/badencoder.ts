@@ -27,7 +27,8 @@ import { Network } from '../train/network.ts';
 import { Optimizer } from '../train/optim.ts';
 import { makeSchedule, lrAt, type ScheduleKind } from '../train/schedule.ts';
 import { saveSpecAsOnnx, specShapes } from '../train/to-onnx.ts';
-import { shuffled, writeJsonAtomic } from '../train/pretrain.ts';
+import { writeJsonAtomic } from '../train/pretrain.ts';
+import { epochOrder } from '../util/rng.ts';
 import { applyTrigger, resolveTrigger, type ResolvedTrigger } from './trigger.ts';
 
 export interface BadEncoderOptions {
@@ -145,7 +146,7 @@ export async function badEncoder(o: BadEncoderOptions, hooks: { signal?: AbortSi
   else {
     if (!all.labels) throw invalid(`${all.source}: has no labels, so the target-class reference images cannot be chosen; give references`);
     const want = referenceCount;
-    const order = shuffled(all.count, seed ^ 0x4ef, 0);
+    const order = epochOrder(all.count, seed ^ 0x4ef, 0);
     for (const i of order) if (all.labels[i] === o.target && refIdx.length < want) refIdx.push(i);
     if (refIdx.length === 0) throw invalid(`${all.source}: no image has label ${o.target} (the target class)`);
     refs = { ...all, count: refIdx.length, pixels: new Uint8Array(0) };
@@ -155,7 +156,7 @@ export async function badEncoder(o: BadEncoderOptions, hooks: { signal?: AbortSi
   }
   const R = refs.count;
   const nShadow = Math.min(shadowWanted, all.count);
-  const shadowIdx = shuffled(all.count, seed ^ 0x5bad, 0).subarray(0, nShadow);
+  const shadowIdx = epochOrder(all.count, seed ^ 0x5bad, 0).subarray(0, nShadow);
   const steps = Math.floor(nShadow / batch);
   if (!(steps >= 1)) throw invalid(`${nShadow} shadow images are fewer than one batch of ${batch}`);
 
@@ -174,7 +175,7 @@ export async function badEncoder(o: BadEncoderOptions, hooks: { signal?: AbortSi
   const history: BadEncoderReport['epochs'] = [];
   for (let e = 0; e < epochs; ++e) {
     const te = now();
-    const order = shuffled(nShadow, seed, e);
+    const order = epochOrder(nShadow, seed, e);
     let sl = 0, s0 = 0, s1 = 0, s2 = 0;
     for (let s = 0; s < steps; ++s) {
       if (hooks.signal?.aborted) throw new MimicError('E_ABORTED', `badencoder: stopped in epoch ${e + 1} (nothing written; start again)`);

@@ -37,7 +37,8 @@ import { toModelLayout } from '../data/layout.ts';
 import { localize, type ProbeReport } from '../mi/localize.ts';
 import { mimicBeta } from '../mi/beta.ts';
 import { TeacherRunner, type TensorOut } from '../teacher/runner.ts';
-import { mulberry32 } from '../util/rng.ts';
+import { epochOrder } from '../util/rng.ts';
+import { posInt, posNum } from '../util/check.ts';
 import { twoViewsAsync, type AugmentParams, type AugmentNormalize } from './augment.ts';
 import { perturbBatchAsync, type PerturbParams } from './perturb.ts';
 import { makeSchedule, lrAt, type ScheduleKind } from './schedule.ts';
@@ -280,30 +281,6 @@ function lossKernels(): { clone: Fn; attention: Fn; ntXent: Fn } {
 
 const prod = (s: number[]) => s.reduce((a, b) => a * b, 1);
 const now = () => performance.now() / 1000;
-
-function posInt(v: number | undefined, dflt: number, what: string): number {
-  const x = v ?? dflt;
-  if (!Number.isInteger(x) || x < 1) throw invalid(`${what} must be a positive integer (got ${v})`);
-  return x;
-}
-function posNum(v: number | undefined, dflt: number, what: string, allowZero = false): number {
-  const x = v ?? dflt;
-  if (typeof x !== 'number' || !Number.isFinite(x) || x < 0 || (!allowZero && x === 0)) throw invalid(`${what} must be a ${allowZero ? 'non-negative' : 'positive'} number (got ${v})`);
-  return x;
-}
-
-/** The epoch's order of the clean images 0..n-1. */
-function epochOrder(n: number, seed: number, epoch: number): Int32Array {
-  const r = mulberry32((seed + Math.imul(epoch + 1, 0x9e3779b1)) >>> 0);
-  const p = Int32Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; --i) {
-    const j = Math.floor(r() * (i + 1));
-    const t = p[i];
-    p[i] = p[j];
-    p[j] = t;
-  }
-  return p;
-}
 
 function augmentNormalize(n: CleanConfig['transform']['normalize']): AugmentNormalize {
   if (n === undefined || n === 'none') return 'none';

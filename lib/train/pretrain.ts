@@ -18,7 +18,8 @@ import { openDataset, type OpenOptions } from '../data/open.ts';
 import type { ChannelMode, SizeMode } from '../data/transform.ts';
 import { toModelLayout } from '../data/layout.ts';
 import type { ImageDataset } from '../data/types.ts';
-import { mulberry32 } from '../util/rng.ts';
+import { epochOrder } from '../util/rng.ts';
+import { posInt, posNum } from '../util/check.ts';
 import { twoViewsAsync, type AugmentParams, type AugmentNormalize } from './augment.ts';
 import { specFromOnnx } from './from-onnx.ts';
 import { cifarResNet18Spec } from './models.ts';
@@ -97,36 +98,12 @@ const prod = (s: number[]) => s.reduce((a, b) => a * b, 1);
 
 type NtXent = (a: Record<string, unknown>) => Promise<{ loss: number; grad: Float32Array }>;
 
-function posInt(v: number | undefined, d: number, what: string): number {
-  const x = v ?? d;
-  if (!Number.isInteger(x) || x < 1) throw invalid(`${what} must be a positive integer (got ${v})`);
-  return x;
-}
-function nonNeg(v: number | undefined, d: number, what: string, positive = false): number {
-  const x = v ?? d;
-  if (typeof x !== 'number' || !Number.isFinite(x) || x < 0 || (positive && x === 0)) throw invalid(`${what} must be a ${positive ? 'positive' : 'non-negative'} number (got ${v})`);
-  return x;
-}
-
-/** The epoch's order (Fisher-Yates driven by the seed and epoch). */
-export function shuffled(n: number, seed: number, epoch: number): Int32Array {
-  const r = mulberry32((seed + Math.imul(epoch + 1, 0x9e3779b1)) >>> 0);
-  const p = Int32Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; --i) {
-    const j = Math.floor(r() * (i + 1));
-    const t = p[i];
-    p[i] = p[j];
-    p[j] = t;
-  }
-  return p;
-}
-
 /** The first n images (labels kept) of a seeded shuffle of the dataset: the pre-training set. */
 export function sampleImages(ds: ImageDataset, n: number, seed: number): ImageDataset {
   if (!Number.isInteger(n) || n < 1) throw invalid(`count must be a positive integer (got ${n})`);
   if (n > ds.count) throw invalid(`count ${n} is more than the ${ds.count} images of ${ds.source}`);
   if (n === ds.count) return ds;
-  const pick = shuffled(ds.count, seed ^ 0xc0de, 0).subarray(0, n);
+  const pick = epochOrder(ds.count, seed ^ 0xc0de, 0).subarray(0, n);
   const per = ds.channels * ds.height * ds.width;
   const px = new Uint8Array(n * per);
   const labels = ds.labels ? new Int32Array(n) : undefined;
@@ -167,11 +144,11 @@ export async function pretrain(o: PretrainOptions, hooks: { signal?: AbortSignal
   if (!Number.isInteger(seed)) throw invalid(`seed must be an integer (got ${o.seed})`);
   const epochs = posInt(o.epochs, 50, 'epochs');
   const batch = posInt(o.batchSize, 256, 'batchSize');
-  const lr = nonNeg(o.lr, 1e-3, 'lr', true);
-  const weightDecay = nonNeg(o.weightDecay, 1e-6, 'weightDecay');
-  const tau = nonNeg(o.tau, 0.5, 'tau', true);
+  const lr = posNum(o.lr, 1e-3, 'lr');
+  const weightDecay = posNum(o.weightDecay, 1e-6, 'weightDecay', true);
+  const tau = posNum(o.tau, 0.5, 'tau');
   const projectionDim = posInt(o.projectionDim, 128, 'projectionDim');
-  const warmupEpochs = nonNeg(o.warmupEpochs, 0, 'warmupEpochs');
+  const warmupEpochs = posNum(o.warmupEpochs, 0, 'warmupEpochs', true);
   const threads = o.threads ?? 0;
   const transform = { normalize: o.transform?.normalize ?? 'cifar10', size: o.transform?.size ?? 'error', channelMode: o.transform?.channelMode ?? 'error' } as const;
 
@@ -236,7 +213,7 @@ export async function pretrain(o: PretrainOptions, hooks: { signal?: AbortSignal
   const views = (order: Int32Array, s: number, g: number) =>
     twoViewsAsync(ds, order.subarray(s * batch, (s + 1) * batch), { ...config.augment, seed, counter: g, size: [H, W], threads, normalize });
   for (let epoch = startEpoch; epoch < epochs; ++epoch) {
-    const order = shuffled(ds.count, seed, epoch);
+    const order = epochOrder(ds.count, seed, epoch);
     const te = now();
     let sum = 0;
     let next = views(order, 0, epoch * steps);

@@ -10,6 +10,19 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
+/** A seeded permutation of 0..n-1 for one epoch (Fisher-Yates driven by mulberry32 of the seed and epoch). */
+export function epochOrder(n: number, seed: number, epoch: number): Int32Array {
+  const r = mulberry32((seed + Math.imul(epoch + 1, 0x9e3779b1)) >>> 0);
+  const p = Int32Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; --i) {
+    const j = Math.floor(r() * (i + 1));
+    const t = p[i];
+    p[i] = p[j];
+    p[j] = t;
+  }
+  return p;
+}
+
 /** Standard normal samples (Box-Muller) into a new Float32Array. */
 export function gaussian(n: number, seed: number, scale = 1): Float32Array {
   const u = mulberry32(seed);
