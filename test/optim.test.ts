@@ -84,12 +84,16 @@ function concat(parts: ArrayLike<number>[]): Float64Array {
  * keeps the absolute error of its tensor's scale (PyTorch's vectorised kernels use FMA; most elements agree
  * bit for bit, the rest by ~1 ulp of the tensor's scale).
  */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>, sizes: number[]): number {
+/**
+ * Worst element error relative to each tensor's largest magnitude: of `b`, and of `start` when given (the values
+ * the run started from: a one-element tensor that steps from -0.1 to 0.002 carries the rounding of -0.1).
+ */
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>, sizes: number[], start?: ArrayLike<number>): number {
   assert.equal(a.length, b.length);
   let worst = 0, o = 0;
   for (const n of sizes) {
     let scale = 0;
-    for (let i = o; i < o + n; ++i) scale = Math.max(scale, Math.abs(b[i]));
+    for (let i = o; i < o + n; ++i) scale = Math.max(scale, Math.abs(b[i]), start ? Math.abs(start[i]) : 0);
     for (let i = o; i < o + n; ++i) {
       const e = Math.abs(a[i] - b[i]) / Math.max(scale, 1e-30);
       if (!(e <= worst)) worst = Number.isNaN(e) ? Infinity : e;
@@ -236,7 +240,7 @@ test('random runs agree with the float64 reference and do not depend on the thre
       ref.step(g);
     }
     for (let i = 0; i < sizes.length; ++i) assert.deepEqual(p1[i], p2[i], `${cfg.kind}: 1 vs 2 threads differ`);
-    const err = relErr(concat(p1), concat(ref.p), sizes);
+    const err = relErr(concat(p1), concat(ref.p), sizes, concat(init));
     assert.ok(err <= 1e-6, `${JSON.stringify(cfg)}: engine vs float64 reference ${err}`);
   }
 });
