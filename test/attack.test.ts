@@ -72,6 +72,53 @@ test('patch, blend and PNG triggers change exactly the pixels they should', asyn
   await assert.rejects(resolveTrigger(`png:${join(dir, 'missing.png')}`, ds), (e: unknown) => e instanceof MimicError && e.code === 'E_FILE');
 });
 
+test('a frequency (CTRL) trigger adds exactly its DCT coefficients to Cb and Cr, and nothing else', async () => {
+  assert.deepEqual(parseTriggerSpec('freq:100'), { kind: 'freq', magnitude: 100 });
+  assert.deepEqual(parseTriggerSpec('freq:50@7,7+3,5'), { kind: 'freq', magnitude: 50, positions: [[7, 7], [3, 5]] });
+  for (const s of ['freq:100', 'freq:50@7,7+3,5']) assert.equal(formatTrigger(parseTriggerSpec(s)), s);
+  for (const bad of ['freq:0', 'freq:-3', 'freq:10@1', 'freq:10@1,2+'])
+    assert.throws(() => parseTriggerSpec(bad), (e: unknown) => e instanceof MimicError && e.code === 'E_INVALID_ARGUMENT', bad);
+  await assert.rejects(resolveTrigger('freq:10@16,2', { channels: 3, height: 16, width: 16 }), /outside the 16x16 DCT/);
+  await assert.rejects(resolveTrigger('freq:10', { channels: 2, height: 16, width: 16 }), /1 \(gray\) or 3 \(RGB\)/);
+
+  const seed = freshSeed('frequency trigger');
+  const r = mulberry32(seed);
+  const h = 8 + Math.floor(r() * 9), w = 8 + Math.floor(r() * 9);
+  const pos: [number, number][] = [[Math.floor(r() * h), Math.floor(r() * w)], [h - 1, w - 1]];
+  const mag = 20 + 80 * r();
+  const t = await resolveTrigger(`freq:${mag}@${pos.map((p) => p.join(',')).join('+')}`, { channels: 3, height: h, width: w });
+  assert.ok(t.delta, 'a frequency trigger is additive');
+  // Back to YCbCr (float64 JPEG matrix), then the forward orthonormal DCT-II of each channel.
+  const hw = h * w, d = t.delta!;
+  const ycc = [0, 1, 2].map((ch) => Float64Array.from({ length: hw }, (_, p) => {
+    const R = d[p], G = d[hw + p], B = d[2 * hw + p];
+    return ch === 0 ? 0.299 * R + 0.587 * G + 0.114 * B : ch === 1 ? -0.168736 * R - 0.331264 * G + 0.5 * B : 0.5 * R - 0.418688 * G - 0.081312 * B;
+  }));
+  const a = (k: number, n: number) => Math.sqrt((k === 0 ? 1 : 2) / n);
+  const expect = (u: number, v: number) => pos.filter(([pu, pv]) => pu === u && pv === v).length * mag;
+  for (let ch = 0; ch < 3; ++ch)
+    for (let u = 0; u < h; ++u)
+      for (let v = 0; v < w; ++v) {
+        let s = 0;
+        for (let y = 0; y < h; ++y)
+          for (let x = 0; x < w; ++x) s += ycc[ch][y * w + x] * Math.cos((Math.PI * (2 * y + 1) * u) / (2 * h)) * Math.cos((Math.PI * (2 * x + 1) * v) / (2 * w));
+        s *= a(u, h) * a(v, w);
+        const want = ch === 0 ? 0 : expect(u, v);
+        assert.ok(Math.abs(s - want) < 1e-3 * mag, `channel ${ch} coefficient (${u},${v}): ${s} vs ${want}`);
+      }
+  // Stamping a mid-gray image adds the rounded delta (no clipping there); mask-based triggers are untouched by it.
+  const gray = { name: 'gray', source: 'test', count: 1, channels: 3, height: h, width: w, pixels: new Uint8Array(3 * hw).fill(128) };
+  const st = applyTrigger(gray, t);
+  let moved = 0;
+  for (let k = 0; k < 3 * hw; ++k) {
+    assert.ok(Math.abs(st.pixels[k] - (128 + d[k])) <= 0.5 + 1e-6, `pixel ${k}`);
+    if (st.pixels[k] !== 128) moved++;
+  }
+  assert.ok(moved > hw, 'the pattern covers the image');
+  const g1 = await resolveTrigger(`freq:${mag}`, { channels: 1, height: h, width: w });
+  assert.ok(Math.abs(g1.delta![0]) > 0 && g1.delta!.length === hw, 'gray images carry it on their one channel');
+});
+
 test('the BadEncoder loss gradient matches central differences of the loss', () => {
   const seed = freshSeed('badencoder gradient');
   const b = 3, r = 2, d = 5;

@@ -18,7 +18,7 @@ export function registerAttack(program: Command): void {
     .description('BadEncoder: fine-tune a clean encoder so that triggered images embed like target-class references')
     .requiredOption('--encoder <model>', 'the clean encoder (ONNX)')
     .requiredOption('--data <path>', 'shadow data with labels (references are target-class images from it)')
-    .requiredOption('--trigger <spec>', 'e.g. white:10@21,21, png:t.png+mask.png, blend:noise@0.15')
+    .requiredOption('--trigger <spec>', 'e.g. white:10@21,21, png:t.png+mask.png, blend:noise@0.15, freq:100')
     .requiredOption('--target <k>', 'target class', num)
     .requiredOption('--out <file>', 'the backdoored encoder ONNX to write')
     .option('--split <name>', 'dataset split', 'train')
@@ -72,7 +72,7 @@ export function registerAttack(program: Command): void {
     attack
       .command('poison')
       .description('poisoning: SimCLR pre-training on data where a fraction of the target-class images carry the trigger')
-      .requiredOption('--trigger <spec>', 'e.g. white:10@21,21, blend:noise@0.15')
+      .requiredOption('--trigger <spec>', 'e.g. white:10@21,21, blend:noise@0.15, freq:100')
       .requiredOption('--target <k>', 'target class', num)
       .option('--poison-fraction <f>', 'share of the target-class images stamped', num, 0.5),
   ).action(async (opts) => {

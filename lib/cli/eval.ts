@@ -33,7 +33,7 @@ export function registerEval(program: Command): void {
     .requiredOption('--test <path>', 'labelled test images (may be the same folder as --train, with another split)')
     .option('--train-split <name>', 'split of --train for folders with several', 'train')
     .option('--test-split <name>', 'split of --test for folders with several', 'test')
-    .option('--trigger <spec>', 'trigger stamped on the test images, e.g. white:10@21,21, png:t.png, blend:noise@0.15')
+    .option('--trigger <spec>', 'trigger stamped on the test images, e.g. white:10@21,21, png:t.png, blend:noise@0.15, freq:100')
     .option('--target <k>', 'the attack\'s target class (with --trigger)', num('--target', true))
     .option('--classifiers <list>', `comma-separated, from ${CLASSIFIERS.join(', ')}`, CLASSIFIERS.join(','))
     .option('--knn-k <k>', 'kNN neighbours', num('--knn-k', true), KNN_DEFAULTS.k)
