@@ -45,11 +45,19 @@ const classifiers = arg('classifiers', 'knn');
 const evalTrain = arg('eval-train-count', '20000');
 const evalTest = arg('eval-test-count', '5000');
 const cleanEncoderArg = arg('clean-encoder', '');
-const attacks = arg('attacks', 'badencoder,poison,blend').split(',');
+const attacks = arg('attacks', 'badencoder,poison,blend,ctrl').split(',');
 // --seed-list 1,2 runs those seeds only (to split the work between machines); tables use what exists
 const seedList = arg('seed-list', '').split(',').filter(Boolean).map(Number);
 const PATCH = 'white:10@21,21';
 const BLEND = 'blend:noise@0.15:1';
+const FREQ = 'freq:100'; // CTRL's magnitude and frequencies (31,31) + (15,15) on Cb and Cr
+const TRIGGERS: Record<string, string> = { badencoder: PATCH, poison: PATCH, blend: BLEND, ctrl: FREQ };
+const TITLES: Record<string, string> = {
+  badencoder: `BadEncoder, patch ${PATCH}`,
+  poison: `poisoned pre-training, patch ${PATCH} on 50% of target-class images`,
+  blend: `BadEncoder, blended trigger ${BLEND}`,
+  ctrl: `BadEncoder, CTRL-style frequency trigger ${FREQ}`,
+};
 
 interface Variant {
   name: string;
@@ -205,7 +213,8 @@ interface Row {
 }
 const rows: Row[] = [];
 for (const attack of attacks) {
-  const trigger = attack === 'blend' ? BLEND : PATCH;
+  const trigger = TRIGGERS[attack];
+  if (!trigger) throw new Error(`--attacks: unknown attack '${attack}' (known: ${Object.keys(TRIGGERS).join(', ')})`);
   rows.push({ attack, seed: 0, model: 'clean', label: 'clean encoder', eval: evalJob(`clean-${attack}`, cleanEncoder, trigger, cleanDeps, 0) });
   for (let seed = 0; seed < seeds; ++seed) {
     if (seedList.length && !seedList.includes(seed)) continue;
@@ -239,28 +248,30 @@ for (const attack of attacks) {
   }
 }
 
-// --sweeps: seed 0, the default defence, against BadEncoder: clean-data fractions and trigger sizes
+// --sweeps: seed 0, the default defence, against BadEncoder: clean-data fractions and trigger sizes (students in
+// sweeps-default/; an earlier patch+blend+noise sweep lies in sweeps/, whose trigger teachers are reused)
 const sweepRows: Row[] = [];
 if (flag('sweeps')) {
-  const base = join(out, 'sweeps');
+  const base = join(out, 'sweeps-default');
+  const teachers = join(out, 'sweeps');
   const teacher0 = join(out, 'badencoder', 'seed0', 'teacher.onnx');
   const cleanRun = (id: string, teacher: string, deps: string[], fraction: string, trigger: string, label: string, attack: string) => {
     const student = join(base, id, 'student.onnx');
-    add({ id: `sweep/${id}`, output: student, deps, args: ['clean', '--teacher', teacher, '--data', data, '--clean-fraction', fraction, '--epochs', cleanEpochs, '--seed', '0', ...LAYOUT, '--report-images', '0', '--out', student, ...T, '--perturb', 'patch,blend,noise'] });
+    add({ id: `sweep/${id}`, output: student, deps, args: ['clean', '--teacher', teacher, '--data', data, '--clean-fraction', fraction, '--epochs', cleanEpochs, '--seed', '0', ...LAYOUT, '--report-images', '0', '--out', student, ...T] });
     sweepRows.push({ attack, seed: 0, model: id, label, eval: evalJob(`sweep/${id}`, student, trigger, [`sweep/${id}`], 0) });
   };
   if (!graph.has('badencoder/seed0/teacher'))
     add({ id: 'badencoder/seed0/teacher', output: teacher0, deps: cleanDeps, args: ['attack', 'badencoder', '--encoder', cleanEncoder, '--data', data, '--trigger', PATCH, '--target', target, '--epochs', attackEpochs, '--shadow-count', shadowCount, '--seed', '0', ...LAYOUT, '--out', teacher0, ...T] });
-  const fractionSweep = 'sweep: clean-data fraction (BadEncoder patch, patch + blend + noise perturbations, seed 0)';
-  for (const f of ['0.01', '0.02', '0.08']) cleanRun(`fraction-${f}`, teacher0, ['badencoder/seed0/teacher'], f, PATCH, `${Number(f) * 100}% clean data`, fractionSweep);
+  const fractionSweep = 'sweep: clean-data fraction (BadEncoder patch, the default defence, seed 0)';
+  for (const f of arg('sweep-fractions', '0.01,0.02,0.08').split(',')) cleanRun(`fraction-${f}`, teacher0, ['badencoder/seed0/teacher'], f, PATCH, `${Number(f) * 100}% clean data`, fractionSweep);
   // 4% and the 10-px trigger are the main table's seed-0 default run
-  const main = rows.find((r) => r.attack === 'badencoder' && r.seed === 0 && r.model === 'all');
+  const main = rows.find((r) => r.attack === 'badencoder' && r.seed === 0 && r.model === 'patch');
   if (main) sweepRows.push({ ...main, attack: fractionSweep, model: 'fraction-0.04', label: '4% clean data' });
   for (const size of [4, 6, 8, 12]) {
     const trig = `white:${size}@${31 - size},${31 - size}`;
-    const t = join(base, `trigger-${size}`, 'teacher.onnx');
+    const t = join(teachers, `trigger-${size}`, 'teacher.onnx');
     add({ id: `sweep/trigger-${size}/teacher`, output: t, deps: cleanDeps, args: ['attack', 'badencoder', '--encoder', cleanEncoder, '--data', data, '--trigger', trig, '--target', target, '--epochs', attackEpochs, '--shadow-count', shadowCount, '--seed', '0', ...LAYOUT, '--out', t, ...T] });
-    const attack = 'sweep: trigger size (BadEncoder, patch + blend + noise perturbations, seed 0)';
+    const attack = 'sweep: trigger size (BadEncoder, the default defence, seed 0)';
     sweepRows.push({ attack, seed: 0, model: `clean-${size}`, label: `clean encoder, trigger ${trig}`, eval: evalJob(`clean-trigger-${size}`, cleanEncoder, trig, cleanDeps, 0) });
     sweepRows.push({ attack, seed: 0, model: `teacher-${size}`, label: `teacher, trigger ${trig}`, eval: evalJob(`sweep/trigger-${size}/teacher`, t, trig, [`sweep/trigger-${size}/teacher`], 0) });
     cleanRun(`trigger-${size}/student`, t, [`sweep/trigger-${size}/teacher`], cleanFraction, trig, `student, trigger ${trig}`, attack);
@@ -306,7 +317,7 @@ let md = `Generated by \`npm run results -- ${process.argv.slice(2).join(' ')}\`
   `Fashion-MNIST padded to 32x32, CIFAR ResNet-18 width ${width}, target class ${target}; clean data ${Number(cleanFraction) * 100}% ; ${cleanEpochs} cleaning epochs; ` +
   `kNN k=200, t=0.5 on ${evalTrain} train / ${evalTest} test images; ASR over non-target test images. Values in %.\n\n`;
 for (const attack of [...attacks, ...new Set(sweepRows.map((r) => r.attack))]) {
-  md += `**${attack.startsWith('sweep') ? attack : attack === 'badencoder' ? `BadEncoder, patch ${PATCH}` : attack === 'poison' ? `poisoned pre-training, patch ${PATCH} on 50% of target-class images` : `BadEncoder, blended trigger ${BLEND}`}**\n\n`;
+  md += `**${attack.startsWith('sweep') ? attack : TITLES[attack]}**\n\n`;
   md += `| model | seeds | ${clfs.map((c) => `CA ${c}`).join(' | ')} | ${clfs.map((c) => `ASR ${c}`).join(' | ')} |\n|---|---:|${clfs.map(() => '---:').join('|')}|${clfs.map(() => '---:').join('|')}|\n`;
   const models = [...new Set(results.filter((r) => r.attack === attack).map((r) => r.model))];
   for (const m of models) {
