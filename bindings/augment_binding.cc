@@ -16,10 +16,12 @@
 //          order[0..3] (op ids 0 brightness, 1 contrast, 2 saturation, 3 hue; -1 unused), grayscale.
 // Errors: E_DTYPE (wrong array type), E_SHAPE_MISMATCH (pixels length, mean/std length), E_INVALID_ARGUMENT
 // (anything else), each naming the argument.
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "async_task.h"
 #include "convert.h"
 #include "exports.h"
 #include "mimic/augment.h"
@@ -271,21 +273,20 @@ struct TwoViewsResult {
   std::vector<Draw> d1, d2;
 };
 
-Status run_two_views(const TwoViewsArgs& a, TwoViewsResult& r) {
-  return guarded([&] {
-    const int64_t n = static_cast<int64_t>(a.indices.size());
-    const size_t len = static_cast<size_t>(n) * a.images.channels * a.cfg.out_h * a.cfg.out_w;
-    r.v1.resize(len);
-    r.v2.resize(len);
-    if (a.return_draws) {
-      r.d1.resize(static_cast<size_t>(n));
-      r.d2.resize(static_cast<size_t>(n));
-    }
-    Status st = augment::two_views(a.images, a.indices.data(), n, a.seed, a.counter, a.cfg, r.v1.data(), r.v2.data(),
-                                   a.return_draws ? r.d1.data() : nullptr, a.return_draws ? r.d2.data() : nullptr,
-                                   a.threads);
-    if (!st.is_ok()) throw Error(st.code(), st.message());
-  });
+// Throws mimic::Error.
+void run_two_views(const TwoViewsArgs& a, TwoViewsResult& r) {
+  const int64_t n = static_cast<int64_t>(a.indices.size());
+  const size_t len = static_cast<size_t>(n) * a.images.channels * a.cfg.out_h * a.cfg.out_w;
+  r.v1.resize(len);
+  r.v2.resize(len);
+  if (a.return_draws) {
+    r.d1.resize(static_cast<size_t>(n));
+    r.d2.resize(static_cast<size_t>(n));
+  }
+  Status st = augment::two_views(a.images, a.indices.data(), n, a.seed, a.counter, a.cfg, r.v1.data(), r.v2.data(),
+                                 a.return_draws ? r.d1.data() : nullptr, a.return_draws ? r.d2.data() : nullptr,
+                                 a.threads);
+  if (!st.is_ok()) throw Error(st.code(), st.message());
 }
 
 Napi::Object result_object(Napi::Env env, const TwoViewsArgs& a, const TwoViewsResult& r) {
@@ -319,8 +320,7 @@ Napi::Value TwoViews(const Napi::CallbackInfo& info) {
   try {
     TwoViewsArgs a = parse_two_views(env, info[0]);
     TwoViewsResult r;
-    Status st = run_two_views(a, r);
-    if (!st.is_ok()) fail(env, st.code(), "augment.twoViews: " + st.message());
+    run_checked(env, [&] { run_two_views(a, r); }, "augment.twoViews: ");
     return result_object(env, a, r);
   } catch (const Napi::Error& e) {
     e.ThrowAsJavaScriptException();
@@ -330,55 +330,18 @@ Napi::Value TwoViews(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-class TwoViewsWorker : public Napi::AsyncWorker {
- public:
-  TwoViewsWorker(Napi::Env env, TwoViewsArgs args, Napi::Object keep)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), args_(std::move(args)) {
-    keep_ = Napi::Persistent(keep);
-  }
-  Napi::Promise promise() { return deferred_.Promise(); }
-  void Execute() override { status_ = run_two_views(args_, result_); }
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (!status_.is_ok()) {
-      deferred_.Reject(make_error(env, status_.code(), "augment.twoViews: " + status_.message()).Value());
-      return;
-    }
-    try {
-      deferred_.Resolve(result_object(env, args_, result_));
-    } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
-    } catch (const std::exception& e) {
-      deferred_.Reject(make_error(env, Code::Internal, e.what()).Value());
-    }
-  }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  TwoViewsArgs args_;
-  Napi::ObjectReference keep_;  // keeps the pixel buffer alive
-  TwoViewsResult result_;
-  Status status_;
-};
-
 Napi::Value TwoViewsAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  try {
-    TwoViewsArgs a = parse_two_views(env, info[0]);
-    auto* w = new TwoViewsWorker(env, std::move(a), info[0].As<Napi::Object>().Get("pixels").As<Napi::Object>());
-    Napi::Promise p = w->promise();
-    w->Queue();
-    return p;
-  } catch (const Napi::Error& e) {
-    auto d = Napi::Promise::Deferred::New(env);
-    d.Reject(e.Value());
-    return d.Promise();
-  } catch (const std::exception& e) {
-    auto d = Napi::Promise::Deferred::New(env);
-    d.Reject(make_error(env, Code::Internal, e.what()).Value());
-    return d.Promise();
-  }
+  return promise_or_reject(env, [&] {
+    struct Job {
+      TwoViewsArgs args;
+      TwoViewsResult result;
+    };
+    auto job = std::make_shared<Job>(Job{parse_two_views(env, info[0]), {}});
+    return queue_task(env, "generic", {info[0].As<Napi::Object>().Get("pixels")},
+                      [job] { run_two_views(job->args, job->result); },
+                      [job](Napi::Env e) { return result_object(e, job->args, job->result); }, "augment.twoViews: ");
+  });
 }
 
 Napi::Value ApplyFixed(const Napi::CallbackInfo& info) {

@@ -2,6 +2,7 @@
 // args: { transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads, path }; c is updated in place.
 #include <memory>
 
+#include "async_task.h"
 #include "convert.h"
 #include "exports.h"
 #include "mimic/gemm.h"
@@ -73,41 +74,15 @@ void run(const GemmCall& g) {
 Napi::Value SgemmSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   GemmCall g = parse(env, info[0], nullptr);
-  Status st = guarded([&] { run(g); });
-  if (!st.is_ok()) throw make_error(env, st.code(), st.message());
+  run_checked(env, [&] { run(g); });
   return env.Undefined();
 }
-
-class GemmWorker : public Napi::AsyncWorker {
- public:
-  GemmWorker(Napi::Env env, GemmCall g, std::vector<Napi::Value> keep)
-      : Napi::AsyncWorker(env, "mimic.sgemm"), g_(g), deferred_(Napi::Promise::Deferred::New(env)) {
-    for (auto& v : keep) refs_.push_back(Napi::Persistent(v.As<Napi::Object>()));
-  }
-  Napi::Promise promise() { return deferred_.Promise(); }
-
- protected:
-  void Execute() override { status_ = guarded([&] { run(g_); }); }
-  void OnOK() override {
-    if (status_.is_ok()) deferred_.Resolve(Env().Undefined());
-    else deferred_.Reject(make_error(Env(), status_.code(), status_.message()).Value());
-  }
-
- private:
-  GemmCall g_;
-  Status status_;
-  Napi::Promise::Deferred deferred_;
-  std::vector<Napi::ObjectReference> refs_;  // keep the arrays alive while the worker runs
-};
 
 Napi::Value SgemmAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<Napi::Value> keep;
   GemmCall g = parse(env, info[0], &keep);
-  auto* w = new GemmWorker(env, g, std::move(keep));
-  Napi::Promise p = w->promise();
-  w->Queue();
-  return p;
+  return queue_task(env, "mimic.sgemm", keep, [g] { run(g); }, [](Napi::Env e) { return e.Undefined(); });
 }
 }  // namespace
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <memory>
 
+#include "async_task.h"
 #include "convert.h"
 #include "exports.h"
 #include "mimic/kde_mi.h"
@@ -40,8 +41,7 @@ kde::Matrix parse_matrix(Napi::Env env, Napi::Value v, const std::string& name) 
     fail(env, Code::ShapeMismatch,
          name + ".data has " + std::to_string(arr.length) + " elements, rows x cols = " + std::to_string(m.rows) +
              " x " + std::to_string(m.cols) + " = " + std::to_string(m.rows * m.cols));
-  Status st = guarded([&] { m = kde::as_matrix(TensorView::contiguous(arr.data, {m.rows, m.cols}), name); });
-  if (!st.is_ok()) throw make_error(env, st.code(), st.message());
+  run_checked(env, [&] { m = kde::as_matrix(TensorView::contiguous(arr.data, {m.rows, m.cols}), name); });
   return m;
 }
 
@@ -131,58 +131,35 @@ Napi::Float64Array to_f64(Napi::Env env, const std::vector<double>& v) {
   return a;
 }
 
-class KdeWorker : public Napi::AsyncWorker {
- public:
-  KdeWorker(Napi::Env env, std::unique_ptr<KdeJob> job, Napi::Object request)
-      : Napi::AsyncWorker(env, "mimic.estimateMI"),
-        job_(std::move(job)),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        keep_(Napi::Persistent(request)) {}
-  Napi::Promise promise() { return deferred_.Promise(); }
-
- protected:
-  void Execute() override { status_ = guarded([&] { execute(*job_); }); }
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (!status_.is_ok()) {
-      deferred_.Reject(make_error(env, status_.code(), status_.message()).Value());
-      return;
-    }
-    const kde::Result& r = job_->result;
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("n", Napi::Number::New(env, static_cast<double>(r.n)));
-    o.Set("numLayers", r.num_layers);
-    o.Set("numBandwidths", r.num_bandwidths);
-    o.Set("values", to_f64(env, r.values));
-    o.Set("saturation", to_f64(env, r.saturation));
-    std::vector<double> s2;
-    for (auto& v : job_->req.s2_layers) s2.insert(s2.end(), v.begin(), v.end());
-    o.Set("s2Layers", to_f64(env, s2));
-    o.Set("s2Features", to_f64(env, job_->req.s2_features));
-    o.Set("layerScales", to_f64(env, job_->layer_scale));
-    o.Set("featureScale", job_->feature_scale);
-    o.Set("backend", r.backend);
-    o.Set("secondsCheck", job_->seconds_check);
-    o.Set("secondsScale", job_->seconds_scale);
-    o.Set("secondsEstimate", job_->seconds_estimate);
-    o.Set("gemmThreadSeconds", r.gemm_seconds);
-    o.Set("gemmFlops", r.gemm_flops);
-    o.Set("epilogueThreadSeconds", r.epilogue_seconds);
-    o.Set("tile", r.tile);
-    deferred_.Resolve(o);
-  }
-
- private:
-  std::unique_ptr<KdeJob> job_;
-  Status status_;
-  Napi::Promise::Deferred deferred_;
-  Napi::ObjectReference keep_;  // the request holds every input array: keep them alive while we run
-};
+Napi::Object result_object(Napi::Env env, const KdeJob& job) {
+  const kde::Result& r = job.result;
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("n", Napi::Number::New(env, static_cast<double>(r.n)));
+  o.Set("numLayers", r.num_layers);
+  o.Set("numBandwidths", r.num_bandwidths);
+  o.Set("values", to_f64(env, r.values));
+  o.Set("saturation", to_f64(env, r.saturation));
+  std::vector<double> s2;
+  for (auto& v : job.req.s2_layers) s2.insert(s2.end(), v.begin(), v.end());
+  o.Set("s2Layers", to_f64(env, s2));
+  o.Set("s2Features", to_f64(env, job.req.s2_features));
+  o.Set("layerScales", to_f64(env, job.layer_scale));
+  o.Set("featureScale", job.feature_scale);
+  o.Set("backend", r.backend);
+  o.Set("secondsCheck", job.seconds_check);
+  o.Set("secondsScale", job.seconds_scale);
+  o.Set("secondsEstimate", job.seconds_estimate);
+  o.Set("gemmThreadSeconds", r.gemm_seconds);
+  o.Set("gemmFlops", r.gemm_flops);
+  o.Set("epilogueThreadSeconds", r.epilogue_seconds);
+  o.Set("tile", r.tile);
+  return o;
+}
 
 Napi::Value EstimateMI(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = as_object(env, info[0], "request");
-  auto job = std::make_unique<KdeJob>();
+  auto job = std::make_shared<KdeJob>();
   kde::Request& req = job->req;
   if (!o.Get("layers").IsArray()) fail(env, Code::InvalidArgument, "layers must be an array");
   Napi::Array layers = o.Get("layers").As<Napi::Array>();
@@ -223,13 +200,10 @@ Napi::Value EstimateMI(const Napi::CallbackInfo& info) {
   // Shapes, labels and selection are checked here, before any work is queued (s2 filled with placeholders).
   req.s2_layers.assign(req.layers.size(), std::vector<double>(job->layer_bw.values.size(), 1.0));
   req.s2_features.assign(job->layer_bw.values.size(), 1.0);
-  Status st = guarded([&] { kde::detail::validate(req); });
-  if (!st.is_ok()) throw make_error(env, st.code(), st.message());
-
-  auto* w = new KdeWorker(env, std::move(job), o);
-  Napi::Promise p = w->promise();
-  w->Queue();
-  return p;
+  run_checked(env, [&] { kde::detail::validate(req); });
+  // The request holds every input array.
+  return queue_task(env, "mimic.estimateMI", {o}, [job] { execute(*job); },
+                    [job](Napi::Env e) { return result_object(e, *job); });
 }
 
 Napi::Array QuantityNames(Napi::Env env) {

@@ -20,6 +20,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "async_task.h"
 #include "convert.h"
 #include "shape_args.h"
 #include "exports.h"
@@ -71,48 +72,9 @@ const T* get_arr(Napi::Env env, Napi::Object o, const char* key, const std::stri
   return a.data;
 }
 
-template <class Fn>
-void run_checked(Napi::Env env, Fn&& fn) {
-  Status st = guarded(std::forward<Fn>(fn));
-  if (!st.is_ok()) throw make_error(env, st.code(), st.message());
-}
-
-// Runs a loss off the event loop: `work` executes on a libuv worker thread (it only touches native memory: the
-// argument object, which holds every input array, and the result object, which holds the gradient arrays, stay
-// referenced until it is done); `finish` fills the result on the main thread, then the promise resolves.
-class LossWorker : public Napi::AsyncWorker {
- public:
-  LossWorker(Napi::Env env, Napi::Object args, Napi::Object result, std::function<void()> work,
-             std::function<void(Napi::Env, Napi::Object&)> finish)
-      : Napi::AsyncWorker(env, "mimic.loss"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        args_(Napi::Persistent(args)),
-        result_(Napi::Persistent(result)),
-        work_(std::move(work)),
-        finish_(std::move(finish)) {}
-  Napi::Promise promise() { return deferred_.Promise(); }
-
- protected:
-  void Execute() override { status_ = guarded(work_); }
-  void OnOK() override {
-    if (!status_.is_ok()) {
-      deferred_.Reject(make_error(Env(), status_.code(), status_.message()).Value());
-      return;
-    }
-    Napi::Object r = result_.Value();
-    finish_(Env(), r);
-    deferred_.Resolve(r);
-  }
-
- private:
-  Status status_;
-  Napi::Promise::Deferred deferred_;
-  Napi::ObjectReference args_, result_;
-  std::function<void()> work_;
-  std::function<void(Napi::Env, Napi::Object&)> finish_;
-};
-
-// Sync: run now and return the result; async (args.async === true): queue a LossWorker and return its promise.
+// Sync: run now and return the result; async (args.async === true): run `work` off the event loop and return a
+// promise. `work` touches native memory only: args holds every input array, result the gradient arrays. `finish`
+// fills the result on the main thread.
 template <class Work>
 Napi::Value run_or_queue(Napi::Env env, Napi::Object args, Napi::Object result, bool async, Work work,
                          std::function<void(Napi::Env, Napi::Object&)> finish) {
@@ -121,10 +83,12 @@ Napi::Value run_or_queue(Napi::Env env, Napi::Object args, Napi::Object result, 
     finish(env, result);
     return result;
   }
-  auto* w = new LossWorker(env, args, result, std::function<void()>(work), std::move(finish));
-  Napi::Promise p = w->promise();
-  w->Queue();
-  return p;
+  auto res = std::make_shared<Napi::ObjectReference>(Napi::Persistent(result));
+  return queue_task(env, "mimic.loss", {args}, work, [res, finish](Napi::Env e) {
+    Napi::Object r = res->Value();
+    finish(e, r);
+    return r;
+  });
 }
 
 struct Opts {

@@ -13,6 +13,7 @@
 // Every method other than the getters of names checks that no async call is running (E_INVALID_ARGUMENT).
 #include <memory>
 
+#include "async_task.h"
 #include "convert.h"
 #include "exports.h"
 #include "mimic/network.h"
@@ -139,37 +140,6 @@ NetworkSpec parse_spec(Napi::Env env, Napi::Value v) {
   return s;
 }
 
-template <class Fn>
-void run(Napi::Env env, const std::string& what, Fn&& fn) {
-  Status st = guarded(std::forward<Fn>(fn));
-  if (!st.is_ok()) throw make_error(env, st.code(), what + ": " + st.message());
-}
-
-class NetworkWrap;
-
-class NetWorker : public Napi::AsyncWorker {
- public:
-  NetWorker(Napi::Env env, NetworkWrap* w, Napi::Object self, std::vector<Napi::Value> keep, bool is_forward,
-            std::vector<const float*> ptrs, int64_t batch, bool input_grads);
-  Napi::Promise promise() { return deferred_.Promise(); }
-
- protected:
-  void Execute() override;
-  void OnOK() override;
-  void OnError(const Napi::Error& e) override;
-
- private:
-  NetworkWrap* w_;
-  bool is_forward_;
-  std::vector<const float*> ptrs_;
-  int64_t batch_;
-  bool input_grads_;
-  Status status_;
-  Napi::Promise::Deferred deferred_;
-  Napi::ObjectReference self_;
-  std::vector<Napi::ObjectReference> refs_;
-};
-
 class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -197,11 +167,8 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
       Napi::Object o = as_object(env, info[1], std::string(kCls) + " options");
       threads = static_cast<int>(get_int(env, o, "threads", std::string(kCls) + " options", 0, 0));
     }
-    run(env, kCls, [&] { net_ = std::make_shared<Network>(spec, threads); });
+    run_checked(env, [&] { net_ = std::make_shared<Network>(spec, threads); }, std::string(kCls) + ": ");
   }
-
-  Network& net() { return *net_; }
-  void set_busy(bool b) { busy_ = b; }
 
   // Pointers of the arrays in `rec` (one per name, in order; missing -> null unless required), checked sizes.
   std::vector<const float*> gather(Napi::Env env, Napi::Value rv, const std::string& what, bool inputs,
@@ -317,7 +284,7 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
     int64_t batch = batch_arg(env, info[1], "forward");
     std::vector<Napi::Value> keep;
     auto ptrs = gather(env, info[0], std::string(kCls) + ".forward inputs", true, &batch, &keep);
-    run(env, std::string(kCls) + ".forward", [&] { net_->forward(ptrs, batch); });
+    run_checked(env, [&] { net_->forward(ptrs, batch); }, std::string(kCls) + ".forward: ");
     return outputs_js(env);
   }
   Napi::Value Backward(const Napi::CallbackInfo& info) {
@@ -328,11 +295,22 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
     std::vector<Napi::Value> keep;
     if (net_->plan_info().batch == 0) fail(env, Code::InvalidArgument, std::string(kCls) + ".backward: call forward first");
     auto ptrs = gather(env, info[0], std::string(kCls) + ".backward gradients", false, &batch, &keep);
-    run(env, std::string(kCls) + ".backward", [&] { net_->backward(ptrs, ig); });
+    run_checked(env, [&] { net_->backward(ptrs, ig); }, std::string(kCls) + ".backward: ");
     return ig ? input_grads_js(env) : env.Undefined();
   }
   Napi::Value ForwardAsync(const Napi::CallbackInfo& info);
   Napi::Value BackwardAsync(const Napi::CallbackInfo& info);
+  // Marks the network busy until the promise settles; `keep` also holds this object (and so net_).
+  Napi::Value queue(const Napi::CallbackInfo& info, bool forward, std::vector<Napi::Value> keep,
+                    AsyncTask::Work work, AsyncTask::Result result) {
+    keep.push_back(info.This());
+    Napi::Promise p = queue_task(info.Env(), forward ? "mimic.networkForward" : "mimic.networkBackward", keep,
+                                 std::move(work), std::move(result),
+                                 std::string(kCls) + (forward ? ".forwardAsync: " : ".backwardAsync: "),
+                                 [this] { busy_ = false; });
+    busy_ = true;  // once queued; the task settles on a later tick
+    return p;
+  }
 
   Napi::Value names(Napi::Env env, bool params) {
     const size_t n = params ? net_->num_params() : net_->num_buffers();
@@ -399,10 +377,10 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
       items.push_back({key, arr});
     }
     for (auto& [key, arr] : items)
-      run(env, what, [&] {
+      run_checked(env, [&] {
         if (params) net_->set_param(key, arr.data, static_cast<int64_t>(arr.length));
         else net_->set_buffer(key, arr.data, static_cast<int64_t>(arr.length));
-      });
+      }, what + ": ");
     return env.Undefined();
   }
   Napi::Value GetParams(const Napi::CallbackInfo& info) { return get_all(info.Env(), What::Params); }
@@ -417,7 +395,7 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
     const int64_t b = batch_arg(env, info[0], "plan");
     if (b == 0) fail(env, Code::InvalidArgument, std::string(kCls) + ".plan: batch is required");
     size_t bytes = 0;
-    run(env, std::string(kCls) + ".plan", [&] { bytes = net_->plan(b); });
+    run_checked(env, [&] { bytes = net_->plan(b); }, std::string(kCls) + ".plan: ");
     return Napi::Number::New(env, static_cast<double>(bytes));
   }
   Napi::Value PlannedBytes(const Napi::CallbackInfo& info) {
@@ -460,43 +438,7 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
   std::shared_ptr<Network> net_;
   bool busy_ = false;
   std::vector<Napi::Reference<Napi::Float32Array>> param_views_, grad_views_;
-  friend class NetWorker;
 };
-
-NetWorker::NetWorker(Napi::Env env, NetworkWrap* w, Napi::Object self, std::vector<Napi::Value> keep, bool is_forward,
-                     std::vector<const float*> ptrs, int64_t batch, bool input_grads)
-    : Napi::AsyncWorker(env, is_forward ? "mimic.networkForward" : "mimic.networkBackward"),
-      w_(w),
-      is_forward_(is_forward),
-      ptrs_(std::move(ptrs)),
-      batch_(batch),
-      input_grads_(input_grads),
-      deferred_(Napi::Promise::Deferred::New(env)) {
-  self_ = Napi::Persistent(self);
-  for (auto& v : keep) refs_.push_back(Napi::Persistent(v.As<Napi::Object>()));
-}
-void NetWorker::Execute() {
-  status_ = guarded([&] {
-    if (is_forward_) w_->net().forward(ptrs_, batch_);
-    else w_->net().backward(ptrs_, input_grads_);
-  });
-}
-void NetWorker::OnOK() {
-  w_->set_busy(false);
-  Napi::Env env = Env();
-  if (!status_.is_ok()) {
-    deferred_.Reject(make_error(env, status_.code(),
-                                std::string(kCls) + (is_forward_ ? ".forwardAsync: " : ".backwardAsync: ") + status_.message())
-                         .Value());
-    return;
-  }
-  if (is_forward_) deferred_.Resolve(w_->outputs_js(env));
-  else deferred_.Resolve(input_grads_ ? w_->input_grads_js(env) : env.Undefined());
-}
-void NetWorker::OnError(const Napi::Error& e) {
-  w_->set_busy(false);
-  deferred_.Reject(e.Value());
-}
 
 Napi::Value NetworkWrap::ForwardAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -504,11 +446,8 @@ Napi::Value NetworkWrap::ForwardAsync(const Napi::CallbackInfo& info) {
   int64_t batch = batch_arg(env, info[1], "forwardAsync");
   std::vector<Napi::Value> keep;
   auto ptrs = gather(env, info[0], std::string(kCls) + ".forwardAsync inputs", true, &batch, &keep);
-  auto* w = new NetWorker(env, this, info.This().As<Napi::Object>(), std::move(keep), true, std::move(ptrs), batch, false);
-  busy_ = true;
-  Napi::Promise p = w->promise();
-  w->Queue();
-  return p;
+  return queue(info, true, std::move(keep), [this, ptrs, batch] { net_->forward(ptrs, batch); },
+               [this](Napi::Env e) { return outputs_js(e); });
 }
 
 Napi::Value NetworkWrap::BackwardAsync(const Napi::CallbackInfo& info) {
@@ -519,11 +458,8 @@ Napi::Value NetworkWrap::BackwardAsync(const Napi::CallbackInfo& info) {
   int64_t batch = 0;
   std::vector<Napi::Value> keep;
   auto ptrs = gather(env, info[0], std::string(kCls) + ".backwardAsync gradients", false, &batch, &keep);
-  auto* w = new NetWorker(env, this, info.This().As<Napi::Object>(), std::move(keep), false, std::move(ptrs), 0, ig);
-  busy_ = true;
-  Napi::Promise p = w->promise();
-  w->Queue();
-  return p;
+  return queue(info, false, std::move(keep), [this, ptrs, ig] { net_->backward(ptrs, ig); },
+               [this, ig](Napi::Env e) { return ig ? input_grads_js(e) : e.Undefined(); });
 }
 
 }  // namespace

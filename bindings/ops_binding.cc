@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "async_task.h"
 #include "convert.h"
 #include "shape_args.h"
 #include "exports.h"
@@ -80,12 +81,6 @@ Napi::Array shape_value(Napi::Env env, const Shape& s) {
   Napi::Array a = Napi::Array::New(env, s.size());
   for (uint32_t i = 0; i < s.size(); ++i) a.Set(i, Napi::Number::New(env, static_cast<double>(s[i])));
   return a;
-}
-
-template <class Fn>
-void run_checked(Napi::Env env, Fn&& fn) {
-  Status st = guarded(std::forward<Fn>(fn));
-  if (!st.is_ok()) throw make_error(env, st.code(), st.message());
 }
 
 ops::Ctx get_ctx(Napi::Env env, Napi::Object o, const std::string& fn) {

@@ -10,6 +10,7 @@
 #include <memory>
 #include <set>
 
+#include "async_task.h"
 #include "convert.h"
 #include "exports.h"
 #include "mimic/optim.h"
@@ -72,8 +73,7 @@ OptimHyper parse_hyper(Napi::Env env, Napi::Object o, const std::string& name, O
     h.eps = get_number(env, o, "eps", name, h.eps);
     h.amsgrad = get_bool(env, o, "amsgrad", name, h.amsgrad);
   }
-  Status st = guarded([&] { validate_hyper(kind, h, name); });
-  if (!st.is_ok()) throw make_error(env, st.code(), st.message());
+  run_checked(env, [&] { validate_hyper(kind, h, name); });
   return h;
 }
 
@@ -184,12 +184,8 @@ class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap> {
       groups.push_back(std::move(pg));
     }
     threads_ = static_cast<int>(get_int(env, o, "threads", name, 0, 0));
-    Status st = guarded([&] { opt_ = std::make_unique<Optimizer>(kind, std::move(sizes), std::move(groups)); });
-    if (!st.is_ok()) throw make_error(env, st.code(), st.message());
+    run_checked(env, [&] { opt_ = std::make_unique<Optimizer>(kind, std::move(sizes), std::move(groups)); });
   }
-
-  Optimizer& opt() { return *opt_; }
-  void set_busy(bool b) { busy_ = b; }
 
  private:
   void check_idle(Napi::Env env, const char* what) {
@@ -233,12 +229,24 @@ class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap> {
     std::vector<float*> p;
     std::vector<const float*> g;
     gather(env, info[0], "step", &p, &g, nullptr);
-    Status st = guarded([&] { opt_->step(p.data(), g.data(), threads_); });
-    if (!st.is_ok()) throw make_error(env, st.code(), st.message());
+    run_checked(env, [&] { opt_->step(p.data(), g.data(), threads_); });
     return env.Undefined();
   }
 
-  Napi::Value StepAsync(const Napi::CallbackInfo& info);
+  Napi::Value StepAsync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    check_idle(env, "stepAsync");
+    std::vector<float*> p;
+    std::vector<const float*> g;
+    std::vector<Napi::Value> keep;
+    gather(env, info[0], "stepAsync", &p, &g, &keep);
+    keep.push_back(info.This());  // holds the optimiser, and through it the parameters
+    auto work = [this, p, g, threads = threads_] { opt_->step(p.data(), g.data(), threads); };
+    Napi::Promise pr = queue_task(env, "mimic.optimizerStep", keep, work, [](Napi::Env e) { return e.Undefined(); },
+                                  "", [this] { busy_ = false; });
+    busy_ = true;  // once queued; the task settles on a later tick
+    return pr;
+  }
 
   Napi::Value SetLr(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -253,8 +261,7 @@ class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap> {
       fail(env, Code::InvalidArgument,
            name + ": group " + std::to_string(group) + " is outside [0, " + std::to_string(opt_->groups().size()) + ")");
     if (lr < 0) fail(env, Code::InvalidArgument, name + ": lr must be >= 0 (got " + std::to_string(lr) + ")");
-    Status st = guarded([&] { opt_->set_lr(lr, static_cast<int>(group)); });
-    if (!st.is_ok()) throw make_error(env, st.code(), st.message());
+    run_checked(env, [&] { opt_->set_lr(lr, static_cast<int>(group)); });
     return env.Undefined();
   }
 
@@ -368,58 +375,6 @@ class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap> {
   int threads_ = 0;
   bool busy_ = false;
 };
-
-class StepWorker : public Napi::AsyncWorker {
- public:
-  StepWorker(Napi::Env env, OptimizerWrap* w, Napi::Object self, std::vector<float*> p, std::vector<const float*> g,
-             std::vector<Napi::Value> keep, int threads)
-      : Napi::AsyncWorker(env, "mimic.optimizerStep"),
-        w_(w),
-        p_(std::move(p)),
-        g_(std::move(g)),
-        threads_(threads),
-        deferred_(Napi::Promise::Deferred::New(env)) {
-    self_ = Napi::Persistent(self);
-    for (auto& v : keep) refs_.push_back(Napi::Persistent(v.As<Napi::Object>()));
-  }
-  Napi::Promise promise() { return deferred_.Promise(); }
-
- protected:
-  void Execute() override { status_ = guarded([&] { w_->opt().step(p_.data(), g_.data(), threads_); }); }
-  void OnOK() override {
-    w_->set_busy(false);
-    if (status_.is_ok()) deferred_.Resolve(Env().Undefined());
-    else deferred_.Reject(make_error(Env(), status_.code(), status_.message()).Value());
-  }
-  void OnError(const Napi::Error& e) override {
-    w_->set_busy(false);
-    deferred_.Reject(e.Value());
-  }
-
- private:
-  OptimizerWrap* w_;
-  std::vector<float*> p_;
-  std::vector<const float*> g_;
-  int threads_;
-  Status status_;
-  Napi::Promise::Deferred deferred_;
-  Napi::ObjectReference self_;               // keeps the optimiser (and its parameter references) alive
-  std::vector<Napi::ObjectReference> refs_;  // keeps the gradients alive
-};
-
-Napi::Value OptimizerWrap::StepAsync(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  check_idle(env, "stepAsync");
-  std::vector<float*> p;
-  std::vector<const float*> g;
-  std::vector<Napi::Value> keep;
-  gather(env, info[0], "stepAsync", &p, &g, &keep);
-  auto* w = new StepWorker(env, this, info.This().As<Napi::Object>(), std::move(p), std::move(g), std::move(keep), threads_);
-  busy_ = true;
-  Napi::Promise pr = w->promise();
-  w->Queue();
-  return pr;
-}
 
 }  // namespace
 

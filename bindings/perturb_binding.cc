@@ -15,10 +15,12 @@
 //     level[0..2].
 // Errors: E_DTYPE (views not a Float32Array), E_SHAPE_MISMATCH (shape vs length, mean/std length), E_NON_FINITE
 // (a NaN/Inf in views or an option), E_INVALID_ARGUMENT (anything else), each naming the option.
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "async_task.h"
 #include "convert.h"
 #include "exports.h"
 #include "mimic/perturb.h"
@@ -213,20 +215,19 @@ struct Result {
   std::vector<Draw> draws;
 };
 
-Status run(const Args& a, Result& r) {
-  return guarded([&] {
-    const size_t len = static_cast<size_t>(a.shape.n) * a.shape.c * a.shape.h * a.shape.w;
-    const int64_t bad = first_non_finite(a.views, len, a.threads);
-    if (bad >= 0) {
-      const int64_t per = static_cast<int64_t>(a.shape.c) * a.shape.h * a.shape.w;
-      throw Error(Code::NonFinite, "views has a NaN or Inf at element " + s(bad) + " (image " + s(bad / per) + ")");
-    }
-    r.images.resize(len);
-    if (a.return_draws) r.draws.resize(static_cast<size_t>(a.shape.n));
-    Status st = perturb::perturb_batch(a.views, a.shape, a.seed, a.counter, a.cfg, r.images.data(),
-                                       a.return_draws ? r.draws.data() : nullptr, a.threads);
-    if (!st.is_ok()) throw Error(st.code(), st.message());
-  });
+// Throws mimic::Error.
+void run(const Args& a, Result& r) {
+  const size_t len = static_cast<size_t>(a.shape.n) * a.shape.c * a.shape.h * a.shape.w;
+  const int64_t bad = first_non_finite(a.views, len, a.threads);
+  if (bad >= 0) {
+    const int64_t per = static_cast<int64_t>(a.shape.c) * a.shape.h * a.shape.w;
+    throw Error(Code::NonFinite, "views has a NaN or Inf at element " + s(bad) + " (image " + s(bad / per) + ")");
+  }
+  r.images.resize(len);
+  if (a.return_draws) r.draws.resize(static_cast<size_t>(a.shape.n));
+  Status st = perturb::perturb_batch(a.views, a.shape, a.seed, a.counter, a.cfg, r.images.data(),
+                                     a.return_draws ? r.draws.data() : nullptr, a.threads);
+  if (!st.is_ok()) throw Error(st.code(), st.message());
 }
 
 int draw_fields(const Config& cfg) { return kBaseFields + kPatchFields * cfg.count; }
@@ -282,8 +283,7 @@ Napi::Value Batch(const Napi::CallbackInfo& info) {
   try {
     Args a = parse(env, info[0]);
     Result r;
-    Status st = run(a, r);
-    if (!st.is_ok()) fail(env, st.code(), kFn + ": " + st.message());
+    run_checked(env, [&] { run(a, r); }, kFn + ": ");
     return result_object(env, a, r);
   } catch (const Napi::Error& e) {
     e.ThrowAsJavaScriptException();
@@ -293,55 +293,17 @@ Napi::Value Batch(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-class BatchWorker : public Napi::AsyncWorker {
- public:
-  BatchWorker(Napi::Env env, Args args, Napi::Object keep)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), args_(std::move(args)) {
-    keep_ = Napi::Persistent(keep);
-  }
-  Napi::Promise promise() { return deferred_.Promise(); }
-  void Execute() override { status_ = run(args_, result_); }
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (!status_.is_ok()) {
-      deferred_.Reject(make_error(env, status_.code(), kFn + ": " + status_.message()).Value());
-      return;
-    }
-    try {
-      deferred_.Resolve(result_object(env, args_, result_));
-    } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
-    } catch (const std::exception& e) {
-      deferred_.Reject(make_error(env, Code::Internal, e.what()).Value());
-    }
-  }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  Args args_;
-  Napi::ObjectReference keep_;  // keeps the views buffer alive
-  Result result_;
-  Status status_;
-};
-
 Napi::Value BatchAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  try {
-    Args a = parse(env, info[0]);
-    auto* w = new BatchWorker(env, std::move(a), info[0].As<Napi::Object>().Get("views").As<Napi::Object>());
-    Napi::Promise p = w->promise();
-    w->Queue();
-    return p;
-  } catch (const Napi::Error& e) {
-    auto d = Napi::Promise::Deferred::New(env);
-    d.Reject(e.Value());
-    return d.Promise();
-  } catch (const std::exception& e) {
-    auto d = Napi::Promise::Deferred::New(env);
-    d.Reject(make_error(env, Code::Internal, e.what()).Value());
-    return d.Promise();
-  }
+  return promise_or_reject(env, [&] {
+    struct Job {
+      Args args;
+      Result result;
+    };
+    auto job = std::make_shared<Job>(Job{parse(env, info[0]), {}});
+    return queue_task(env, "generic", {info[0].As<Napi::Object>().Get("views")}, [job] { run(job->args, job->result); },
+                      [job](Napi::Env e) { return result_object(e, job->args, job->result); }, kFn + ": ");
+  });
 }
 
 }  // namespace
