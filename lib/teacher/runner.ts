@@ -86,9 +86,17 @@ export class TeacherRunner {
     });
   }
 
+  /**
+   * Releases the session and lets the worker exit by itself: terminating it while onnxruntime is still inside
+   * release() aborted the process now and then on a loaded machine ("terminate called after throwing an instance of
+   * 'Napi::Error'"). A worker that has not exited after 10 s is terminated.
+   */
   async close(): Promise<void> {
+    const exited = new Promise((r) => this.worker.once('exit', r));
     this.worker.postMessage({ type: 'close' });
-    await new Promise((r) => setTimeout(r, 0));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 10_000)))]);
+    clearTimeout(timer);
     await this.worker.terminate();
   }
 
