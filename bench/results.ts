@@ -282,8 +282,10 @@ if (flag('sweeps')) {
 const stage = arg('stage', 'all');
 if (stage === 'teachers') for (const id of [...graph.keys()]) if (!id.endsWith('/teacher') || id.startsWith('eval/')) if (id !== 'clean-encoder') graph.delete(id);
 if (flag('dry-run')) {
-  for (const j of graph.values()) process.stdout.write(`${existsSync(j.output) ? 'done ' : 'todo '} ${j.id}: mimic ${j.args.join(' ')}\n`);
-  process.exit(0);
+  const lines = [...graph.values()].map((j) => `${existsSync(j.output) ? 'done ' : 'todo '} ${j.id}: mimic ${j.args.join(' ')}\n`);
+  // exit once written: process.exit() right after a large write to a pipe cuts it short
+  process.stdout.write(lines.join(''), () => process.exit(0));
+  await new Promise(() => {});
 }
 const t0 = Date.now();
 if (!flag('report-only')) await runGraph();
