@@ -248,16 +248,17 @@ for (const attack of attacks) {
   }
 }
 
-// --sweeps: seed 0, the default defence, against BadEncoder: clean-data fractions and trigger sizes (students in
+// --sweeps: seed 0, the default defence: against BadEncoder, clean-data fractions and trigger sizes; against poisoning and
+// the blended trigger, cleaning epochs (--sweep-epochs; needs those attacks in --attacks). Students in
 // sweeps-default/; an earlier patch+blend+noise sweep lies in sweeps/, whose trigger teachers are reused)
 const sweepRows: Row[] = [];
 if (flag('sweeps')) {
   const base = join(out, 'sweeps-default');
   const teachers = join(out, 'sweeps');
   const teacher0 = join(out, 'badencoder', 'seed0', 'teacher.onnx');
-  const cleanRun = (id: string, teacher: string, deps: string[], fraction: string, trigger: string, label: string, attack: string) => {
+  const cleanRun = (id: string, teacher: string, deps: string[], fraction: string, trigger: string, label: string, attack: string, epochs = cleanEpochs) => {
     const student = join(base, id, 'student.onnx');
-    add({ id: `sweep/${id}`, output: student, deps, args: ['clean', '--teacher', teacher, '--data', data, '--clean-fraction', fraction, '--epochs', cleanEpochs, '--seed', '0', ...LAYOUT, '--report-images', '0', '--out', student, ...T] });
+    add({ id: `sweep/${id}`, output: student, deps, args: ['clean', '--teacher', teacher, '--data', data, '--clean-fraction', fraction, '--epochs', epochs, '--seed', '0', ...LAYOUT, '--report-images', '0', '--out', student, ...T] });
     sweepRows.push({ attack, seed: 0, model: id, label, eval: evalJob(`sweep/${id}`, student, trigger, [`sweep/${id}`], 0) });
   };
   if (!graph.has('badencoder/seed0/teacher'))
@@ -275,6 +276,21 @@ if (flag('sweeps')) {
     sweepRows.push({ attack, seed: 0, model: `clean-${size}`, label: `clean encoder, trigger ${trig}`, eval: evalJob(`clean-trigger-${size}`, cleanEncoder, trig, cleanDeps, 0) });
     sweepRows.push({ attack, seed: 0, model: `teacher-${size}`, label: `teacher, trigger ${trig}`, eval: evalJob(`sweep/trigger-${size}/teacher`, t, trig, [`sweep/trigger-${size}/teacher`], 0) });
     cleanRun(`trigger-${size}/student`, t, [`sweep/trigger-${size}/teacher`], cleanFraction, trig, `student, trigger ${trig}`, attack);
+  }
+  // clean accuracy against cleaning epochs, on the seed-0 teachers of the attacks where the default loses most CA
+  for (const attack of ['poison', 'blend']) {
+    const title = `sweep: cleaning epochs (${TITLES[attack]}, the default defence, seed 0)`;
+    const tid = `${attack}/seed0/teacher`;
+    const t = graph.get(tid);
+    if (!t) continue; // that attack is not in --attacks
+    const teacherRow = rows.find((r) => r.attack === attack && r.seed === 0 && r.model === 'teacher');
+    if (teacherRow) sweepRows.push({ ...teacherRow, attack: title });
+    const epochs = [...new Set([...arg('sweep-epochs', '15,60').split(','), cleanEpochs])].sort((a, b) => Number(a) - Number(b));
+    for (const e of epochs) {
+      const main = e === cleanEpochs ? rows.find((r) => r.attack === attack && r.seed === 0 && r.model === 'patch') : undefined;
+      if (main) sweepRows.push({ ...main, attack: title, model: `epochs-${e}-${attack}`, label: `${e} epochs` });
+      else if (e !== cleanEpochs) cleanRun(`epochs-${e}-${attack}`, t.output, [tid], cleanFraction, TRIGGERS[attack], `${e} epochs`, title, e);
+    }
   }
 }
 
