@@ -34,6 +34,7 @@ const fixed: Case[] = [
   { n: 1, c: 2, h: 8, w: 6, oc: 3, kh: 3, kw: 2, stride: [1, 2], pads: [0, 1, 2, 0], bias: true },       // asymmetric pads
   { n: 2, c: 3, h: 12, w: 12, oc: 4, kh: 7, kw: 7, stride: [2, 2], pads: [3, 3, 3, 3], bias: false },     // ResNet stem
   { n: 40, c: 3, h: 4, w: 4, oc: 5, kh: 3, kw: 3, stride: [1, 1], pads: [1, 1, 1, 1], bias: true },       // multi-image blocks
+  { n: 2, c: 3, h: 6, w: 7, oc: 4, kh: 2, kw: 4, stride: [1, 1], pads: [0, 1, 1, 2], bias: false },       // "same" size, even kernel, asymmetric pads
   { n: 9, c: 4, h: 5, w: 5, oc: 6, kh: 1, kw: 1, stride: [1, 1], pads: [0, 0, 0, 0], bias: true },        // 1x1, blocks
   { n: 2, c: 4, h: 6, w: 6, oc: 6, kh: 3, kw: 3, stride: [1, 1], pads: [1, 1, 1, 1], groups: 2, bias: true },
   { n: 2, c: 3, h: 5, w: 5, oc: 3, kh: 3, kw: 3, stride: [1, 1], pads: [1, 1, 1, 1], groups: 3, bias: false }, // depthwise

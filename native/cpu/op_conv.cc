@@ -57,6 +57,19 @@ inline void valid_range(int64_t off, int64_t stride, int64_t W, int64_t OW, int6
   *hi = std::max(l, h);
 }
 
+// Zeroes, in rows [oh_lo, oh_hi) of a W-wide map, the columns that a horizontal shift by dw wrapped around a row
+// edge: the first -dw (dw < 0) or the last dw (dw > 0). Plain stores: per-row memset calls of 1-2 floats cost more
+// than the copy they fix (they showed in perf).
+inline void zero_wrapped(float* out, int64_t W, int64_t oh_lo, int64_t oh_hi, int64_t dw) {
+  const int64_t n = std::min<int64_t>(dw < 0 ? -dw : dw, W);
+  if (n == 0) return;
+  const int64_t first = dw < 0 ? 0 : W - n;
+  for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
+    float* r = out + oh * W + first;
+    for (int64_t k = 0; k < n; ++k) r[k] = 0.0f;
+  }
+}
+
 // col (CKK x cols, ld = cols) of images [n0, n0+nbb), channels of group g.
 // im2col row of a "same" convolution (stride 1, dilation 1, output size == input size): the row is the input
 // plane shifted by (dh, dw) with zeros outside, so the valid block is ONE contiguous copy; the columns that wrapped
@@ -74,11 +87,7 @@ inline void im2col_same_row(const float* plane, int64_t H, int64_t W, int64_t dh
   if (k1 > k0) std::memcpy(out + k0, plane + k0 + shift, sizeof(float) * (k1 - k0));
   for (int64_t k = oh_lo * W; k < k0; ++k) out[k] = 0.0f;  // clipped ends are wrapped columns too
   for (int64_t k = std::max(k1, oh_lo * W); k < oh_hi * W; ++k) out[k] = 0.0f;
-  if (dw < 0)
-    for (int64_t oh = oh_lo; oh < oh_hi; ++oh) std::memset(out + oh * W, 0, sizeof(float) * std::min<int64_t>(-dw, W));
-  else if (dw > 0)
-    for (int64_t oh = oh_lo; oh < oh_hi; ++oh)
-      std::memset(out + oh * W + std::max<int64_t>(0, W - dw), 0, sizeof(float) * std::min<int64_t>(dw, W));
+  zero_wrapped(out, W, oh_lo, oh_hi, dw);
 }
 
 void im2col(const Conv2dShape& s, const Plan& p, const float* x, int64_t n0, int64_t nbb, int64_t g, float* col,
@@ -117,8 +126,21 @@ void im2col(const Conv2dShape& s, const Plan& p, const float* x, int64_t n0, int
   });
 }
 
+// col2im row of a "same" convolution, the mirror of im2col_same_row: the wrapped columns of the dcol row (scratch)
+// are zeroed, then the row is added to the plane shifted by (dh, dw) as ONE contiguous run.
+inline void col2im_same_row(float* in, int64_t H, int64_t W, int64_t dh, int64_t dw, float* plane) {
+  const int64_t oh_lo = std::max<int64_t>(0, -dh), oh_hi = std::min<int64_t>(H, H - dh);
+  if (oh_hi <= oh_lo) return;
+  zero_wrapped(in, W, oh_lo, oh_hi, dw);
+  const int64_t shift = dh * W + dw;  // plane[k + shift] += in[k]
+  const int64_t k0 = std::max(oh_lo * W, -shift), k1 = std::min(oh_hi * W, H * W - shift);
+  float* dst = plane + shift;
+  for (int64_t k = k0; k < k1; ++k) dst[k] += in[k];
+}
+
 // dx (images [n0, n0+nbb), channels of group g) = col2im(dcol); each task owns one (image, channel) plane.
-void col2im(const Conv2dShape& s, const Plan& p, const float* dcol, int64_t n0, int64_t nbb, int64_t g, float* dx,
+// dcol is scratch: the "same" path zeroes its wrapped entries.
+void col2im(const Conv2dShape& s, const Plan& p, float* dcol, int64_t n0, int64_t nbb, int64_t g, float* dx,
             int threads) {
   const int64_t cols = nbb * p.ohw;
   parallel_for(p.cg * nbb, threads, [&](int64_t t0, int64_t t1) {
@@ -129,6 +151,10 @@ void col2im(const Conv2dShape& s, const Plan& p, const float* dcol, int64_t n0, 
       for (int64_t i = 0; i < s.kh; ++i)
         for (int64_t j = 0; j < s.kw; ++j) {
           const int64_t row = (ci * s.kh + i) * s.kw + j;
+          if (p.same) {
+            col2im_same_row(dcol + row * cols + b * p.ohw, s.h, s.w, i - s.pad_t, j - s.pad_l, plane);
+            continue;
+          }
           const float* in = dcol + row * cols + b * p.ohw;
           const int64_t off_w = j * s.dil_w - s.pad_l;
           int64_t lo, hi;
