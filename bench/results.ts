@@ -8,7 +8,8 @@
  * optionally a linear probe). Every step is a CLI call whose output file is kept: re-running skips finished work
  * (resumable), `--jobs N` runs independent calls in parallel (each with --threads engine threads).
  *
- * Output: <out>/results.json (every evaluation, with the command lines) and <out>/results.md (mean +/- sd tables).
+ * Output: <out>/results.json (every evaluation, with the command lines), <out>/results.md (mean +/- sd tables) and
+ * <out>/raw.md (one row per evaluation; --raw prints it).
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -349,6 +350,13 @@ if (!flag('report-only')) md += `Wall time of this invocation: ${((Date.now() - 
 await mkdir(out, { recursive: true });
 await writeFile(join(out, 'results.json'), JSON.stringify({ date: new Date().toISOString(), argv: process.argv.slice(2), results, commands: [...graph.values()].map((j) => `mimic ${j.args.join(' ')}`) }, null, 2));
 await writeFile(join(out, 'results.md'), md);
+// every evaluation, one row each (bench/RESULTS.md keeps a copy): <out>/raw.md, printed with --raw
+const pct = (x: number | undefined) => (typeof x === 'number' ? (100 * x).toFixed(1) : '—');
+const raw =
+  `| attack | seed | model | ${clfs.map((c) => `CA ${c}`).join(' | ')} | ${clfs.map((c) => `ASR ${c}`).join(' | ')} |\n|---|---:|---|${clfs.map(() => '---:').join('|')}|${clfs.map(() => '---:').join('|')}|\n` +
+  results.map((r) => `| ${r.attack} | ${r.seed} | ${r.model} | ${clfs.map((c) => pct(r.ca[c])).join(' | ')} | ${clfs.map((c) => pct(r.asr[c])).join(' | ')} |\n`).join('');
+await writeFile(join(out, 'raw.md'), raw);
+if (flag('raw')) process.stdout.write(raw + '\n');
 // --readme: put the tables between the README's results markers
 if (flag('readme')) {
   const readme = join(root, 'README.md');
