@@ -1,4 +1,4 @@
-// Conv2d (float32, im2col + SGEMM) against the float64 reference on random shapes with fresh seeds: strides,
+// Conv2d (float32: im2col + SGEMM, and Winograd F(2x2,3x3) for 3x3 pad-1 layers) against the float64 reference on random shapes with fresh seeds: strides,
 // symmetric and asymmetric pads, 1x1 kernels, odd sizes, batch 1, C = 1, groups, dilation, multi-image blocks
 // (small output maps), with and without bias, 1 and 2 threads, generic and auto kernel paths.
 import { test } from 'node:test';
@@ -90,6 +90,29 @@ test('conv2d: a larger layer (16 -> 32 channels, 16x16, batch 3) matches the ref
   const y1 = ops.conv2dForward({ x, w, ...attrs, threads: 1 }).y as Float32Array;
   const y2 = ops.conv2dForward({ x, w, ...attrs, threads: 2 }).y as Float32Array;
   maxRel(y2, Float64Array.from(y1), 'threads 1 vs 2', 1e-6);
+});
+
+test('conv2d Winograd F(2x2,3x3): forced and automatic, odd sizes and image blocks, against the float64 reference', () => {
+  const seed = freshSeed('conv2d winograd');
+  const rng = mulberry32(seed);
+  const ri = (lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1));
+  const same = (n: number, c: number, h: number, w: number, oc: number, bias: boolean): Case => ({ n, c, h, w, oc, kh: 3, kw: 3, stride: [1, 1], pads: [1, 1, 1, 1], bias });
+  // 1x1 and odd maps (partial tiles), C = 1, and a batch that spans two image blocks of the transform
+  const cases = [same(1, 1, 1, 1, 1, true), same(2, 3, 5, 7, 4, true), same(3, 17, 4, 4, 16, false), same(40, 48, 24, 24, 48, true)];
+  for (let i = 0; i < 10; ++i) cases.push(same(ri(1, 5), ri(1, 40), ri(1, 13), ri(1, 13), ri(1, 40), rng() < 0.5));
+  let worst = 0;
+  for (const [i, cs] of cases.entries()) {
+    const variants = i === 3 ? [{ threads: 2, conv: 'auto' }] : [{ threads: 1, conv: 'winograd' }, { threads: 2, conv: 'winograd' }, { threads: 1, conv: 'winograd', path: 'generic' }];
+    for (const extra of variants) worst = Math.max(worst, runCase(cs, seed + 31 * i, `winograd case ${i} ${JSON.stringify(cs)} ${JSON.stringify(extra)}`, extra));
+  }
+  process.stderr.write(`# conv2d winograd worst relative error ${worst.toExponential(2)}\n`);
+  // the two algorithms agree on a layer where auto picks Winograd, and 'im2col' forces the other one
+  const x = gaussian(2 * 32 * 8 * 8, seed + 5), w = gaussian(32 * 32 * 9, seed + 6, 0.2);
+  const attrs = { x, w, xShape: [2, 32, 8, 8], wShape: [32, 32, 3, 3], pads: [1, 1, 1, 1], threads: 1 };
+  const a = ops.conv2dForward({ ...attrs, conv: 'auto' }).y as Float32Array, b = ops.conv2dForward({ ...attrs, conv: 'im2col' }).y as Float32Array;
+  maxRel(a, Float64Array.from(b), 'auto vs im2col', 2e-5);
+  assert.ok(a.some((v, k) => v !== b[k]), 'auto took the Winograd path (its rounding differs from im2col)');
+  assert.throws(() => ops.conv2dForward({ ...attrs, conv: 'fft' }), (e: { code?: string; message: string }) => e.code === 'E_INVALID_ARGUMENT' && /conv must be 'auto', 'im2col' or 'winograd'/.test(e.message));
 });
 
 test('conv2d: bad arguments give typed errors naming the argument', () => {

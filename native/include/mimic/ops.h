@@ -20,9 +20,14 @@
 
 namespace mimic::ops {
 
+// How a convolution is computed: Auto picks Winograd F(2x2, 3x3) for 3x3 / stride 1 / pad 1 / groups 1 layers
+// wide enough to gain from it, im2col + GEMM otherwise; the others force one (Winograd only where it applies).
+enum class ConvAlgo : uint8_t { Auto, Im2col, Winograd };
+
 struct Ctx {
   int threads = 0;                    // 0: the global pool's size; 1: the calling thread only
   KernelPath path = KernelPath::Auto;  // passed to the GEMM
+  ConvAlgo conv = ConvAlgo::Auto;
 };
 
 // ---------------------------------------------------------------------------------------------------------

@@ -1,0 +1,265 @@
+// Winograd F(2x2, 3x3) convolution (see conv_winograd.h). Lavin & Gray's matrices:
+//   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]   G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]   A^T = [1 1 1 0; 0 1 -1 -1]
+// A 4x4 input tile d (stride 2, pad 1) gives V = B^T d B, a kernel g gives U = G g G^T, and the 2x2 output tile is
+// Y = A^T (sum over channels of U .* V) A: per Winograd point xi (16 of them) the channel sum is one GEMM,
+//   M_xi (Cout x T) = U_xi (Cout x Cin) * V_xi (Cin x T),  T = tiles of the image block.
+// Weight gradient: with Z = A dy A^T (a 2x2 dy tile to 4x4), dU_xi (OC x C) = Z_xi (OC x T) * V_xi^T, and
+// dg = G^T dU G. Images are processed in blocks so the transformed tiles stay near L2/L3 sizes.
+#include "conv_winograd.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "mimic/gemm.h"
+#include "mimic/threadpool.h"
+
+namespace mimic::ops::winograd {
+
+namespace {
+constexpr int64_t kPoints = 16;
+constexpr int64_t kBlockFloats = 4ll << 20;  // V or M of one image block: 16 x channels x tiles <= 16 MiB
+
+// Distance between the 16 matrices of one buffer. The transforms write (or read) all 16 at once; at a multiple of
+// 4 KiB apart they would all map to the same L1 sets (it made the transforms 5x slower), so the matrices are
+// 4 KiB-aligned plus 80 floats: 5 cache lines apart modulo 4 KiB, distinct sets for all 16.
+inline int64_t point_stride(int64_t rows, int64_t cols) { return (rows * cols + 1023) / 1024 * 1024 + 80; }
+
+struct Geo {
+  int64_t th, tw, per;  // tiles per column, per row, per image
+  int64_t nb;           // images per block
+};
+
+Geo geo_of(const Conv2dShape& s) {
+  Geo g;
+  g.th = (s.h + 1) / 2;
+  g.tw = (s.w + 1) / 2;
+  g.per = g.th * g.tw;
+  const int64_t widest = std::max(s.c, s.oc);
+  g.nb = std::clamp<int64_t>(kBlockFloats / (kPoints * widest * g.per), 1, s.n);
+  return g;
+}
+
+// V (16 x cin x T) of images [n0, n0 + nb) of x (N, cin, H, W). Each task copies one plane into a zero-padded
+// buffer (pad 1, plus 1 for odd sizes) so the tile loop has no bounds checks.
+void input_transform(const float* x, int64_t cin, int64_t H, int64_t W, const Geo& g, int64_t n0, int64_t nb,
+                     float* V, int threads) {
+  const int64_t T = nb * g.per, PH = 2 * g.th + 2, PW = 2 * g.tw + 2;
+  parallel_for(cin * nb, threads, [&](int64_t t0, int64_t t1) {
+    std::vector<float> pad(static_cast<size_t>(PH * PW));
+    for (int64_t task = t0; task < t1; ++task) {
+      const int64_t c = task / nb, b = task % nb;
+      const float* plane = x + ((n0 + b) * cin + c) * H * W;
+      std::fill(pad.begin(), pad.end(), 0.0f);
+      for (int64_t r = 0; r < H; ++r) std::memcpy(&pad[(r + 1) * PW + 1], plane + r * W, sizeof(float) * W);
+      float* out = V + c * T + b * g.per;
+      const int64_t stride = point_stride(cin, T);
+      for (int64_t ty = 0; ty < g.th; ++ty)
+        for (int64_t tx = 0; tx < g.tw; ++tx) {
+          const float* d = &pad[2 * ty * PW + 2 * tx];
+          float t[4][4];  // B^T d
+          for (int q = 0; q < 4; ++q) {
+            const float d0 = d[q], d1 = d[PW + q], d2 = d[2 * PW + q], d3 = d[3 * PW + q];
+            t[0][q] = d0 - d2;
+            t[1][q] = d1 + d2;
+            t[2][q] = d2 - d1;
+            t[3][q] = d1 - d3;
+          }
+          const int64_t k = ty * g.tw + tx;
+          for (int r = 0; r < 4; ++r) {  // (B^T d) B
+            float* o = out + k + r * 4 * stride;
+            o[0] = t[r][0] - t[r][2];
+            o[stride] = t[r][1] + t[r][2];
+            o[2 * stride] = t[r][2] - t[r][1];
+            o[3 * stride] = t[r][1] - t[r][3];
+          }
+        }
+    }
+  });
+}
+
+// y (N, cout, H, W) images [n0, n0 + nb) = A^T M A (+ bias).
+void output_transform(const float* M, const float* bias, int64_t cout, int64_t H, int64_t W, const Geo& g,
+                      int64_t n0, int64_t nb, float* y, int threads) {
+  const int64_t T = nb * g.per, stride = point_stride(cout, T);
+  parallel_for(cout * nb, threads, [&](int64_t t0, int64_t t1) {
+    for (int64_t task = t0; task < t1; ++task) {
+      const int64_t o = task / nb, b = task % nb;
+      const float* in = M + o * T + b * g.per;
+      float* plane = y + ((n0 + b) * cout + o) * H * W;
+      const float bo = bias ? bias[o] : 0.0f;
+      for (int64_t ty = 0; ty < g.th; ++ty)
+        for (int64_t tx = 0; tx < g.tw; ++tx) {
+          const int64_t k = ty * g.tw + tx;
+          float t[2][4];  // A^T m
+          for (int q = 0; q < 4; ++q) {
+            const float m0 = in[k + q * stride], m1 = in[k + (4 + q) * stride], m2 = in[k + (8 + q) * stride],
+                        m3 = in[k + (12 + q) * stride];
+            t[0][q] = m0 + m1 + m2;
+            t[1][q] = m1 - m2 - m3;
+          }
+          const int64_t oy = 2 * ty, ox = 2 * tx;
+          for (int r = 0; r < 2 && oy + r < H; ++r) {
+            float* row = plane + (oy + r) * W + ox;
+            row[0] = t[r][0] + t[r][1] + t[r][2] + bo;
+            if (ox + 1 < W) row[1] = t[r][1] - t[r][2] - t[r][3] + bo;
+          }
+        }
+    }
+  });
+}
+
+// U (16 x rows x cols) with U[xi][r][c] = (G g G^T)[xi] of kernel g = w[r][c] (w: OC x C x 3 x 3), or, for the
+// input gradient (flip), of g = w[c][r] rotated by 180 degrees (rows = C, cols = OC).
+void kernel_transform(const float* w, int64_t oc, int64_t c, bool flip, float* U, int threads) {
+  const int64_t rows = flip ? c : oc, cols = flip ? oc : c;
+  parallel_for(rows * cols, threads, [&](int64_t t0, int64_t t1) {
+    for (int64_t task = t0; task < t1; ++task) {
+      const int64_t r = task / cols, q = task % cols;
+      const float* k = flip ? w + (q * c + r) * 9 : w + (r * c + q) * 9;
+      float g[3][3];
+      for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j) g[i][j] = flip ? k[(2 - i) * 3 + (2 - j)] : k[i * 3 + j];
+      float t[4][3];  // G g
+      for (int j = 0; j < 3; ++j) {
+        t[0][j] = g[0][j];
+        t[1][j] = 0.5f * (g[0][j] + g[1][j] + g[2][j]);
+        t[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);
+        t[3][j] = g[2][j];
+      }
+      const int64_t st = point_stride(rows, cols);
+      for (int i = 0; i < 4; ++i) {  // (G g) G^T
+        float* u = U + (i * 4) * st + r * cols + q;
+        u[0] = t[i][0];
+        u[st] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+        u[2 * st] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+        u[3 * st] = t[i][2];
+      }
+    }
+  });
+}
+
+// Z (16 x OC x T) = A dy A^T of the 2x2 tiles of dy (N, OC, H, W), images [n0, n0 + nb); outside the map dy = 0.
+void grad_transform(const float* dy, int64_t oc, int64_t H, int64_t W, const Geo& g, int64_t n0, int64_t nb,
+                    float* Z, int threads) {
+  const int64_t T = nb * g.per, stride = point_stride(oc, T);
+  parallel_for(oc * nb, threads, [&](int64_t t0, int64_t t1) {
+    for (int64_t task = t0; task < t1; ++task) {
+      const int64_t o = task / nb, b = task % nb;
+      const float* plane = dy + ((n0 + b) * oc + o) * H * W;
+      float* out = Z + o * T + b * g.per;
+      for (int64_t ty = 0; ty < g.th; ++ty)
+        for (int64_t tx = 0; tx < g.tw; ++tx) {
+          const int64_t oy = 2 * ty, ox = 2 * tx;
+          float e[2][2] = {{0, 0}, {0, 0}};
+          for (int r = 0; r < 2 && oy + r < H; ++r)
+            for (int q = 0; q < 2 && ox + q < W; ++q) e[r][q] = plane[(oy + r) * W + ox + q];
+          float t[4][2];  // A e, A = [1 0; 1 1; 1 -1; 0 -1]
+          for (int q = 0; q < 2; ++q) {
+            t[0][q] = e[0][q];
+            t[1][q] = e[0][q] + e[1][q];
+            t[2][q] = e[0][q] - e[1][q];
+            t[3][q] = -e[1][q];
+          }
+          const int64_t k = ty * g.tw + tx;
+          for (int r = 0; r < 4; ++r) {  // (A e) A^T
+            float* z = out + k + r * 4 * stride;
+            z[0] = t[r][0];
+            z[stride] = t[r][0] + t[r][1];
+            z[2 * stride] = t[r][0] - t[r][1];
+            z[3 * stride] = -t[r][1];
+          }
+        }
+    }
+  });
+}
+
+// dw (OC x C x 3 x 3) = G^T dU G for every (o, c).
+void weight_grad(const float* dU, int64_t oc, int64_t c, float* dw, int threads) {
+  const int64_t st = point_stride(oc, c);
+  parallel_for(oc * c, threads, [&](int64_t t0, int64_t t1) {
+    for (int64_t task = t0; task < t1; ++task) {
+      float u[4][4];
+      for (int xi = 0; xi < 16; ++xi) u[xi / 4][xi % 4] = dU[xi * st + task];
+      float t[3][4];  // G^T u, G^T = [1 .5 .5 0; 0 .5 -.5 0; 0 .5 .5 1]
+      for (int q = 0; q < 4; ++q) {
+        t[0][q] = u[0][q] + 0.5f * (u[1][q] + u[2][q]);
+        t[1][q] = 0.5f * (u[1][q] - u[2][q]);
+        t[2][q] = 0.5f * (u[1][q] + u[2][q]) + u[3][q];
+      }
+      float* out = dw + task * 9;
+      for (int i = 0; i < 3; ++i) {  // (G^T u) G
+        out[i * 3 + 0] = t[i][0] + 0.5f * (t[i][1] + t[i][2]);
+        out[i * 3 + 1] = 0.5f * (t[i][1] - t[i][2]);
+        out[i * 3 + 2] = 0.5f * (t[i][1] + t[i][2]) + t[i][3];
+      }
+    }
+  });
+}
+
+// out (N, cout, H, W) = conv3x3(in (N, cin, H, W)) with the transformed kernel U (16 x cout x cin).
+void convolve(const Conv2dShape& s, const float* in, int64_t cin, int64_t cout, const float* U, const float* bias,
+              float* out, const Ctx& ctx, float* V, float* M) {
+  const Geo g = geo_of(s);
+  const GemmOptions gopt{ctx.threads, ctx.path};
+  for (int64_t n0 = 0; n0 < s.n; n0 += g.nb) {
+    const int64_t nb = std::min(g.nb, s.n - n0), T = nb * g.per;
+    input_transform(in, cin, s.h, s.w, g, n0, nb, V, ctx.threads);
+    for (int64_t xi = 0; xi < kPoints; ++xi)
+      sgemm(Trans::N, Trans::N, cout, T, cin, 1.0f, U + xi * point_stride(cout, cin), cin,
+            V + xi * point_stride(cin, T), T, 0.0f, M + xi * point_stride(cout, T), T, gopt);
+    output_transform(M, bias, cout, s.h, s.w, g, n0, nb, out, ctx.threads);
+  }
+}
+}  // namespace
+
+bool eligible(const Conv2dShape& s) {
+  return s.kh == 3 && s.kw == 3 && s.stride_h == 1 && s.stride_w == 1 && s.dil_h == 1 && s.dil_w == 1 &&
+         s.pad_t == 1 && s.pad_l == 1 && s.pad_b == 1 && s.pad_r == 1 && s.groups == 1;
+}
+
+size_t workspace_floats(const Conv2dShape& s) {
+  const Geo g = geo_of(s);
+  const int64_t T = g.nb * g.per;
+  return static_cast<size_t>(kPoints * (point_stride(s.oc, s.c) + 2 * point_stride(std::max(s.c, s.oc), T)));
+}
+
+void forward(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y, const Ctx& ctx,
+             float* ws) {
+  const Geo g = geo_of(s);
+  const int64_t T = g.nb * g.per;
+  float* U = ws;
+  float* V = U + kPoints * point_stride(s.oc, s.c);
+  float* M = V + kPoints * point_stride(std::max(s.c, s.oc), T);
+  kernel_transform(w, s.oc, s.c, false, U, ctx.threads);
+  convolve(s, x, s.c, s.oc, U, b, y, ctx, V, M);
+}
+
+void backward(const Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx, float* dw,
+              const Ctx& ctx, float* ws) {
+  const Geo g = geo_of(s);
+  const int64_t T = g.nb * g.per;
+  float* U = ws;                             // 16 x C x OC (input gradient) or 16 x OC x C (dU)
+  float* A = U + kPoints * point_stride(s.oc, s.c);  // 16 x max(C, OC) x T
+  float* B = A + kPoints * point_stride(std::max(s.c, s.oc), T);
+  if (dx) {  // dx = the forward of dy with the flipped kernel, channels swapped
+    kernel_transform(w, s.oc, s.c, true, U, ctx.threads);
+    convolve(s, dy, s.oc, s.c, U, nullptr, dx, ctx, A, B);
+  }
+  if (dw) {
+    const GemmOptions gopt{ctx.threads, ctx.path};
+    for (int64_t n0 = 0; n0 < s.n; n0 += g.nb) {
+      const int64_t nb = std::min(g.nb, s.n - n0), Tb = nb * g.per;
+      float* V = A;  // 16 x C x Tb
+      float* Z = B;  // 16 x OC x Tb
+      input_transform(x, s.c, s.h, s.w, g, n0, nb, V, ctx.threads);
+      grad_transform(dy, s.oc, s.h, s.w, g, n0, nb, Z, ctx.threads);
+      for (int64_t xi = 0; xi < kPoints; ++xi)
+        sgemm(Trans::N, Trans::T, s.oc, s.c, Tb, 1.0f, Z + xi * point_stride(s.oc, Tb), Tb, V + xi * point_stride(s.c, Tb),
+              Tb, n0 == 0 ? 0.0f : 1.0f, U + xi * point_stride(s.oc, s.c), s.c, gopt);
+    }
+    weight_grad(U, s.oc, s.c, dw, ctx.threads);
+  }
+}
+
+}  // namespace mimic::ops::winograd
