@@ -41,39 +41,51 @@ Geo geo_of(const Conv2dShape& s) {
 }
 
 // V (16 x cin x T) of images [n0, n0 + nb) of x (N, cin, H, W). Each task copies one plane into a zero-padded
-// buffer (pad 1, plus 1 for odd sizes) so the tile loop has no bounds checks.
+// buffer (pad 1, plus 1 for odd sizes) whose rows are stored split, even columns then odd columns (E | O, tw + 1
+// each): a tile's four columns are then E[tx], O[tx], E[tx + 1], O[tx + 1], unit-stride across tiles, and the tile
+// loop (16 contiguous output streams) vectorises.
 void input_transform(const float* x, int64_t cin, int64_t H, int64_t W, const Geo& g, int64_t n0, int64_t nb,
                      float* V, int threads) {
-  const int64_t T = nb * g.per, PH = 2 * g.th + 2, PW = 2 * g.tw + 2;
+  const int64_t T = nb * g.per, PH = 2 * g.th + 2, half = g.tw + 1, PW = 2 * half;
+  const int64_t stride = point_stride(cin, T);
   parallel_for(cin * nb, threads, [&](int64_t t0, int64_t t1) {
     std::vector<float> pad(static_cast<size_t>(PH * PW));
     for (int64_t task = t0; task < t1; ++task) {
       const int64_t c = task / nb, b = task % nb;
       const float* plane = x + ((n0 + b) * cin + c) * H * W;
       std::fill(pad.begin(), pad.end(), 0.0f);
-      for (int64_t r = 0; r < H; ++r) std::memcpy(&pad[(r + 1) * PW + 1], plane + r * W, sizeof(float) * W);
+      for (int64_t r = 0; r < H; ++r) {  // padded column p = col + 1 goes to E[p / 2] or O[p / 2]
+        float* E = &pad[(r + 1) * PW];
+        float* O = E + half;
+        const float* src = plane + r * W;
+        for (int64_t col = 0; col < W; ++col) ((col + 1) % 2 == 0 ? E : O)[(col + 1) / 2] = src[col];
+      }
       float* out = V + c * T + b * g.per;
-      const int64_t stride = point_stride(cin, T);
-      for (int64_t ty = 0; ty < g.th; ++ty)
+      for (int64_t ty = 0; ty < g.th; ++ty) {
+        const float* __restrict e0 = &pad[2 * ty * PW];
+        const float* __restrict e1 = e0 + PW;
+        const float* __restrict e2 = e1 + PW;
+        const float* __restrict e3 = e2 + PW;
+        float* __restrict o = out + ty * g.tw;
+#pragma GCC ivdep
         for (int64_t tx = 0; tx < g.tw; ++tx) {
-          const float* d = &pad[2 * ty * PW + 2 * tx];
-          float t[4][4];  // B^T d
+          float t[4][4];  // B^T d; column q of the tile: q even -> E[tx + q / 2], q odd -> O[tx + q / 2]
           for (int q = 0; q < 4; ++q) {
-            const float d0 = d[q], d1 = d[PW + q], d2 = d[2 * PW + q], d3 = d[3 * PW + q];
+            const int64_t k = tx + q / 2 + (q % 2) * half;
+            const float d0 = e0[k], d1 = e1[k], d2 = e2[k], d3 = e3[k];
             t[0][q] = d0 - d2;
             t[1][q] = d1 + d2;
             t[2][q] = d2 - d1;
             t[3][q] = d1 - d3;
           }
-          const int64_t k = ty * g.tw + tx;
           for (int r = 0; r < 4; ++r) {  // (B^T d) B
-            float* o = out + k + r * 4 * stride;
-            o[0] = t[r][0] - t[r][2];
-            o[stride] = t[r][1] + t[r][2];
-            o[2 * stride] = t[r][2] - t[r][1];
-            o[3 * stride] = t[r][1] - t[r][3];
+            o[(4 * r + 0) * stride + tx] = t[r][0] - t[r][2];
+            o[(4 * r + 1) * stride + tx] = t[r][1] + t[r][2];
+            o[(4 * r + 2) * stride + tx] = t[r][2] - t[r][1];
+            o[(4 * r + 3) * stride + tx] = t[r][1] - t[r][3];
           }
         }
+      }
     }
   });
 }
@@ -83,28 +95,37 @@ void output_transform(const float* M, const float* bias, int64_t cout, int64_t H
                       int64_t n0, int64_t nb, float* y, int threads) {
   const int64_t T = nb * g.per, stride = point_stride(cout, T);
   parallel_for(cout * nb, threads, [&](int64_t t0, int64_t t1) {
+    std::vector<float> tmp(static_cast<size_t>(4 * g.tw));
     for (int64_t task = t0; task < t1; ++task) {
       const int64_t o = task / nb, b = task % nb;
       const float* in = M + o * T + b * g.per;
       float* plane = y + ((n0 + b) * cout + o) * H * W;
       const float bo = bias ? bias[o] : 0.0f;
-      for (int64_t ty = 0; ty < g.th; ++ty)
-        for (int64_t tx = 0; tx < g.tw; ++tx) {
-          const int64_t k = ty * g.tw + tx;
+      for (int64_t ty = 0; ty < g.th; ++ty) {
+        const float* __restrict m = in + ty * g.tw;
+        float* __restrict a0 = &tmp[0];  // output rows 2ty and 2ty + 1, even and odd columns
+        float* __restrict a1 = a0 + g.tw;
+        float* __restrict b0 = a1 + g.tw;
+        float* __restrict b1 = b0 + g.tw;
+#pragma GCC ivdep
+        for (int64_t tx = 0; tx < g.tw; ++tx) {  // vectorised across tiles
           float t[2][4];  // A^T m
           for (int q = 0; q < 4; ++q) {
-            const float m0 = in[k + q * stride], m1 = in[k + (4 + q) * stride], m2 = in[k + (8 + q) * stride],
-                        m3 = in[k + (12 + q) * stride];
+            const float m0 = m[q * stride + tx], m1 = m[(4 + q) * stride + tx], m2 = m[(8 + q) * stride + tx],
+                        m3 = m[(12 + q) * stride + tx];
             t[0][q] = m0 + m1 + m2;
             t[1][q] = m1 - m2 - m3;
           }
-          const int64_t oy = 2 * ty, ox = 2 * tx;
-          for (int r = 0; r < 2 && oy + r < H; ++r) {
-            float* row = plane + (oy + r) * W + ox;
-            row[0] = t[r][0] + t[r][1] + t[r][2] + bo;
-            if (ox + 1 < W) row[1] = t[r][1] - t[r][2] - t[r][3] + bo;
-          }
+          a0[tx] = t[0][0] + t[0][1] + t[0][2] + bo;
+          a1[tx] = t[0][1] - t[0][2] - t[0][3] + bo;
+          b0[tx] = t[1][0] + t[1][1] + t[1][2] + bo;
+          b1[tx] = t[1][1] - t[1][2] - t[1][3] + bo;
         }
+        const int64_t oy = 2 * ty;
+        for (int64_t col = 0; col < W; ++col) plane[oy * W + col] = (col % 2 ? a1 : a0)[col / 2];
+        if (oy + 1 < H)
+          for (int64_t col = 0; col < W; ++col) plane[(oy + 1) * W + col] = (col % 2 ? b1 : b0)[col / 2];
+      }
     }
   });
 }
@@ -139,6 +160,17 @@ void kernel_transform(const float* w, int64_t oc, int64_t c, bool flip, float* U
   });
 }
 
+// z[xi * stride] = (A e A^T)[xi] of one 2x2 dy tile e, A = [1 0; 1 1; 1 -1; 0 -1].
+inline void grad_tile(float e00, float e01, float e10, float e11, float* __restrict z, int64_t stride) {
+  const float t[4][2] = {{e00, e01}, {e00 + e10, e01 + e11}, {e00 - e10, e01 - e11}, {-e10, -e11}};  // A e
+  for (int r = 0; r < 4; ++r) {  // (A e) A^T
+    z[(4 * r + 0) * stride] = t[r][0];
+    z[(4 * r + 1) * stride] = t[r][0] + t[r][1];
+    z[(4 * r + 2) * stride] = t[r][0] - t[r][1];
+    z[(4 * r + 3) * stride] = -t[r][1];
+  }
+}
+
 // Z (16 x OC x T) = A dy A^T of the 2x2 tiles of dy (N, OC, H, W), images [n0, n0 + nb); outside the map dy = 0.
 void grad_transform(const float* dy, int64_t oc, int64_t H, int64_t W, const Geo& g, int64_t n0, int64_t nb,
                     float* Z, int threads) {
@@ -148,28 +180,25 @@ void grad_transform(const float* dy, int64_t oc, int64_t H, int64_t W, const Geo
       const int64_t o = task / nb, b = task % nb;
       const float* plane = dy + ((n0 + b) * oc + o) * H * W;
       float* out = Z + o * T + b * g.per;
-      for (int64_t ty = 0; ty < g.th; ++ty)
-        for (int64_t tx = 0; tx < g.tw; ++tx) {
-          const int64_t oy = 2 * ty, ox = 2 * tx;
-          float e[2][2] = {{0, 0}, {0, 0}};
-          for (int r = 0; r < 2 && oy + r < H; ++r)
-            for (int q = 0; q < 2 && ox + q < W; ++q) e[r][q] = plane[(oy + r) * W + ox + q];
-          float t[4][2];  // A e, A = [1 0; 1 1; 1 -1; 0 -1]
-          for (int q = 0; q < 2; ++q) {
-            t[0][q] = e[0][q];
-            t[1][q] = e[0][q] + e[1][q];
-            t[2][q] = e[0][q] - e[1][q];
-            t[3][q] = -e[1][q];
-          }
-          const int64_t k = ty * g.tw + tx;
-          for (int r = 0; r < 4; ++r) {  // (A e) A^T
-            float* z = out + k + r * 4 * stride;
-            z[0] = t[r][0];
-            z[stride] = t[r][0] + t[r][1];
-            z[2 * stride] = t[r][0] - t[r][1];
-            z[3 * stride] = -t[r][1];
-          }
+      for (int64_t ty = 0; ty < g.th; ++ty) {
+        const int64_t oy = 2 * ty;
+        const bool even_w = W % 2 == 0, two_rows = oy + 1 < H;
+        const float* __restrict e0 = plane + oy * W;
+        const float* __restrict e1 = e0 + W;
+        float* __restrict z = out + ty * g.tw;
+        if (even_w && two_rows) {  // every 2x2 dy tile inside the map: vectorised across tiles
+#pragma GCC ivdep
+          for (int64_t tx = 0; tx < g.tw; ++tx)
+            grad_tile(e0[2 * tx], e0[2 * tx + 1], e1[2 * tx], e1[2 * tx + 1], z + tx, stride);
+          continue;
         }
+        for (int64_t tx = 0; tx < g.tw; ++tx) {  // a partial tile row or column: dy = 0 outside the map
+          const int64_t ox = 2 * tx;
+          const bool right = ox + 1 < W;
+          grad_tile(e0[ox], right ? e0[ox + 1] : 0.0f, two_rows ? e1[ox] : 0.0f, two_rows && right ? e1[ox + 1] : 0.0f,
+                    z + tx, stride);
+        }
+      }
     }
   });
 }

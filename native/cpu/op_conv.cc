@@ -228,9 +228,9 @@ void conv2d_check(const Conv2dShape& s) {
 
 namespace {
 // Winograd where it applies and the layer has the channels to fill its GEMMs (K = C). Measured on the CIFAR
-// ResNet-18 training step (1 thread): from 32 channels up it wins (width 64: 2.10 s vs 2.65 s per batch of 128);
-// at 16 its thin GEMMs and transforms cost what the 2.25x fewer multiplies save (width 16: 0.29 s with 32 as the
-// bound, 0.33 s with 16 and with im2col everywhere).
+// ResNet-18 training step (1 thread): from 32 channels up it wins (width 64: 1.9 s vs 2.65 s per batch of 128);
+// at 16 its thin GEMMs and transforms cost more than the 2.25x fewer multiplies save (width 16: 0.29 s with 32 as
+// the bound, 0.30 s with 16, 0.32 s with im2col everywhere).
 constexpr int64_t kWinogradMinChannels = 32;
 // MIMIC_CONV=im2col | winograd overrides Auto process-wide (A/B timing, debugging).
 ConvAlgo env_algo() {
