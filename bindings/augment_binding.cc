@@ -16,14 +16,12 @@
 //          order[0..3] (op ids 0 brightness, 1 contrast, 2 saturation, 3 hue; -1 unused), grayscale.
 // Errors: E_DTYPE (wrong array type), E_SHAPE_MISMATCH (pixels length, mean/std length), E_INVALID_ARGUMENT
 // (anything else), each naming the argument.
-#include <memory>
-#include <set>
 #include <string>
 #include <vector>
 
-#include "async_task.h"
 #include "convert.h"
 #include "exports.h"
+#include "image_args.h"
 #include "mimic/augment.h"
 
 namespace mimic::bind {
@@ -37,34 +35,6 @@ using augment::Images;
 constexpr int kDrawFields = 15;
 
 std::string s(int64_t v) { return std::to_string(v); }
-
-void reject_unknown(Napi::Env env, Napi::Object o, const std::string& name, const std::set<std::string>& allowed) {
-  Napi::Array names = o.GetPropertyNames();
-  for (uint32_t i = 0; i < names.Length(); ++i) {
-    std::string k = names.Get(i).ToString().Utf8Value();
-    if (!allowed.count(k) && !o.Get(k).IsUndefined())
-      fail(env, Code::InvalidArgument, name + "." + k + " is not a known option");
-  }
-}
-
-std::vector<double> get_numbers(Napi::Env env, Napi::Value v, const std::string& name, size_t min_len,
-                                size_t max_len) {
-  if (!v.IsArray()) fail(env, Code::InvalidArgument, name + " must be an array of numbers");
-  auto a = v.As<Napi::Array>();
-  if (a.Length() < min_len || a.Length() > max_len)
-    fail(env, Code::InvalidArgument,
-         name + " must have " + (min_len == max_len ? s(min_len) : s(min_len) + " to " + s(max_len)) +
-             " entries (got " + s(a.Length()) + ")");
-  std::vector<double> r;
-  for (uint32_t i = 0; i < a.Length(); ++i) {
-    Napi::Value e = a.Get(i);
-    if (!e.IsNumber()) fail(env, Code::InvalidArgument, name + "[" + s(i) + "] must be a number");
-    double d = e.As<Napi::Number>().DoubleValue();
-    if (!std::isfinite(d)) fail(env, Code::NonFinite, name + "[" + s(i) + "] must be finite");
-    r.push_back(d);
-  }
-  return r;
-}
 
 void get_pair(Napi::Env env, Napi::Object o, const char* key, const std::string& name, double& lo, double& hi) {
   if (!has(o, key)) return;
@@ -102,10 +72,7 @@ void get_jitter(Napi::Env env, Napi::Object o, const char* key, const std::strin
 void get_normalize(Napi::Env env, Napi::Object o, const char* key, const std::string& name, int channels,
                    Config& cfg) {
   if (!has(o, key)) {
-    if (channels == 3) {
-      cfg.mean = {0.4914, 0.4822, 0.4465};
-      cfg.std = {0.2023, 0.1994, 0.2010};
-    }
+    if (channels == 3) set_cifar10(cfg.mean, cfg.std);
     return;
   }
   Napi::Value v = o.Get(key);
@@ -115,21 +82,13 @@ void get_normalize(Napi::Env env, Napi::Object o, const char* key, const std::st
     if (p == "none") return;
     if (p == "cifar10") {
       if (channels != 3) fail(env, Code::ShapeMismatch, full + " 'cifar10' needs 3-channel images");
-      cfg.mean = {0.4914, 0.4822, 0.4465};
-      cfg.std = {0.2023, 0.1994, 0.2010};
+      set_cifar10(cfg.mean, cfg.std);
       return;
     }
     fail(env, Code::InvalidArgument, full + " must be 'cifar10', 'none' or { mean, std } (got '" + p + "')");
   }
   if (v.IsNull()) return;
-  Napi::Object n = as_object(env, v, full);
-  if (!has(n, "mean") || !has(n, "std")) fail(env, Code::InvalidArgument, full + " needs both mean and std");
-  cfg.mean = get_numbers(env, n.Get("mean"), full + ".mean", 1, 3);
-  cfg.std = get_numbers(env, n.Get("std"), full + ".std", 1, 3);
-  if (cfg.mean.size() != static_cast<size_t>(channels) || cfg.std.size() != static_cast<size_t>(channels))
-    fail(env, Code::ShapeMismatch,
-         full + ".mean/std must have one entry per channel (" + s(channels) + "), got " + s(cfg.mean.size()) +
-             " and " + s(cfg.std.size()));
+  get_mean_std(env, as_object(env, v, full), full, channels, cfg.mean, cfg.std);
   for (size_t i = 0; i < cfg.std.size(); ++i)
     if (cfg.std[i] == 0) fail(env, Code::InvalidArgument, full + ".std[" + s(i) + "] must be non-zero");
 }
@@ -174,10 +133,6 @@ Images get_images(Napi::Env env, Napi::Object o, const std::string& name) {
   return im;
 }
 
-int get_threads(Napi::Env env, Napi::Object o, const std::string& name) {
-  return static_cast<int>(std::min<int64_t>(get_int(env, o, "threads", name, 0, 0), 4096));
-}
-
 struct TwoViewsArgs {
   Images images;
   std::vector<int64_t> indices;
@@ -216,8 +171,7 @@ TwoViewsArgs parse_two_views(Napi::Env env, Napi::Value arg) {
     if (a.indices[k] < 0 || a.indices[k] >= a.images.count)
       fail(env, Code::InvalidArgument, fn + ".indices[" + s(k) + "] = " + s(a.indices[k]) +
                                            " is not an image index (0.." + s(a.images.count - 1) + ")");
-  a.seed = static_cast<uint64_t>(get_int(env, o, "seed", fn, 0, 0, true));
-  a.counter = static_cast<uint64_t>(get_int(env, o, "counter", fn, 0, 0, true));
+  get_seed_counter(env, o, fn, a.seed, a.counter);
   get_out_size(env, o, fn, a.cfg);
   a.threads = get_threads(env, o, fn);
   a.return_draws = get_bool(env, o, "returnDraws", fn, false);
@@ -316,32 +270,11 @@ Napi::Object result_object(Napi::Env env, const TwoViewsArgs& a, const TwoViewsR
 }
 
 Napi::Value TwoViews(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  try {
-    TwoViewsArgs a = parse_two_views(env, info[0]);
-    TwoViewsResult r;
-    run_checked(env, [&] { run_two_views(a, r); }, "augment.twoViews: ");
-    return result_object(env, a, r);
-  } catch (const Napi::Error& e) {
-    e.ThrowAsJavaScriptException();
-  } catch (const std::exception& e) {
-    make_error(env, Code::Internal, std::string("augment.twoViews: ") + e.what()).ThrowAsJavaScriptException();
-  }
-  return env.Undefined();
+  return call_now(info, parse_two_views, run_two_views, result_object, "augment.twoViews: ");
 }
 
 Napi::Value TwoViewsAsync(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return promise_or_reject(env, [&] {
-    struct Job {
-      TwoViewsArgs args;
-      TwoViewsResult result;
-    };
-    auto job = std::make_shared<Job>(Job{parse_two_views(env, info[0]), {}});
-    return queue_task(env, "generic", {info[0].As<Napi::Object>().Get("pixels")},
-                      [job] { run_two_views(job->args, job->result); },
-                      [job](Napi::Env e) { return result_object(e, job->args, job->result); }, "augment.twoViews: ");
-  });
+  return call_async(info, parse_two_views, run_two_views, result_object, "pixels", "augment.twoViews: ");
 }
 
 Napi::Value ApplyFixed(const Napi::CallbackInfo& info) {

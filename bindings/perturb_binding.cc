@@ -15,14 +15,12 @@
 //     level[0..2].
 // Errors: E_DTYPE (views not a Float32Array), E_SHAPE_MISMATCH (shape vs length, mean/std length), E_NON_FINITE
 // (a NaN/Inf in views or an option), E_INVALID_ARGUMENT (anything else), each naming the option.
-#include <memory>
-#include <set>
 #include <string>
 #include <vector>
 
-#include "async_task.h"
 #include "convert.h"
 #include "exports.h"
+#include "image_args.h"
 #include "mimic/perturb.h"
 
 namespace mimic::bind {
@@ -39,34 +37,6 @@ const std::string kFn = "perturbBatch";
 std::string s(int64_t v) { return std::to_string(v); }
 std::string num(double v) { return std::to_string(v); }
 
-void reject_unknown(Napi::Env env, Napi::Object o, const std::string& name, const std::set<std::string>& allowed) {
-  Napi::Array names = o.GetPropertyNames();
-  for (uint32_t i = 0; i < names.Length(); ++i) {
-    std::string k = names.Get(i).ToString().Utf8Value();
-    if (!allowed.count(k) && !o.Get(k).IsUndefined())
-      fail(env, Code::InvalidArgument, name + "." + k + " is not a known option");
-  }
-}
-
-std::vector<double> get_numbers(Napi::Env env, Napi::Value v, const std::string& name, size_t min_len,
-                                size_t max_len) {
-  if (!v.IsArray()) fail(env, Code::InvalidArgument, name + " must be an array of numbers");
-  auto a = v.As<Napi::Array>();
-  if (a.Length() < min_len || a.Length() > max_len)
-    fail(env, Code::InvalidArgument,
-         name + " must have " + (min_len == max_len ? s(min_len) : s(min_len) + " to " + s(max_len)) +
-             " entries (got " + s(a.Length()) + ")");
-  std::vector<double> r;
-  for (uint32_t i = 0; i < a.Length(); ++i) {
-    Napi::Value e = a.Get(i);
-    if (!e.IsNumber()) fail(env, Code::InvalidArgument, name + "[" + s(i) + "] must be a number");
-    double d = e.As<Napi::Number>().DoubleValue();
-    if (!std::isfinite(d)) fail(env, Code::NonFinite, name + "[" + s(i) + "] must be finite");
-    r.push_back(d);
-  }
-  return r;
-}
-
 void get_normalize(Napi::Env env, Napi::Object o, int channels, Config& cfg) {
   const std::string full = kFn + ".normalize";
   if (!has(o, "normalize"))
@@ -78,21 +48,14 @@ void get_normalize(Napi::Env env, Napi::Object o, int channels, Config& cfg) {
     if (p == "none") return;
     if (p == "cifar10") {
       if (channels != 3) fail(env, Code::ShapeMismatch, full + " 'cifar10' needs 3-channel images (got " + s(channels) + ")");
-      cfg.mean = {0.4914, 0.4822, 0.4465};
-      cfg.std = {0.2023, 0.1994, 0.2010};
+      set_cifar10(cfg.mean, cfg.std);
       return;
     }
     fail(env, Code::InvalidArgument, full + " must be 'cifar10', 'none' or { mean, std } (got '" + p + "')");
   }
   Napi::Object n = as_object(env, v, full);
   reject_unknown(env, n, full, {"mean", "std"});
-  if (!has(n, "mean") || !has(n, "std")) fail(env, Code::InvalidArgument, full + " needs both mean and std");
-  cfg.mean = get_numbers(env, n.Get("mean"), full + ".mean", 1, 3);
-  cfg.std = get_numbers(env, n.Get("std"), full + ".std", 1, 3);
-  if (cfg.mean.size() != static_cast<size_t>(channels) || cfg.std.size() != static_cast<size_t>(channels))
-    fail(env, Code::ShapeMismatch,
-         full + ".mean/std must have one entry per channel (" + s(channels) + "), got " + s(cfg.mean.size()) +
-             " and " + s(cfg.std.size()));
+  get_mean_std(env, n, full, channels, cfg.mean, cfg.std);
   for (size_t i = 0; i < cfg.std.size(); ++i)
     if (!(cfg.std[i] > 0)) fail(env, Code::InvalidArgument, full + ".std[" + s(i) + "] must be > 0 (got " + num(cfg.std[i]) + ")");
 }
@@ -140,9 +103,8 @@ Args parse(Napi::Env env, Napi::Value arg) {
                                        s(a.shape.c) + ", " + s(a.shape.h) + ", " + s(a.shape.w) + "] needs " +
                                        num(want));
   a.views = views.data;
-  a.seed = static_cast<uint64_t>(get_int(env, o, "seed", kFn, 0, 0, true));
-  a.counter = static_cast<uint64_t>(get_int(env, o, "counter", kFn, 0, 0, true));
-  a.threads = static_cast<int>(std::min<int64_t>(get_int(env, o, "threads", kFn, 0, 0), 4096));
+  get_seed_counter(env, o, kFn, a.seed, a.counter);
+  a.threads = get_threads(env, o, kFn);
   a.return_draws = get_bool(env, o, "returnDraws", kFn, false);
   get_normalize(env, o, a.shape.c, a.cfg);
   Config& c = a.cfg;
@@ -278,32 +240,10 @@ Napi::Object result_object(Napi::Env env, const Args& a, const Result& r) {
   return res;
 }
 
-Napi::Value Batch(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  try {
-    Args a = parse(env, info[0]);
-    Result r;
-    run_checked(env, [&] { run(a, r); }, kFn + ": ");
-    return result_object(env, a, r);
-  } catch (const Napi::Error& e) {
-    e.ThrowAsJavaScriptException();
-  } catch (const std::exception& e) {
-    make_error(env, Code::Internal, kFn + ": " + e.what()).ThrowAsJavaScriptException();
-  }
-  return env.Undefined();
-}
+Napi::Value Batch(const Napi::CallbackInfo& info) { return call_now(info, parse, run, result_object, kFn + ": "); }
 
 Napi::Value BatchAsync(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return promise_or_reject(env, [&] {
-    struct Job {
-      Args args;
-      Result result;
-    };
-    auto job = std::make_shared<Job>(Job{parse(env, info[0]), {}});
-    return queue_task(env, "generic", {info[0].As<Napi::Object>().Get("views")}, [job] { run(job->args, job->result); },
-                      [job](Napi::Env e) { return result_object(e, job->args, job->result); }, kFn + ": ");
-  });
+  return call_async(info, parse, run, result_object, "views", kFn + ": ");
 }
 
 }  // namespace

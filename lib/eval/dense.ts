@@ -46,6 +46,38 @@ export interface DenseModel {
   losses: number[];
 }
 
+/** The training options of the linear probe and the MLP; missing ones take the classifier's defaults. */
+export interface DenseFitOptions {
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  weightDecay?: number;
+  /** Default 0. */
+  seed?: number;
+  numClasses?: number;
+  threads?: number;
+  signal?: AbortSignal;
+  onEpoch?: (epoch: number, epochs: number, loss: number) => void;
+}
+
+export type DenseFitDefaults = Readonly<{ epochs: number; batchSize: number; lr: number; weightDecay: number }>;
+
+/** trainDense with a classifier's layers and options (`o` over `defaults`, seed 0). */
+export function fitDense(x: LabelledFeatures, numClasses: number, layers: Pick<DenseTrainOptions, 'hidden' | 'dropout'>, o: DenseFitOptions, defaults: DenseFitDefaults): Promise<DenseModel> {
+  return trainDense(x, {
+    ...layers,
+    epochs: o.epochs ?? defaults.epochs,
+    batchSize: o.batchSize ?? defaults.batchSize,
+    lr: o.lr ?? defaults.lr,
+    weightDecay: o.weightDecay ?? defaults.weightDecay,
+    seed: o.seed ?? 0,
+    numClasses,
+    threads: o.threads,
+    signal: o.signal,
+    onEpoch: o.onEpoch,
+  });
+}
+
 function gemm(args: Parameters<ReturnType<typeof native>['sgemm']>[0]): void {
   try {
     native().sgemm(args);

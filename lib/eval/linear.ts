@@ -5,20 +5,9 @@
  * Defaults: 100 epochs, batch 256, Adam lr 1e-3, no weight decay.
  */
 import { checkFeatures, checkLabels, type Classifier, type FeatureMatrix, type LabelledFeatures } from './types.ts';
-import { argmaxRows, denseLogits, trainDense, type DenseModel } from './dense.ts';
+import { argmaxRows, denseLogits, fitDense, type DenseFitOptions, type DenseModel } from './dense.ts';
 
-export interface LinearProbeOptions {
-  epochs?: number;
-  batchSize?: number;
-  lr?: number;
-  weightDecay?: number;
-  /** Default 0. */
-  seed?: number;
-  numClasses?: number;
-  threads?: number;
-  signal?: AbortSignal;
-  onEpoch?: (epoch: number, epochs: number, loss: number) => void;
-}
+export type LinearProbeOptions = DenseFitOptions;
 
 export const LINEAR_DEFAULTS = { epochs: 100, batchSize: 256, lr: 1e-3, weightDecay: 0 } as const;
 
@@ -73,20 +62,6 @@ export async function fitLinearProbe(train: LabelledFeatures, o: LinearProbeOpti
   checkFeatures(train, 'linear probe training features');
   const numClasses = checkLabels(train, 'linear probe training features', o.numClasses);
   const st = fitStandardizer(train);
-  const model = await trainDense(
-    { ...standardize(train, st), labels: train.labels },
-    {
-      hidden: [],
-      epochs: o.epochs ?? LINEAR_DEFAULTS.epochs,
-      batchSize: o.batchSize ?? LINEAR_DEFAULTS.batchSize,
-      lr: o.lr ?? LINEAR_DEFAULTS.lr,
-      weightDecay: o.weightDecay ?? LINEAR_DEFAULTS.weightDecay,
-      seed: o.seed ?? 0,
-      numClasses,
-      threads: o.threads,
-      signal: o.signal,
-      onEpoch: o.onEpoch,
-    },
-  );
+  const model = await fitDense({ ...standardize(train, st), labels: train.labels }, numClasses, { hidden: [] }, o, LINEAR_DEFAULTS);
   return new LinearProbe(model, st, o.threads ?? 0);
 }

@@ -12,25 +12,15 @@
  */
 import { fitStandardizer, standardize, type Standardizer } from './linear.ts';
 import { checkFeatures, checkLabels, l2Normalized, type Classifier, type FeatureMatrix, type LabelledFeatures } from './types.ts';
-import { argmaxRows, denseLogits, trainDense, type DenseModel } from './dense.ts';
+import { argmaxRows, denseLogits, fitDense, type DenseFitOptions, type DenseModel } from './dense.ts';
 
-export interface MlpOptions {
+export interface MlpOptions extends DenseFitOptions {
   /** Hidden widths, default [512, 256]. */
   hidden?: number[];
   /** Dropout after the first hidden layer's ReLU (default 0.5, as the authors). */
   dropout?: number;
   /** Standardise the L2-normalised features with the training mean / std (default true; the authors: false). */
   standardize?: boolean;
-  epochs?: number;
-  batchSize?: number;
-  lr?: number;
-  weightDecay?: number;
-  /** Default 0. */
-  seed?: number;
-  numClasses?: number;
-  threads?: number;
-  signal?: AbortSignal;
-  onEpoch?: (epoch: number, epochs: number, loss: number) => void;
 }
 
 export const MLP_DEFAULTS = { hidden: [512, 256], dropout: 0.5, epochs: 10, batchSize: 64, lr: 1e-4, weightDecay: 0, standardize: true } as const;
@@ -60,21 +50,7 @@ export async function fitMlp(train: LabelledFeatures, o: MlpOptions = {}): Promi
   let x = l2Normalized(train);
   const st = (o.standardize ?? MLP_DEFAULTS.standardize) ? fitStandardizer(x) : undefined;
   if (st) x = standardize(x, st);
-  const model = await trainDense(
-    { ...x, labels: train.labels },
-    {
-      hidden,
-      dropout: hidden.map((_, l) => (l === 0 ? (o.dropout ?? MLP_DEFAULTS.dropout) : 0)),
-      epochs: o.epochs ?? MLP_DEFAULTS.epochs,
-      batchSize: o.batchSize ?? MLP_DEFAULTS.batchSize,
-      lr: o.lr ?? MLP_DEFAULTS.lr,
-      weightDecay: o.weightDecay ?? MLP_DEFAULTS.weightDecay,
-      seed: o.seed ?? 0,
-      numClasses,
-      threads: o.threads,
-      signal: o.signal,
-      onEpoch: o.onEpoch,
-    },
-  );
+  const dropout = hidden.map((_, l) => (l === 0 ? (o.dropout ?? MLP_DEFAULTS.dropout) : 0));
+  const model = await fitDense({ ...x, labels: train.labels }, numClasses, { hidden, dropout }, o, MLP_DEFAULTS);
   return new MlpClassifier(model, st, o.threads ?? 0);
 }
