@@ -224,6 +224,11 @@ test('perturbation-invariant distillation is the default; --faithful turns it (a
   assert.throws(() => parsePerturbSpec('patch,patch'), /named twice/);
   assert.throws(() => parsePerturbSpec('squares'), /not a family/);
   assert.throws(() => parsePerturbSpec('blend=2'), /must be in \[0, 1\]/);
+  assert.deepEqual(parsePerturbSpec('patch,noise=1:sigma=0.2:kind=uniform'), { patch: PERTURB_FAMILIES.patch, noise: { rate: 1, sigma: 0.2, kind: 'uniform' } });
+  assert.deepEqual(parsePerturbSpec('patch:count=3:fill=gray'), { patch: { ...PERTURB_FAMILIES.patch, count: 3, fill: 'gray' } });
+  assert.throws(() => parsePerturbSpec('noise:alpha=0.2'), /noise has no parameter 'alpha' \(it has sigma, kind\)/);
+  assert.throws(() => parsePerturbSpec('noise:sigma=x'), /noise sigma must be a number/);
+  assert.throws(() => parsePerturbSpec('patch:fill=pink'), /patch fill must be one of gray, color, texture, mixed/);
   const dir = await tmp();
   const small = { epochs: 1, reportImages: 0 };
   const def = await clean(base(join(dir, 'd'), small));

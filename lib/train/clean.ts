@@ -140,18 +140,43 @@ export const PERTURB_FAMILIES: Required<PerturbParams> = {
  */
 export const DEFAULT_PERTURB: PerturbParams = { patch: PERTURB_FAMILIES.patch };
 
-/** 'none' -> null; 'patch,blend=0.3' -> those families (PERTURB_FAMILIES' parameters, rates overridden). */
+// The parameters `--perturb` may set per family (FAMILY[=RATE][:KEY=VALUE]...), and how each is read.
+const PERTURB_KEYS: Record<'patch' | 'blend' | 'noise', Record<string, 'number' | readonly string[]>> = {
+  patch: { count: 'number', sizeMin: 'number', sizeMax: 'number', fill: ['gray', 'color', 'texture', 'mixed'] },
+  blend: { alphaMin: 'number', alphaMax: 'number' },
+  noise: { sigma: 'number', kind: ['uniform', 'checker', 'mixed'] },
+};
+
+/**
+ * 'none' -> null; 'patch,blend=0.3' -> those families (PERTURB_FAMILIES' parameters, rates overridden);
+ * 'patch,noise=1:sigma=0.2:kind=uniform' also overrides parameters (the native kernel checks their ranges).
+ */
 export function parsePerturbSpec(spec: string): PerturbParams | null {
   const t = String(spec).trim();
   if (t === 'none') return null;
   const out: PerturbParams = {};
   for (const part of t.split(',').map((x) => x.trim())) {
-    const [name, rate] = part.split('=').map((x) => x.trim());
+    const [head, ...params] = part.split(':').map((x) => x.trim());
+    const [name, rate] = head.split('=').map((x) => x.trim());
     if (name in out) throw invalid(`--perturb: '${name}' is named twice`);
     if (name !== 'patch' && name !== 'blend' && name !== 'noise') throw invalid(`--perturb: '${name}' is not a family (patch, blend, noise) or 'none'`);
     const r = rate === undefined ? PERTURB_FAMILIES[name].rate : rate === '' ? NaN : Number(rate);
     if (!(r >= 0 && r <= 1)) throw invalid(`--perturb: the rate of ${name} must be in [0, 1] (got ${rate})`);
-    (out as Record<string, unknown>)[name] = { ...structuredClone(PERTURB_FAMILIES[name]), rate: r };
+    const fam: Record<string, unknown> = { ...structuredClone(PERTURB_FAMILIES[name]), rate: r };
+    for (const kv of params) {
+      const [key, value] = kv.split('=').map((x) => x.trim());
+      const kind = PERTURB_KEYS[name][key];
+      if (!kind) throw invalid(`--perturb: ${name} has no parameter '${key}' (it has ${Object.keys(PERTURB_KEYS[name]).join(', ')})`);
+      if (kind === 'number') {
+        const v = value === undefined || value === '' ? NaN : Number(value);
+        if (!Number.isFinite(v)) throw invalid(`--perturb: ${name} ${key} must be a number (got ${value})`);
+        fam[key] = v;
+      } else {
+        if (!kind.includes(value)) throw invalid(`--perturb: ${name} ${key} must be one of ${kind.join(', ')} (got ${value})`);
+        fam[key] = value;
+      }
+    }
+    (out as Record<string, unknown>)[name] = fam;
   }
   return out;
 }
