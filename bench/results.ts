@@ -250,9 +250,10 @@ for (const attack of attacks) {
   }
 }
 
-// --sweeps: seed 0, the default defence: against BadEncoder, clean-data fractions and trigger sizes; against poisoning and
-// the blended trigger, cleaning epochs (--sweep-epochs; needs those attacks in --attacks). Students in
-// sweeps-default/; an earlier patch+blend+noise sweep lies in sweeps/, whose trigger teachers are reused)
+// --sweeps: seed 0, MIMIC with the squares (`--perturb patch`, the default when the sweeps were first run):
+// against BadEncoder, clean-data fractions and trigger sizes; against poisoning and the blended trigger, cleaning
+// epochs (--sweep-epochs; needs those attacks in --attacks). Students in sweeps-default/; an earlier
+// patch+blend+noise sweep lies in sweeps/, whose trigger teachers are reused.
 const sweepRows: Row[] = [];
 if (flag('sweeps')) {
   const base = join(out, 'sweeps-default');
@@ -260,12 +261,12 @@ if (flag('sweeps')) {
   const teacher0 = join(out, 'badencoder', 'seed0', 'teacher.onnx');
   const cleanRun = (id: string, teacher: string, deps: string[], fraction: string, trigger: string, label: string, attack: string, epochs = cleanEpochs) => {
     const student = join(base, id, 'student.onnx');
-    add({ id: `sweep/${id}`, output: student, deps, args: ['clean', '--teacher', teacher, '--data', data, '--clean-fraction', fraction, '--epochs', epochs, '--seed', '0', ...LAYOUT, '--report-images', '0', '--out', student, ...T] });
+    add({ id: `sweep/${id}`, output: student, deps, args: ['clean', '--teacher', teacher, '--data', data, '--clean-fraction', fraction, '--epochs', epochs, '--seed', '0', ...LAYOUT, '--report-images', '0', '--out', student, ...T, '--perturb', 'patch'] });
     sweepRows.push({ attack, seed: 0, model: id, label, eval: evalJob(`sweep/${id}`, student, trigger, [`sweep/${id}`], 0) });
   };
   if (!graph.has('badencoder/seed0/teacher'))
     add({ id: 'badencoder/seed0/teacher', output: teacher0, deps: cleanDeps, args: ['attack', 'badencoder', '--encoder', cleanEncoder, '--data', data, '--trigger', PATCH, '--target', target, '--epochs', attackEpochs, '--shadow-count', shadowCount, '--seed', '0', ...LAYOUT, '--out', teacher0, ...T] });
-  const fractionSweep = 'sweep: clean-data fraction (BadEncoder patch, the default defence, seed 0)';
+  const fractionSweep = 'sweep: clean-data fraction (BadEncoder patch, MIMIC + squares `--perturb patch`, seed 0)';
   for (const f of arg('sweep-fractions', '0.01,0.02,0.08').split(',')) cleanRun(`fraction-${f}`, teacher0, ['badencoder/seed0/teacher'], f, PATCH, `${Number(f) * 100}% clean data`, fractionSweep);
   // 4% and the 10-px trigger are the main table's seed-0 default run
   const main = rows.find((r) => r.attack === 'badencoder' && r.seed === 0 && r.model === 'patch');
@@ -274,14 +275,14 @@ if (flag('sweeps')) {
     const trig = `white:${size}@${31 - size},${31 - size}`;
     const t = join(teachers, `trigger-${size}`, 'teacher.onnx');
     add({ id: `sweep/trigger-${size}/teacher`, output: t, deps: cleanDeps, args: ['attack', 'badencoder', '--encoder', cleanEncoder, '--data', data, '--trigger', trig, '--target', target, '--epochs', attackEpochs, '--shadow-count', shadowCount, '--seed', '0', ...LAYOUT, '--out', t, ...T] });
-    const attack = 'sweep: trigger size (BadEncoder, the default defence, seed 0)';
+    const attack = 'sweep: trigger size (BadEncoder, MIMIC + squares `--perturb patch`, seed 0)';
     sweepRows.push({ attack, seed: 0, model: `clean-${size}`, label: `clean encoder, trigger ${trig}`, eval: evalJob(`clean-trigger-${size}`, cleanEncoder, trig, cleanDeps, 0) });
     sweepRows.push({ attack, seed: 0, model: `teacher-${size}`, label: `teacher, trigger ${trig}`, eval: evalJob(`sweep/trigger-${size}/teacher`, t, trig, [`sweep/trigger-${size}/teacher`], 0) });
     cleanRun(`trigger-${size}/student`, t, [`sweep/trigger-${size}/teacher`], cleanFraction, trig, `student, trigger ${trig}`, attack);
   }
   // clean accuracy against cleaning epochs, on the seed-0 teachers of the attacks where the default loses most CA
   for (const attack of ['poison', 'blend']) {
-    const title = `sweep: cleaning epochs (${TITLES[attack]}, the default defence, seed 0)`;
+    const title = `sweep: cleaning epochs (${TITLES[attack]}, MIMIC + squares \`--perturb patch\`, seed 0)`;
     const tid = `${attack}/seed0/teacher`;
     const t = graph.get(tid);
     if (!t) continue; // that attack is not in --attacks
