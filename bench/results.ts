@@ -68,11 +68,11 @@ interface Variant {
 }
 const VARIANTS: Variant[] = [
   { name: 'faithful', label: 'MIMIC, faithful (--faithful)', args: ['--faithful'] },
-  { name: 'patch', label: 'MIMIC + patch perturbation (the default)', args: ['--perturb', 'patch'] },
+  { name: 'patchnoise', label: 'MIMIC + squares and full-image noise (the default)', args: ['--perturb', 'patch,noise=1:sigma=0.2:kind=uniform'] },
+  { name: 'patch', label: 'MIMIC + patch perturbation (squares; the first default)', args: ['--perturb', 'patch'] },
   { name: 'blendp', label: 'MIMIC + blend perturbation', args: ['--perturb', 'blend'] },
   { name: 'noise', label: 'MIMIC + noise perturbation', args: ['--perturb', 'noise'] },
   { name: 'all', label: 'MIMIC + patch, blend and noise perturbations', args: ['--perturb', 'patch,blend,noise'] },
-  { name: 'patchnoise', label: 'MIMIC + patch and full-image noise (0.2, every view)', args: ['--perturb', 'patch,noise=1:sigma=0.2:kind=uniform'] },
   { name: 'finetune', label: 'baseline: fine-tune teacher (SimCLR)', args: [], finetune: true },
   { name: 'clone', label: 'baseline: plain distillation (clone only)', args: ['--faithful', '--no-attention', '--no-contrastive'] },
   { name: 'uniform', label: 'ablation: uniform beta (faithful)', args: ['--faithful', '--uniform-beta'] },

@@ -42,7 +42,7 @@ export function registerClean(program: Command): void {
     .option('--seed <n>', 'seed of the subset, student, shuffles and augmentation', (v) => Number(v), 0)
     .option('--split <name>', 'dataset split for folders with several (train, test)', 'train')
     .option('--faithful', 'the published method as written: no perturbation, constant lr (the defence is off)')
-    .option('--perturb <spec>', "student-view perturbations: 'none' or families with optional rates and parameters, e.g. patch (two squares per view), patch,blend,noise, patch=0.5,noise=0.25, patch,noise=1:sigma=0.2:kind=uniform")
+    .option('--perturb <spec>', "student-view perturbations: 'none' or families with optional rates and parameters, e.g. patch,noise=1:sigma=0.2:kind=uniform (the default: two squares and full-image noise per view), patch (squares only), patch,blend,noise, or patch=0.5,noise=0.25")
     .addOption(new Option('--lr-schedule <kind>', "learning-rate schedule (default cosine; constant with --faithful)").choices(['cosine', 'constant']))
     .option('--warmup-epochs <n>', 'linear warm-up epochs of the cosine schedule (default 1)', (v) => Number(v))
     .option('--resume', 'continue from the checkpoint in --out-dir')
