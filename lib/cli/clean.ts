@@ -33,7 +33,7 @@ export function registerClean(program: Command): void {
     .option('--out-dir <dir>', "checkpoint and report folder (default: '<out name>-mimic' next to --out)")
     .option('--clean-fraction <f>', 'share of the data the defender holds (default 0.04)', (v) => Number(v))
     .option('--clean-count <n>', 'or a number of clean images', (v) => Number(v))
-    .option('--epochs <n>', 'training epochs', (v) => Number(v), 10)
+    .option('--epochs <n>', 'training epochs (30: what README Results measured)', (v) => Number(v), 30)
     .option('--batch <n>', 'batch size (drop_last)', (v) => Number(v), 128)
     .option('--lr <x>', 'Adam learning rate', (v) => Number(v), 1e-2)
     .option('--weight-decay <x>', 'Adam L2 weight decay', (v) => Number(v), 1e-6)

@@ -63,7 +63,7 @@ export interface CleanOptions {
   /** The defender's clean share: a fraction of the data (default 0.04) or a count. */
   cleanFraction?: number;
   cleanCount?: number;
-  /** Default 10. */
+  /** Default 30 (what README Results measured; the faithful method drifts back to the backdoor with more). */
   epochs?: number;
   /** Default 128 (drop_last: the epoch has floor(clean / batch) steps). */
   batchSize?: number;
@@ -351,7 +351,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
 
   const batch = posInt(options.batchSize, 128, 'batchSize');
   const config: CleanConfig = {
-    epochs: posInt(options.epochs, 10, 'epochs'),
+    epochs: posInt(options.epochs, 30, 'epochs'),
     batchSize: batch,
     lr: posNum(options.lr, 1e-2, 'lr'),
     weightDecay: posNum(options.weightDecay, 1e-6, 'weightDecay', true),
@@ -377,7 +377,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
     perturbViews: options.perturbViews ?? 1,
     lrSchedule: options.lrSchedule ?? (options.faithful ? 'constant' : 'cosine'),
     // one warm-up epoch by default (none for the faithful method, or a run of a single epoch)
-    warmupEpochs: posNum(options.warmupEpochs, options.faithful || (options.epochs ?? 10) < 2 ? 0 : 1, 'warmupEpochs', true),
+    warmupEpochs: posNum(options.warmupEpochs, options.faithful || (options.epochs ?? 30) < 2 ? 0 : 1, 'warmupEpochs', true),
     scheduleEpochs: 0,
     optimizer: 'adam',
     dropLast: true,
