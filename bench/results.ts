@@ -290,9 +290,13 @@ if (flag('sweeps')) {
     if (teacherRow) sweepRows.push({ ...teacherRow, attack: title });
     const epochs = [...new Set([...arg('sweep-epochs', '15,60').split(','), cleanEpochs])].sort((a, b) => Number(a) - Number(b));
     for (const e of epochs) {
-      const main = e === cleanEpochs ? rows.find((r) => r.attack === attack && r.seed === 0 && r.model === 'patch') : undefined;
+      if (e !== cleanEpochs) {
+        cleanRun(`epochs-${e}-${attack}`, t.output, [tid], cleanFraction, TRIGGERS[attack], `${e} epochs`, title, e);
+        continue;
+      }
+      // the main table's seed-0 squares run is the 30-epoch point
+      const main = rows.find((r) => r.attack === attack && r.seed === 0 && r.model === 'patch');
       if (main) sweepRows.push({ ...main, attack: title, model: `epochs-${e}-${attack}`, label: `${e} epochs` });
-      else if (e !== cleanEpochs) cleanRun(`epochs-${e}-${attack}`, t.output, [tid], cleanFraction, TRIGGERS[attack], `${e} epochs`, title, e);
     }
   }
 }
