@@ -31,6 +31,18 @@ export function assertArrayClose(a: ArrayLike<number>, b: ArrayLike<number>, tol
   assert.ok(worst <= tol * scale, `${what}: worst error ${worst} at ${at} (${a[at]} vs ${b[at]}), scale ${scale}`);
 }
 
+/** The smallest L2 norm over the rows of x (rows x d): the gradient through u / |u| scales by 1 / |u|, so a
+ *  near-zero row (likely at D = 1) sets the gradient's natural scale, the floor of assertArrayClose. */
+export function minRowNorm(x: ArrayLike<number>, rows: number, d: number): number {
+  let m = Infinity;
+  for (let r = 0; r < rows; ++r) {
+    let s = 0;
+    for (let j = 0; j < d; ++j) s += x[r * d + j] ** 2;
+    m = Math.min(m, Math.sqrt(s));
+  }
+  return m;
+}
+
 export function assertLossClose(a: number, b: number, tol: number, scale: number, what: string) {
   assert.ok(Math.abs(a - b) <= tol * Math.max(Math.abs(b), scale), `${what}: ${a} vs reference ${b}`);
 }
