@@ -146,13 +146,21 @@ test('Gaussian T, N = 4000: I_up and I_low within 4 sd of the published 10-seed 
   }
 });
 
-test('product kernel on rho = 0.8, N = 4000: s2 = 0.1 near 0.4784, Scott bandwidth near the true 0.5108', async () => {
+test('product kernel on rho = 0.8, N = 4000 (mean of 4 samples): s2 = 0.1 near 0.4784, Scott bandwidth near the true 0.5108', async () => {
   const seed = freshSeed('product kernel');
   const n = 4000;
-  const { x, y } = correlated(n, 1, 1, 0.8, 1, seed);
-  const est = await estimateMI({ layers: [{ data: x, rows: n, cols: 1 }], features: { data: y, rows: n, cols: 1 }, bandwidth: abs([0.1, Math.pow(n, -1 / 3)]), quantities: ['I_TZ', 'I_TZ_loo'] });
-  assertClose(est.layers[0].values.I_TZ![0], 0.4784, 0.03, 'I(T;Z) at s2 = 0.1');
-  assertClose(est.layers[0].values.I_TZ![1], 0.5108, 0.03, 'I(T;Z) at Scott s2');
+  // One sample's estimate has sd ~0.012 here (300 seeds: scratch measurement, Scott mean 0.502), so a single draw
+  // misses 0.03 now and then by chance alone: the mean of 4 independent samples (sd ~0.006) is what is checked.
+  const draws = 4;
+  const sums = [0, 0];
+  for (let r = 0; r < draws; ++r) {
+    const { x, y } = correlated(n, 1, 1, 0.8, 1, seed + 1009 * r);
+    const est = await estimateMI({ layers: [{ data: x, rows: n, cols: 1 }], features: { data: y, rows: n, cols: 1 }, bandwidth: abs([0.1, Math.pow(n, -1 / 3)]), quantities: ['I_TZ', 'I_TZ_loo'] });
+    sums[0] += est.layers[0].values.I_TZ![0] / draws;
+    sums[1] += est.layers[0].values.I_TZ![1] / draws;
+  }
+  assertClose(sums[0], 0.4784, 0.03, 'I(T;Z) at s2 = 0.1 (mean of 4 samples)');
+  assertClose(sums[1], 0.5108, 0.03, 'I(T;Z) at Scott s2 (mean of 4 samples)');
 });
 
 test('saturation: 25x25 2-pair with s2 = 0.1 returns ln N and reports every row saturated', async () => {
