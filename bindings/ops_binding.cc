@@ -4,7 +4,7 @@
 // running statistics). `ops.<name>` runs the float32 kernel on Float32Arrays, `ops.ref.<name>` the float64
 // reference on Float64Arrays, with the same arguments:
 //   conv2dForward({x, xShape:[N,C,H,W], w, wShape:[OC,C/G,KH,KW], b?, stride?:[sh,sw], pads?:[t,l,b,r],
-//                  dilation?:[dh,dw], groups?, threads?, conv?:'auto'|'im2col'|'winograd'}) -> {y, yShape}
+//                  dilation?:[dh,dw], groups?, threads?, conv?:'auto'|'im2col'|'winograd'|'direct'}) -> {y, yShape}
 //   conv2dBackward({...same, dy}) -> {dx, dw, db}
 //   batchNormForward({x, shape:[N,C(,L)|(,H,W)], gamma?, beta?, runningMean?, runningVar?, mode?:'train'|'eval'|
 //                     'frozen', eps?, momentum?}) -> {y, saveMean, saveInvstd, runningMean?, runningVar?}
@@ -90,8 +90,9 @@ ops::Ctx get_ctx(Napi::Env env, Napi::Object o, const std::string& fn) {
   const std::string conv = get_string(env, o, "conv", fn + ".conv", "auto");
   if (conv == "im2col") c.conv = ops::ConvAlgo::Im2col;
   else if (conv == "winograd") c.conv = ops::ConvAlgo::Winograd;
+  else if (conv == "direct") c.conv = ops::ConvAlgo::Direct;
   else if (conv != "auto")
-    fail(env, Code::InvalidArgument, fn + ".conv must be 'auto', 'im2col' or 'winograd' (got '" + conv + "')");
+    fail(env, Code::InvalidArgument, fn + ".conv must be 'auto', 'im2col', 'winograd' or 'direct' (got '" + conv + "')");
   return c;
 }
 

@@ -1,9 +1,10 @@
-// Conv2d (float32: im2col + SGEMM, and Winograd F(2x2,3x3) for 3x3 pad-1 layers) against the float64 reference on random shapes with fresh seeds: strides,
+// Conv2d (float32: im2col + SGEMM, Winograd F(2x2,3x3) for 3x3 pad-1 layers, direct implicit GEMM for stride 1) against the float64 reference on random shapes with fresh seeds: strides,
 // symmetric and asymmetric pads, 1x1 kernels, odd sizes, batch 1, C = 1, groups, dilation, multi-image blocks
 // (small output maps), with and without bias, 1 and 2 threads, generic and auto kernel paths.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native } from '../lib/native.ts';
+import { buildInfo } from '../lib/index.ts';
 import { freshSeed, gaussian, mulberry32 } from './helpers.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -112,7 +113,49 @@ test('conv2d Winograd F(2x2,3x3): forced and automatic, odd sizes and image bloc
   const a = ops.conv2dForward({ ...attrs, conv: 'auto' }).y as Float32Array, b = ops.conv2dForward({ ...attrs, conv: 'im2col' }).y as Float32Array;
   maxRel(a, Float64Array.from(b), 'auto vs im2col', 2e-5);
   assert.ok(a.some((v, k) => v !== b[k]), 'auto took the Winograd path (its rounding differs from im2col)');
-  assert.throws(() => ops.conv2dForward({ ...attrs, conv: 'fft' }), (e: { code?: string; message: string }) => e.code === 'E_INVALID_ARGUMENT' && /conv must be 'auto', 'im2col' or 'winograd'/.test(e.message));
+  assert.throws(() => ops.conv2dForward({ ...attrs, conv: 'fft' }), (e: { code?: string; message: string }) => e.code === 'E_INVALID_ARGUMENT' && /conv must be 'auto', 'im2col', 'winograd' or 'direct'/.test(e.message));
+});
+
+test('conv2d direct (implicit GEMM, stride 1): forced on eligible shapes, against the float64 reference', () => {
+  const seed = freshSeed('conv2d direct');
+  const rng = mulberry32(seed);
+  const ri = (lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1));
+  const c3 = (n: number, c: number, h: number, w: number, oc: number, bias: boolean): Case => ({ n, c, h, w, oc, kh: 3, kw: 3, stride: [1, 1], pads: [1, 1, 1, 1], bias });
+  const cases: Case[] = [
+    c3(1, 1, 1, 1, 1, true),      // 1x1 map: every tap but the centre reads padding
+    c3(3, 16, 32, 32, 16, false), // the width-16 ResNet's first stage (Wp = 34: a tile spans output rows)
+    c3(5, 3, 7, 5, 13, true),     // OC not a multiple of the 8-row tile, K = 27 not a multiple of 4
+    c3(9, 8, 16, 16, 8, true),    // more images than a weight-gradient chunk (4), not a multiple of it
+    { n: 2, c: 3, h: 6, w: 7, oc: 4, kh: 2, kw: 4, stride: [1, 1], pads: [0, 1, 1, 2], bias: false },  // asymmetric pads, even kernel
+    { n: 2, c: 5, h: 9, w: 6, oc: 6, kh: 5, kw: 3, stride: [1, 1], pads: [0, 0, 0, 0], bias: true },   // no padding ("valid")
+    { n: 1, c: 4, h: 5, w: 5, oc: 9, kh: 1, kw: 1, stride: [1, 1], pads: [0, 0, 0, 0], bias: true },   // 1x1
+  ];
+  for (let i = 0; i < 8; ++i) {
+    const kh = ri(1, 5), kw = ri(1, 5);
+    const pads: [number, number, number, number] = [ri(0, kh - 1), ri(0, kw - 1), ri(0, kh - 1), ri(0, kw - 1)];
+    cases.push({ n: ri(1, 6), c: ri(1, 20), h: ri(Math.max(1, kh - pads[0] - pads[2]), 12), w: ri(Math.max(1, kw - pads[1] - pads[3]), 12), oc: ri(1, 20), kh, kw, stride: [1, 1], pads, bias: rng() < 0.5 });
+  }
+  let worst = 0;
+  for (const [i, cs] of cases.entries())
+    for (const extra of [{ threads: 1, conv: 'direct' }, { threads: 2, conv: 'direct' }, { threads: 1, conv: 'direct', path: 'generic' }])
+      worst = Math.max(worst, runCase(cs, seed + 41 * i, `direct case ${i} ${JSON.stringify(cs)} ${JSON.stringify(extra)}`, extra));
+  process.stderr.write(`# conv2d direct worst relative error ${worst.toExponential(2)}\n`);
+  // the weight gradient's partial sums are per fixed chunk of images: the same bits with 1 and 2 threads
+  const cs = c3(10, 6, 9, 9, 7, false);
+  const x = gaussian(10 * 6 * 81, seed + 3), w = gaussian(7 * 6 * 9, seed + 4, 0.3), dy = gaussian(10 * 7 * 81, seed + 5);
+  const attrs = { x, w, dy, xShape: [cs.n, cs.c, cs.h, cs.w], wShape: [cs.oc, cs.c, 3, 3], pads: cs.pads, conv: 'direct' };
+  const one = ops.conv2dBackward({ ...attrs, threads: 1 }), two = ops.conv2dBackward({ ...attrs, threads: 2 });
+  assert.deepEqual(Array.from(two.dw as Float32Array), Array.from(one.dw as Float32Array), 'dw: 1 vs 2 threads');
+  assert.deepEqual(Array.from(two.dx as Float32Array), Array.from(one.dx as Float32Array), 'dx: 1 vs 2 threads');
+  // auto takes it for a narrow stride-1 layer where the AVX-512 kernels run, and im2col elsewhere
+  // (told apart by the weight gradient: the forward sums the same products in the same order either way)
+  const narrow = { ...attrs, threads: 1 };
+  const auto = ops.conv2dBackward({ ...narrow, conv: 'auto' }).dw as Float32Array;
+  const direct = ops.conv2dBackward({ ...narrow, conv: 'direct' }).dw as Float32Array;
+  const im2col = ops.conv2dBackward({ ...narrow, conv: 'im2col' }).dw as Float32Array;
+  const expected = buildInfo().kernelPath === 'avx512' ? direct : im2col;
+  assert.deepEqual(Array.from(auto), Array.from(expected), `auto on a ${buildInfo().kernelPath} CPU`);
+  assert.ok(direct.some((v, k) => v !== im2col[k]), 'direct and im2col round differently (the check above can tell them apart)');
 });
 
 test('conv2d: bad arguments give typed errors naming the argument', () => {

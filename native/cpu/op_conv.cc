@@ -7,13 +7,18 @@
 //   forward:  Y_g (OC/G x cols) = W_g (OC/G x CKK) * col_g              (scattered to NCHW when nb > 1)
 //   backward: dW_g += dY_g * col_g^T;   dcol_g = W_g^T * dY_g, col2im -> dx;   db = sum of dy
 // A 1x1, stride-1, unpadded conv of a single-image block uses x itself as col (no copy).
+// Two other algorithms take the layers they suit (dispatch below): Winograd F(2x2, 3x3) (conv_winograd.h) for
+// 3x3 pad-1 layers of >= 32 channels, direct implicit GEMM (conv_direct.h) for the other stride-1 layers when the
+// AVX-512 kernels run.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
 
+#include "conv_direct.h"
 #include "conv_winograd.h"
+#include "mimic/cpu.h"
 #include "mimic/gemm.h"
 #include "mimic/ops.h"
 #include "mimic/status.h"
@@ -232,19 +237,30 @@ namespace {
 // at 16 its thin GEMMs and transforms cost more than the 2.25x fewer multiplies save (width 16: 0.29 s with 32 as
 // the bound, 0.30 s with 16, 0.32 s with im2col everywhere).
 constexpr int64_t kWinogradMinChannels = 32;
-// MIMIC_CONV=im2col | winograd overrides Auto process-wide (A/B timing, debugging).
+// MIMIC_CONV=im2col | winograd | direct overrides Auto process-wide (A/B timing, debugging).
 ConvAlgo env_algo() {
   static const ConvAlgo a = [] {
     const char* e = std::getenv("MIMIC_CONV");
     const std::string v = e ? e : "";
-    return v == "im2col" ? ConvAlgo::Im2col : v == "winograd" ? ConvAlgo::Winograd : ConvAlgo::Auto;
+    return v == "im2col" ? ConvAlgo::Im2col : v == "winograd" ? ConvAlgo::Winograd : v == "direct" ? ConvAlgo::Direct : ConvAlgo::Auto;
   }();
   return a;
 }
 bool use_winograd(const Conv2dShape& s, const Ctx& ctx) {
   const ConvAlgo algo = ctx.conv == ConvAlgo::Auto ? env_algo() : ctx.conv;
-  if (algo == ConvAlgo::Im2col || !winograd::eligible(s)) return false;
+  if (algo == ConvAlgo::Im2col || algo == ConvAlgo::Direct || !winograd::eligible(s)) return false;
   return algo == ConvAlgo::Winograd || (s.c >= kWinogradMinChannels && s.oc >= kWinogradMinChannels);
+}
+// Direct (implicit GEMM) for the stride-1 layers Winograd leaves, with the AVX-512 kernels (the only SIMD ones it
+// has). Measured (npm run bench -- train, CIFAR ResNet-18 width 16, batch 128): the step 0.239 s vs 0.297 s with
+// im2col there (1 thread), 0.163 vs 0.224 s (2). Forced on the >= 32-channel layers it beat Winograd on 16x16 maps
+// and lost on 8x8 and 4x4 ones (the weight gradient's dot products are short there), so Winograd keeps them.
+bool use_direct(const Conv2dShape& s, const Ctx& ctx) {
+  const ConvAlgo algo = ctx.conv == ConvAlgo::Auto ? env_algo() : ctx.conv;
+  if (!direct::eligible(s)) return false;
+  if (algo == ConvAlgo::Direct) return true;
+  if (algo != ConvAlgo::Auto) return false;
+  return !use_winograd(s, ctx) && resolve_path(ctx.path) == KernelPath::Avx512;
 }
 }  // namespace
 
@@ -262,6 +278,7 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
   const Plan p = plan_of(s);
   Workspace ws(s, p, workspace);
   if (use_winograd(s, ctx)) return winograd::forward(s, x, w, b, y, ctx, ws.col);
+  if (use_direct(s, ctx)) return direct::forward(s, x, w, b, y, ctx);
   const GemmOptions gopt{ctx.threads, ctx.path};
   for (int64_t n0 = 0; n0 < s.n; n0 += p.nb) {
     const int64_t nbb = std::min(p.nb, s.n - n0), cols = nbb * p.ohw;
@@ -314,6 +331,7 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
     });
   }
   if (!dx && !dw) return;
+  if (use_direct(s, ctx)) return direct::backward(s, x, w, dy, dx, dw, ctx);
   Workspace ws(s, p, workspace);
   if (use_winograd(s, ctx)) return winograd::backward(s, x, w, dy, dx, dw, ctx, ws.col);
   for (int64_t n0 = 0; n0 < s.n; n0 += p.nb) {

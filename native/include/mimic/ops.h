@@ -22,7 +22,7 @@ namespace mimic::ops {
 
 // How a convolution is computed: Auto picks Winograd F(2x2, 3x3) for 3x3 / stride 1 / pad 1 / groups 1 layers
 // wide enough to gain from it, im2col + GEMM otherwise; the others force one (Winograd only where it applies).
-enum class ConvAlgo : uint8_t { Auto, Im2col, Winograd };
+enum class ConvAlgo : uint8_t { Auto, Im2col, Winograd, Direct };
 
 struct Ctx {
   int threads = 0;                    // 0: the global pool's size; 1: the calling thread only
@@ -34,7 +34,8 @@ struct Ctx {
 // Conv2d:  x (N,C,H,W), w (OC,C/G,KH,KW), b (OC) or null  ->  y (N,OC,OH,OW)
 //   OH = (H + pad_t + pad_b - dil_h*(KH-1) - 1) / stride_h + 1   (likewise OW)
 // backward: dy (N,OC,OH,OW) -> dx (N,C,H,W) or null, dw (OC,C/G,KH,KW) or null, db (OC) or null
-// im2col + SGEMM on blocks of images (enough output columns per GEMM for small maps), col2im for dx.
+// im2col + SGEMM on blocks of images (enough output columns per GEMM for small maps), col2im for dx; Winograd
+// or direct implicit GEMM where they apply (ConvAlgo; op_conv.cc says which layers take which).
 struct Conv2dShape {
   int64_t n = 1, c = 1, h = 1, w = 1;  // input
   int64_t oc = 1, kh = 1, kw = 1;      // weight (oc, c / groups, kh, kw)
