@@ -9,6 +9,7 @@
 //   batchNormForward({x, shape:[N,C(,L)|(,H,W)], gamma?, beta?, runningMean?, runningVar?, mode?:'train'|'eval'|
 //                     'frozen', eps?, momentum?}) -> {y, saveMean, saveInvstd, runningMean?, runningVar?}
 //   batchNormBackward({x, shape, gamma?, saveMean, saveInvstd, dy, mode?}) -> {dx, dgamma, dbeta}
+//     (both: relu?: true runs the fused BatchNorm + ReLU, float32 only; the backward then also takes beta)
 //   reluForward({x}) -> {y};  reluBackward({y, dy}) -> {dx};  addForward({a, b}) -> {y};  addBackward({dy}) -> {da, db}
 //   maxPoolForward / avgPoolForward({x, xShape, kernel:[kh,kw], stride?, pads?, ceilMode?, countIncludePad?})
 //     -> {y, yShape};  maxPoolBackward({x, xShape, dy, ...}) / avgPoolBackward({xShape, dy, ...}) -> {dx}
@@ -24,6 +25,8 @@
 #include <vector>
 
 #include "async_task.h"
+#include <type_traits>
+
 #include "convert.h"
 #include "shape_args.h"
 #include "exports.h"
@@ -245,6 +248,16 @@ ops::BatchNormShape bn_shape(Napi::Env env, Napi::Object o, const std::string& f
   return s;
 }
 
+// relu: true runs the fused BatchNorm + ReLU kernels (float32 only: the reference is the composition of
+// ops.ref.batchNorm* and ops.ref.relu*, which the tests build themselves).
+template <class T>
+bool fused_relu(Napi::Env env, Napi::Object o, const std::string& fn) {
+  const bool relu = get_bool(env, o, "relu", fn, false);
+  if (relu && !std::is_same_v<T, float>)
+    fail(env, Code::InvalidArgument, fn + ".relu: the reference has no fused form (compose it with ops.ref.relu*)");
+  return relu;
+}
+
 template <class T>
 Napi::Value BatchNormForward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -262,6 +275,7 @@ Napi::Value BatchNormForward(const Napi::CallbackInfo& info) {
   if ((rm_in == nullptr) != (rv_in == nullptr))
     fail(env, Code::InvalidArgument, fn + ": runningMean and runningVar go together");
   const ops::Ctx ctx = get_ctx(env, o, fn);
+  const bool relu = fused_relu<T>(env, o, fn);
   Out<T> y = new_arr<T>(env, numel(xs)), sm = new_arr<T>(env, s.c), si = new_arr<T>(env, s.c);
   Out<T> rm{}, rv{};
   if (rm_in) {
@@ -269,8 +283,12 @@ Napi::Value BatchNormForward(const Napi::CallbackInfo& info) {
     rv = copy_arr<T>(env, rv_in, s.c);
   }
   run_checked(env, [&] {
-    K<T>::bn_f(s, mode, x, gamma, beta, rm_in ? rm.data : nullptr, rv_in ? rv.data : nullptr, y.data, sm.data, si.data,
-               ctx);
+    T* rm_out = rm_in ? rm.data : nullptr;
+    T* rv_out = rv_in ? rv.data : nullptr;
+    if constexpr (std::is_same_v<T, float>) {
+      if (relu) return ops::batchnorm_relu_forward(s, mode, x, gamma, beta, rm_out, rv_out, y.data, sm.data, si.data, ctx);
+    }
+    K<T>::bn_f(s, mode, x, gamma, beta, rm_out, rv_out, y.data, sm.data, si.data, ctx);
   });
   Napi::Object r = Napi::Object::New(env);
   r.Set("y", y.arr);
@@ -297,8 +315,15 @@ Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
   const T* si = get_arr<T>(env, o, "saveInvstd", fn, s.c);
   const T* dy = get_arr<T>(env, o, "dy", fn, numel(xs));
   const ops::Ctx ctx = get_ctx(env, o, fn);
+  const bool relu = fused_relu<T>(env, o, fn);
+  const T* beta = relu ? get_arr<T>(env, o, "beta", fn, s.c, false) : nullptr;
   Out<T> dx = new_arr<T>(env, numel(xs)), dg = new_arr<T>(env, s.c), db = new_arr<T>(env, s.c);
-  run_checked(env, [&] { K<T>::bn_b(s, mode, x, gamma, sm, si, dy, dx.data, dg.data, db.data, ctx); });
+  run_checked(env, [&] {
+    if constexpr (std::is_same_v<T, float>) {
+      if (relu) return ops::batchnorm_relu_backward(s, mode, x, gamma, beta, sm, si, dy, dx.data, dg.data, db.data, ctx);
+    }
+    K<T>::bn_b(s, mode, x, gamma, sm, si, dy, dx.data, dg.data, db.data, ctx);
+  });
   Napi::Object r = Napi::Object::New(env);
   r.Set("dx", dx.arr);
   r.Set("dgamma", dg.arr);

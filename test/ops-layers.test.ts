@@ -78,6 +78,42 @@ test('batchnorm: train / eval / frozen, 1-D and 2-D, forward and backward, runni
   both('batchNormForward', { x, shape: [2, 3, 4] }, ['y', 'saveMean', 'saveInvstd'], 'no affine');
 });
 
+test('batchnorm + relu fused: equals the float32 BN then ReLU bit for bit, and the float64 composition', () => {
+  const seed = freshSeed('batchnorm relu');
+  for (const [si, shape] of [[4, 3, 5, 5], [2, 16, 33], [6, 5], [3, 2, 1, 1]].entries())
+    for (const mode of ['train', 'eval', 'frozen'] as const) {
+      const c = shape[1];
+      const x = gaussian(prod(shape), seed + si, 1.5);
+      const gamma = gaussian(c, seed + 10 + si), beta = gaussian(c, seed + 20 + si, 0.5);
+      const runningMean = gaussian(c, seed + 30 + si, 0.1), runningVar = Float32Array.from({ length: c }, (_, k) => 0.5 + 0.1 * k);
+      const base = { x, shape, gamma, beta, mode, threads: 2 };
+      const stats = mode === 'train' ? {} : { runningMean, runningVar };
+      const what = `${JSON.stringify(shape)} ${mode}`;
+      const fused = ops.batchNormForward({ ...base, ...stats, relu: true });
+      const bn = ops.batchNormForward({ ...base, ...stats });
+      const y = ops.reluForward({ x: bn.y }).y as Float32Array;
+      assert.deepEqual(Array.from(fused.y as Float32Array), Array.from(y), `${what}: forward vs BN then ReLU (float32)`);
+      assert.ok(y.some((v) => v === 0) && y.some((v) => v > 0), `${what}: the ReLU clips some values and passes others`);
+      const dy = gaussian(x.length, seed + 40 + si);
+      const saved = { saveMean: fused.saveMean, saveInvstd: fused.saveInvstd };
+      const fb = ops.batchNormBackward({ ...base, ...saved, dy, relu: true });
+      const g = ops.reluBackward({ y, dy }).dx;
+      const ub = ops.batchNormBackward({ ...base, ...saved, dy: g });
+      for (const k of ['dx', 'dgamma', 'dbeta'])
+        assert.deepEqual(Array.from(fb[k] as Float32Array), Array.from(ub[k] as Float32Array), `${what}: backward ${k} vs ReLU then BN (float32)`);
+      // the float64 composition: ref BN -> ref ReLU, ref ReLU backward -> ref BN backward
+      const r = ops.ref.batchNormForward({ ...base, x: f64(x), gamma: f64(gamma), beta: f64(beta), ...(mode === 'train' ? {} : { runningMean: f64(runningMean), runningVar: f64(runningVar) }) });
+      const ry = ops.ref.reluForward({ x: r.y }).y;
+      close(fused.y, ry, `${what}: forward vs float64`);
+      const rg = ops.ref.reluBackward({ y: ry, dy: f64(dy) }).dx;
+      const rb = ops.ref.batchNormBackward({ ...base, x: f64(x), gamma: f64(gamma), saveMean: r.saveMean, saveInvstd: r.saveInvstd, dy: rg });
+      let floor = 0;
+      for (let ch = 0; ch < c; ++ch) floor = Math.max(floor, Math.abs(gamma[ch] * fused.saveInvstd[ch]) * 4);
+      for (const k of ['dx', 'dgamma', 'dbeta']) close(fb[k], rb[k], `${what}: backward ${k} vs float64`, 2e-5, k === 'dx' ? floor : 0);
+    }
+  assert.throws(() => ops.ref.batchNormForward({ x: new Float64Array(8), shape: [2, 4], relu: true }), /relu: the reference has no fused form/);
+});
+
 test('batchnorm: bad arguments give typed errors', () => {
   const x = new Float32Array(12);
   const cases: [Record<string, unknown>, string, RegExp][] = [

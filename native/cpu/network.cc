@@ -65,6 +65,8 @@ struct Network::Impl {
     int64_t n = 0, c = 0, s = 0;  // eltwise count; GAP (n, c, s); L2Norm rows = n, cols = c
     bool inplace = false;         // Relu over its input / Flatten-Reshape alias
     bool grad_alias = false;      // the output's gradient shares the input's slot
+    bool relu_fused = false;      // BN: applies (and in backward masks) the ReLU that is its only consumer
+    bool fused = false;           // Relu: computed by the BN before it (nothing to run)
     std::vector<float> save_mean, save_invstd;
   };
   struct T {
@@ -432,6 +434,9 @@ Network::Network(const NetworkSpec& spec, int threads) : impl_(std::make_unique<
         ok = p != Op::Relu && p != Op::L2Norm && p != Op::Flatten && p != Op::Reshape;
       }
       L.inplace = L.grad_alias = ok;
+      // BN -> ReLU in one pass over the data each way (ops::batchnorm_relu_*): the ReLU works in place on the BN's
+      // sole output, so its activation and gradient are the BN's own slots.
+      if (ok && I.layers[x.producer].op == Op::BN) L.fused = I.layers[x.producer].relu_fused = true;
     } else {
       L.inplace = true;  // activations always alias
       L.grad_alias = sole;
@@ -743,10 +748,13 @@ void Network::forward(const std::vector<const float*>& inputs, int64_t batch) {
             layer_fail(L, Code::InvalidArgument,
                        "training mode needs more than one value per channel (input " + shape_str(I.tensors[L.in[0]].shape) +
                            "); use eval or frozen-bn mode for a batch of 1");
-          ops::batchnorm_forward(L.bn, bm, x, P(0), P(1), buffers_[L.buffers[0]].data.data(),
-                                 buffers_[L.buffers[1]].data.data(), y, L.save_mean.data(), L.save_invstd.data(), ctx_);
+          (L.relu_fused ? ops::batchnorm_relu_forward : ops::batchnorm_forward)(
+              L.bn, bm, x, P(0), P(1), buffers_[L.buffers[0]].data.data(), buffers_[L.buffers[1]].data.data(), y,
+              L.save_mean.data(), L.save_invstd.data(), ctx_);
           break;
-        case Op::Relu: ops::relu_forward(L.n, x, y, ctx_); break;
+        case Op::Relu:
+          if (!L.fused) ops::relu_forward(L.n, x, y, ctx_);
+          break;
         case Op::Add: ops::add_forward(L.n, x, X(L.in[1]), y, ctx_); break;
         case Op::MaxPool: ops::maxpool2d_forward(L.pool, x, y, ctx_); break;
         case Op::AvgPool: ops::avgpool2d_forward(L.pool, x, y, ctx_); break;
@@ -818,12 +826,16 @@ void Network::backward(const std::vector<const float*>& output_grads, bool input
         }
         case Op::BN: {
           float* dx = acquire(L.in[0]);
-          ops::batchnorm_backward(L.bn, bm, x, P(0), L.save_mean.data(), L.save_invstd.data(), dy, dx, PG(0), PG(1), ctx_);
+          if (L.relu_fused)  // dy is the ReLU output's gradient (the slots alias); the mask is applied here
+            ops::batchnorm_relu_backward(L.bn, bm, x, P(0), P(1), L.save_mean.data(), L.save_invstd.data(), dy, dx,
+                                         PG(0), PG(1), ctx_);
+          else
+            ops::batchnorm_backward(L.bn, bm, x, P(0), L.save_mean.data(), L.save_invstd.data(), dy, dx, PG(0), PG(1), ctx_);
           break;
         }
         case Op::Relu: {
-          float* dx = acquire(L.in[0]);
-          if (dx) ops::relu_backward(L.n, X(L.out), dy, dx, ctx_);
+          float* dx = acquire(L.in[0]);  // marks the BN output's gradient written (the same slot) when fused
+          if (dx && !L.fused) ops::relu_backward(L.n, X(L.out), dy, dx, ctx_);
           break;
         }
         case Op::Add: {

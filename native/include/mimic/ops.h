@@ -77,6 +77,15 @@ void batchnorm_forward(const BatchNormShape& s, BnMode mode, const float* x, con
 void batchnorm_backward(const BatchNormShape& s, BnMode mode, const float* x, const float* gamma,
                         const float* save_mean, const float* save_invstd, const float* dy, float* dx, float* dgamma,
                         float* dbeta, const Ctx& ctx = {});
+// BatchNorm then ReLU in one pass (the network fuses a BN whose only consumer is a ReLU): y = relu(bn(x)). The
+// backward takes dy of the ReLU's output (and beta) and recomputes the ReLU mask from x, the forward's value bit
+// for bit; otherwise both are the functions above.
+void batchnorm_relu_forward(const BatchNormShape& s, BnMode mode, const float* x, const float* gamma,
+                            const float* beta, float* running_mean, float* running_var, float* y, float* save_mean,
+                            float* save_invstd, const Ctx& ctx = {});
+void batchnorm_relu_backward(const BatchNormShape& s, BnMode mode, const float* x, const float* gamma,
+                             const float* beta, const float* save_mean, const float* save_invstd, const float* dy,
+                             float* dx, float* dgamma, float* dbeta, const Ctx& ctx = {});
 
 // ---------------------------------------------------------------------------------------------------------
 // Relu: x (n) -> y (n) (NaN propagates); backward: y (n), dy (n) -> dx (n) = y > 0 ? dy : 0. In place allowed.
