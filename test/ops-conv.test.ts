@@ -135,9 +135,13 @@ test('conv2d direct (implicit GEMM, stride 1): forced on eligible shapes, agains
     const pads: [number, number, number, number] = [ri(0, kh - 1), ri(0, kw - 1), ri(0, kh - 1), ri(0, kw - 1)];
     cases.push({ n: ri(1, 6), c: ri(1, 20), h: ri(Math.max(1, kh - pads[0] - pads[2]), 12), w: ri(Math.max(1, kw - pads[1] - pads[3]), 12), oc: ri(1, 20), kh, kw, stride: [1, 1], pads, bias: rng() < 0.5 });
   }
+  // every kernel set this CPU has: AVX-512 (auto where present), AVX2 + FMA, generic
+  const info = buildInfo();
+  const directVariants: Record<string, unknown>[] = [{ threads: 1, conv: 'direct' }, { threads: 2, conv: 'direct' }, { threads: 1, conv: 'direct', path: 'generic' }];
+  if (info.kernelPath === 'avx512') directVariants.push({ threads: 1, conv: 'direct', path: 'avx2' });
   let worst = 0;
   for (const [i, cs] of cases.entries())
-    for (const extra of [{ threads: 1, conv: 'direct' }, { threads: 2, conv: 'direct' }, { threads: 1, conv: 'direct', path: 'generic' }])
+    for (const extra of directVariants)
       worst = Math.max(worst, runCase(cs, seed + 41 * i, `direct case ${i} ${JSON.stringify(cs)} ${JSON.stringify(extra)}`, extra));
   process.stderr.write(`# conv2d direct worst relative error ${worst.toExponential(2)}\n`);
   // the weight gradient's partial sums are per fixed chunk of images: the same bits with 1 and 2 threads
@@ -147,13 +151,13 @@ test('conv2d direct (implicit GEMM, stride 1): forced on eligible shapes, agains
   const one = ops.conv2dBackward({ ...attrs, threads: 1 }), two = ops.conv2dBackward({ ...attrs, threads: 2 });
   assert.deepEqual(Array.from(two.dw as Float32Array), Array.from(one.dw as Float32Array), 'dw: 1 vs 2 threads');
   assert.deepEqual(Array.from(two.dx as Float32Array), Array.from(one.dx as Float32Array), 'dx: 1 vs 2 threads');
-  // auto takes it for a narrow stride-1 layer where the AVX-512 kernels run, and im2col elsewhere
+  // auto takes it for a narrow stride-1 layer where its SIMD kernels run (AVX2, AVX-512), and im2col elsewhere
   // (told apart by the weight gradient: the forward sums the same products in the same order either way)
   const narrow = { ...attrs, threads: 1 };
   const auto = ops.conv2dBackward({ ...narrow, conv: 'auto' }).dw as Float32Array;
   const direct = ops.conv2dBackward({ ...narrow, conv: 'direct' }).dw as Float32Array;
   const im2col = ops.conv2dBackward({ ...narrow, conv: 'im2col' }).dw as Float32Array;
-  const expected = buildInfo().kernelPath === 'avx512' ? direct : im2col;
+  const expected = ['avx512', 'avx2'].includes(buildInfo().kernelPath) ? direct : im2col;
   assert.deepEqual(Array.from(auto), Array.from(expected), `auto on a ${buildInfo().kernelPath} CPU`);
   assert.ok(direct.some((v, k) => v !== im2col[k]), 'direct and im2col round differently (the check above can tell them apart)');
 });

@@ -92,7 +92,23 @@ void fill_padded(const Conv2dShape& s, const Geo& g, const float* x, float* xp, 
   if (len > s.c * g.plane) std::memset(xp + s.c * g.plane, 0, sizeof(float) * (len - s.c * g.plane));
 }
 
-bool avx512(const Ctx& ctx) { return resolve_path(ctx.path) == KernelPath::Avx512; }
+// The kernels for the resolved path (AVX-512, AVX2 + FMA, or plain C++).
+struct Kernels {
+  TileFn tile;
+  DotFn dot;
+};
+Kernels kernels_for(const Ctx& ctx) {
+#if defined(__x86_64__)
+  switch (resolve_path(ctx.path)) {
+    case KernelPath::Avx512: return {tile_avx512, dot_avx512};
+    case KernelPath::Avx2: return {tile_avx2, dot_avx2};
+    default: break;
+  }
+#else
+  (void)ctx;
+#endif
+  return {tile_generic, dot_generic};
+}
 
 }  // namespace
 
@@ -110,11 +126,7 @@ void forward(const Conv2dShape& s, const float* x, const float* w, const float* 
   std::vector<float> ap(static_cast<size_t>(blocks * g.k * kMR), 0.0f);
   for (int64_t o = 0; o < s.oc; ++o)
     for (int64_t k = 0; k < g.k; ++k) ap[static_cast<size_t>(((o / kMR) * g.k + k) * kMR + o % kMR)] = w[o * g.k + k];
-  const TileFn tile =
-#if defined(__x86_64__)
-      avx512(ctx) ? tile_avx512 :
-#endif
-                  tile_generic;
+  const TileFn tile = kernels_for(ctx).tile;
   parallel_for(s.n, ctx.threads, [&](int64_t n0, int64_t n1) {
     float* xp = scratch(0, static_cast<size_t>(len));
     float* out = scratch(1, static_cast<size_t>(blocks * kMR * qp));
@@ -172,11 +184,7 @@ void weight_grad(const Conv2dShape& s, const float* x, const float* dy, float* d
   const int64_t chunks = (s.n + kDwChunk - 1) / kDwChunk;
   const int64_t per = s.oc * K;
   std::vector<float> partial(static_cast<size_t>(chunks * per), 0.0f);
-  const DotFn dot =
-#if defined(__x86_64__)
-      avx512(ctx) ? dot_avx512 :
-#endif
-                  dot_generic;
+  const DotFn dot = kernels_for(ctx).dot;
   parallel_for(chunks, ctx.threads, [&](int64_t c0, int64_t c1) {
     const int64_t xlen = std::max(s.c * cstride, qd + off.back());  // past the last read of the last tap
     float* xp = scratch(0, static_cast<size_t>(xlen));

@@ -9,7 +9,8 @@
 //   dw:       dW[oc][k] = sum over images and q of dyp[oc][q] * xp[q + off[k]]  (dyp: dy at row width Wp with the
 //             dropped columns zero): dot products along q, 4 taps x 4 output channels per register block; partial
 //             sums per fixed chunk of images, added in chunk order (the result does not depend on the thread count).
-// Internal to op_conv.cc, which dispatches here.
+// Kernels: AVX-512 (conv_direct_avx512.cc), AVX2 + FMA (conv_direct_avx2.cc), plain C++ (here). Internal to
+// op_conv.cc, which dispatches here.
 #pragma once
 #include <cstdint>
 
@@ -39,6 +40,9 @@ void tile_generic(int64_t K, const float* Ap, const float* xb, const int32_t* of
 void dot_generic(int64_t Q, const float* xb, const int32_t* off, int nk, const float* dy, int64_t ldy, int no,
                  float* acc);
 #if defined(__x86_64__)
+void tile_avx2(int64_t K, const float* Ap, const float* xb, const int32_t* off, float* out, int64_t ldo);
+void dot_avx2(int64_t Q, const float* xb, const int32_t* off, int nk, const float* dy, int64_t ldy, int no,
+              float* acc);
 void tile_avx512(int64_t K, const float* Ap, const float* xb, const int32_t* off, float* out, int64_t ldo);
 void dot_avx512(int64_t Q, const float* xb, const int32_t* off, int nk, const float* dy, int64_t ldy, int no,
                 float* acc);

@@ -8,8 +8,8 @@
 //   backward: dW_g += dY_g * col_g^T;   dcol_g = W_g^T * dY_g, col2im -> dx;   db = sum of dy
 // A 1x1, stride-1, unpadded conv of a single-image block uses x itself as col (no copy).
 // Two other algorithms take the layers they suit (dispatch below): Winograd F(2x2, 3x3) (conv_winograd.h) for
-// 3x3 pad-1 layers of >= 32 channels, direct implicit GEMM (conv_direct.h) for the other stride-1 layers when the
-// AVX-512 kernels run.
+// 3x3 pad-1 layers of >= 32 channels, direct implicit GEMM (conv_direct.h) for the other stride-1 layers when
+// its AVX2 or AVX-512 kernels run.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -251,16 +251,18 @@ bool use_winograd(const Conv2dShape& s, const Ctx& ctx) {
   if (algo == ConvAlgo::Im2col || algo == ConvAlgo::Direct || !winograd::eligible(s)) return false;
   return algo == ConvAlgo::Winograd || (s.c >= kWinogradMinChannels && s.oc >= kWinogradMinChannels);
 }
-// Direct (implicit GEMM) for the stride-1 layers Winograd leaves, with the AVX-512 kernels (the only SIMD ones it
-// has). Measured (npm run bench -- train, CIFAR ResNet-18 width 16, batch 128): the step 0.239 s vs 0.297 s with
-// im2col there (1 thread), 0.163 vs 0.224 s (2). Forced on the >= 32-channel layers it beat Winograd on 16x16 maps
-// and lost on 8x8 and 4x4 ones (the weight gradient's dot products are short there), so Winograd keeps them.
+// Direct (implicit GEMM) for the stride-1 layers Winograd leaves, where its SIMD kernels run (AVX-512 or AVX2;
+// the generic one is for tests). Measured (CIFAR ResNet-18 width 16, batch 128, 1 thread): the training step
+// 0.239 s vs 0.297 s with im2col there (npm run bench -- train; 0.163 vs 0.224 s with 2 threads), and on the AVX2
+// kernels (MIMIC_MAX_PATH=avx2) 0.31 s vs 0.37 s. Forced on the >= 32-channel layers it beat Winograd on 16x16
+// maps and lost on 8x8 and 4x4 ones (the weight gradient's dot products are short there), so Winograd keeps them.
 bool use_direct(const Conv2dShape& s, const Ctx& ctx) {
   const ConvAlgo algo = ctx.conv == ConvAlgo::Auto ? env_algo() : ctx.conv;
   if (!direct::eligible(s)) return false;
   if (algo == ConvAlgo::Direct) return true;
   if (algo != ConvAlgo::Auto) return false;
-  return !use_winograd(s, ctx) && resolve_path(ctx.path) == KernelPath::Avx512;
+  const KernelPath path = resolve_path(ctx.path);
+  return !use_winograd(s, ctx) && (path == KernelPath::Avx512 || path == KernelPath::Avx2);
 }
 }  // namespace
 
