@@ -116,7 +116,7 @@ test('conv2d Winograd F(2x2,3x3): forced and automatic, odd sizes and image bloc
   assert.throws(() => ops.conv2dForward({ ...attrs, conv: 'fft' }), (e: { code?: string; message: string }) => e.code === 'E_INVALID_ARGUMENT' && /conv must be 'auto', 'im2col', 'winograd' or 'direct'/.test(e.message));
 });
 
-test('conv2d direct (implicit GEMM, stride 1): forced on eligible shapes, against the float64 reference', () => {
+test('conv2d direct (implicit GEMM; strides by phases): forced on eligible shapes, against the float64 reference', () => {
   const seed = freshSeed('conv2d direct');
   const rng = mulberry32(seed);
   const ri = (lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1));
@@ -129,11 +129,20 @@ test('conv2d direct (implicit GEMM, stride 1): forced on eligible shapes, agains
     { n: 2, c: 3, h: 6, w: 7, oc: 4, kh: 2, kw: 4, stride: [1, 1], pads: [0, 1, 1, 2], bias: false },  // asymmetric pads, even kernel
     { n: 2, c: 5, h: 9, w: 6, oc: 6, kh: 5, kw: 3, stride: [1, 1], pads: [0, 0, 0, 0], bias: true },   // no padding ("valid")
     { n: 1, c: 4, h: 5, w: 5, oc: 9, kh: 1, kw: 1, stride: [1, 1], pads: [0, 0, 0, 0], bias: true },   // 1x1
+    // strides, by stride phases: ResNet's downsampling 3x3 and 1x1 shortcut, odd sizes, uneven strides, a phase
+    // with no taps (1x1 stride 2), pads beyond the kernel, stride 3
+    { n: 5, c: 8, h: 32, w: 32, oc: 16, kh: 3, kw: 3, stride: [2, 2], pads: [1, 1, 1, 1], bias: false },
+    { n: 3, c: 6, h: 9, w: 7, oc: 10, kh: 1, kw: 1, stride: [2, 2], pads: [0, 0, 0, 0], bias: true },
+    { n: 2, c: 3, h: 11, w: 8, oc: 5, kh: 3, kw: 2, stride: [2, 1], pads: [1, 0, 2, 1], bias: true },
+    { n: 2, c: 2, h: 7, w: 10, oc: 3, kh: 4, kw: 5, stride: [3, 3], pads: [2, 4, 0, 5], bias: false },
   ];
-  for (let i = 0; i < 8; ++i) {
+  for (let i = 0; i < 12; ++i) {
     const kh = ri(1, 5), kw = ri(1, 5);
-    const pads: [number, number, number, number] = [ri(0, kh - 1), ri(0, kw - 1), ri(0, kh - 1), ri(0, kw - 1)];
-    cases.push({ n: ri(1, 6), c: ri(1, 20), h: ri(Math.max(1, kh - pads[0] - pads[2]), 12), w: ri(Math.max(1, kw - pads[1] - pads[3]), 12), oc: ri(1, 20), kh, kw, stride: [1, 1], pads, bias: rng() < 0.5 });
+    const stride: [number, number] = i < 6 ? [1, 1] : [ri(1, 3), ri(1, 3)];
+    // stride 1 needs pads <= kernel - 1 (its input gradient is the flipped-kernel forward); strided ones take any
+    const pmax = (k: number) => (i < 6 ? k - 1 : k + 1);
+    const pads: [number, number, number, number] = [ri(0, pmax(kh)), ri(0, pmax(kw)), ri(0, pmax(kh)), ri(0, pmax(kw))];
+    cases.push({ n: ri(1, 6), c: ri(1, 20), h: ri(Math.max(1, kh - pads[0] - pads[2]), 12), w: ri(Math.max(1, kw - pads[1] - pads[3]), 12), oc: ri(1, 20), kh, kw, stride, pads, bias: rng() < 0.5 });
   }
   // every kernel set this CPU has: AVX-512 (auto where present), AVX2 + FMA, generic
   const info = buildInfo();

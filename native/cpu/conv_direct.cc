@@ -45,51 +45,79 @@ constexpr int64_t kDwChunk = 4;  // images per partial weight gradient
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
-// The padded geometry of one layer and its tap offsets.
+// The padded input split into stride phases: phase (py, px) holds padded rows py, py + SH, ... and columns px,
+// px + SW, ... as an Hq x Wq plane (stride 1: one phase, the padded image itself). Tap (c, ky, kx) of output
+// (oy, ox) reads phase (ky % SH, kx % SW) at (oy + ky / SH, ox + kx / SW): with q = oy * Wq + ox, at q + off[k].
+// Planes are laid out [phase][channel][image][Hq x Wq] for `images` images (1, or a weight-gradient chunk).
 struct Geo {
-  int64_t hp, wp, oh, ow, plane, k;
-  int64_t max_off;
+  int64_t sh, sw, hq, wq, planeq, oh, ow, k;
+  int64_t cstride, pstride;  // floats between channels of a phase, between phases
+  int64_t size;              // floats of all planes
   std::vector<int32_t> off;
 };
 
-Geo geo_of(const Conv2dShape& s) {
+Geo geo_of(const Conv2dShape& s, int64_t images) {
   Geo g;
-  g.hp = s.h + s.pad_t + s.pad_b;
-  g.wp = s.w + s.pad_l + s.pad_r;
-  g.oh = g.hp - s.kh + 1;
-  g.ow = g.wp - s.kw + 1;
-  g.plane = g.hp * g.wp;
+  g.sh = s.stride_h;
+  g.sw = s.stride_w;
+  const int64_t hp = s.h + s.pad_t + s.pad_b, wp = s.w + s.pad_l + s.pad_r;
+  g.hq = (hp + g.sh - 1) / g.sh;
+  g.wq = (wp + g.sw - 1) / g.sw;
+  g.planeq = g.hq * g.wq;
+  g.oh = (hp - s.kh) / g.sh + 1;
+  g.ow = (wp - s.kw) / g.sw + 1;
   g.k = s.c * s.kh * s.kw;
+  g.cstride = images * g.planeq;
+  g.pstride = s.c * g.cstride;
+  g.size = g.sh * g.sw * g.pstride;
   g.off.resize(static_cast<size_t>(g.k));
   for (int64_t c = 0, k = 0; c < s.c; ++c)
     for (int64_t i = 0; i < s.kh; ++i)
-      for (int64_t j = 0; j < s.kw; ++j) g.off[static_cast<size_t>(k++)] = static_cast<int32_t>(c * g.plane + i * g.wp + j);
-  g.max_off = g.off.back();
+      for (int64_t j = 0; j < s.kw; ++j)
+        g.off[static_cast<size_t>(k++)] = static_cast<int32_t>(((i % g.sh) * g.sw + j % g.sw) * g.pstride + c * g.cstride +
+                                                               (i / g.sh) * g.wq + j / g.sw);
   return g;
+}
+
+// Floats a kernel may read: every plane, and up to `positions` past the largest tap offset.
+int64_t span_of(const Geo& g, int64_t positions) {
+  return std::max(g.size, positions + *std::max_element(g.off.begin(), g.off.end()));
 }
 
 // A growable per-thread scratch buffer (pool threads live as long as the process: no allocation per call).
 float* scratch(int slot, size_t n) {
-  thread_local std::vector<float> bufs[2];
+  thread_local std::vector<float> bufs[3];
   auto& b = bufs[slot];
   if (b.size() < n) b.resize(n);
   return b.data();
 }
 
-// Zero-padded copy of one image (C planes of H x W) into xp (C planes of Hp x Wp), zeros after it up to `len`.
-void fill_padded(const Conv2dShape& s, const Geo& g, const float* x, float* xp, int64_t len) {
-  for (int64_t c = 0; c < s.c; ++c) {
-    float* p = xp + c * g.plane;
-    std::memset(p, 0, sizeof(float) * s.pad_t * g.wp);
-    for (int64_t r = 0; r < s.h; ++r) {
-      float* row = p + (s.pad_t + r) * g.wp;
-      std::memset(row, 0, sizeof(float) * s.pad_l);
-      std::memcpy(row + s.pad_l, x + (c * s.h + r) * s.w, sizeof(float) * s.w);
-      std::memset(row + s.pad_l + s.w, 0, sizeof(float) * s.pad_r);
-    }
-    std::memset(p + (s.pad_t + s.h) * g.wp, 0, sizeof(float) * s.pad_b * g.wp);
-  }
-  if (len > s.c * g.plane) std::memset(xp + s.c * g.plane, 0, sizeof(float) * (len - s.c * g.plane));
+// Image `img` of the planes (see Geo) from one image x (C x H x W), padding zero.
+void fill_image(const Conv2dShape& s, const Geo& g, const float* x, float* xp, int64_t img) {
+  for (int64_t c = 0; c < s.c; ++c)
+    for (int64_t py = 0; py < g.sh; ++py)
+      for (int64_t px = 0; px < g.sw; ++px) {
+        float* plane = xp + (py * g.sw + px) * g.pstride + c * g.cstride + img * g.planeq;
+        for (int64_t iq = 0; iq < g.hq; ++iq) {
+          float* row = plane + iq * g.wq;
+          const int64_t y = iq * g.sh + py - s.pad_t;
+          if (y < 0 || y >= s.h) {
+            std::memset(row, 0, sizeof(float) * g.wq);
+            continue;
+          }
+          const float* src = x + (c * s.h + y) * s.w;
+          if (g.sw == 1) {  // pad_l zeros, the row, zeros to Wq
+            std::memset(row, 0, sizeof(float) * s.pad_l);
+            std::memcpy(row + s.pad_l, src, sizeof(float) * s.w);
+            std::memset(row + s.pad_l + s.w, 0, sizeof(float) * (g.wq - s.pad_l - s.w));
+          } else {
+            for (int64_t j = 0; j < g.wq; ++j) {
+              const int64_t xc = j * g.sw + px - s.pad_l;
+              row[j] = xc >= 0 && xc < s.w ? src[xc] : 0.0f;
+            }
+          }
+        }
+      }
 }
 
 // The kernels for the resolved path (AVX-512, AVX2 + FMA, or plain C++).
@@ -110,18 +138,12 @@ Kernels kernels_for(const Ctx& ctx) {
   return {tile_generic, dot_generic};
 }
 
-}  // namespace
-
-bool eligible(const Conv2dShape& s) {
-  return s.stride_h == 1 && s.stride_w == 1 && s.dil_h == 1 && s.dil_w == 1 && s.groups == 1 &&
-         s.pad_t <= s.kh - 1 && s.pad_b <= s.kh - 1 && s.pad_l <= s.kw - 1 && s.pad_r <= s.kw - 1;
-}
-
-void forward(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y, const Ctx& ctx) {
-  const Geo g = geo_of(s);
+// The forward for any stride and padding (the input gradient calls it with paddings eligible() would refuse).
+void forward_any(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y, const Ctx& ctx) {
+  const Geo g = geo_of(s, 1);
   const int64_t blocks = (s.oc + kMR - 1) / kMR;
-  const int64_t qp = round_up(g.oh * g.wp, kNR);  // output positions computed per channel (tiles of kNR)
-  const int64_t len = std::max(s.c * g.plane, qp + g.max_off);
+  const int64_t qp = round_up(g.oh * g.wq, kNR);  // output positions computed per channel (tiles of kNR)
+  const int64_t len = span_of(g, qp);
   // A: the weights (OC x K) as kMR-row panels, k-major, rows past OC zero.
   std::vector<float> ap(static_cast<size_t>(blocks * g.k * kMR), 0.0f);
   for (int64_t o = 0; o < s.oc; ++o)
@@ -130,8 +152,9 @@ void forward(const Conv2dShape& s, const float* x, const float* w, const float* 
   parallel_for(s.n, ctx.threads, [&](int64_t n0, int64_t n1) {
     float* xp = scratch(0, static_cast<size_t>(len));
     float* out = scratch(1, static_cast<size_t>(blocks * kMR * qp));
+    std::memset(xp + g.size, 0, sizeof(float) * static_cast<size_t>(len - g.size));  // the tail the last tiles read
     for (int64_t n = n0; n < n1; ++n) {
-      fill_padded(s, g, x + n * s.c * s.h * s.w, xp, len);
+      fill_image(s, g, x + n * s.c * s.h * s.w, xp, 0);
       for (int64_t q0 = 0; q0 < qp; q0 += kNR)
         for (int64_t ob = 0; ob < blocks; ++ob)
           tile(g.k, ap.data() + ob * g.k * kMR, xp + q0, g.off.data(), out + ob * kMR * qp + q0, qp);
@@ -139,7 +162,7 @@ void forward(const Conv2dShape& s, const float* x, const float* w, const float* 
         const float bias = b ? b[o] : 0.0f;
         float* dst = y + (n * s.oc + o) * g.oh * g.ow;
         for (int64_t r = 0; r < g.oh; ++r) {
-          const float* src = out + o * qp + r * g.wp;
+          const float* src = out + o * qp + r * g.wq;
           for (int64_t c = 0; c < g.ow; ++c) dst[r * g.ow + c] = src[c] + bias;
         }
       }
@@ -147,10 +170,8 @@ void forward(const Conv2dShape& s, const float* x, const float* w, const float* 
   });
 }
 
-namespace {
-
-// dx: the forward of dy padded by (K - 1 - pad) with w flipped in space and transposed in channels.
-void input_grad(const Conv2dShape& s, const float* w, const float* dy, float* dx, const Ctx& ctx) {
+// dx, stride 1: the forward of dy padded by (K - 1 - pad) with w flipped in space and transposed in channels.
+void input_grad_stride1(const Conv2dShape& s, const float* w, const float* dy, float* dx, const Ctx& ctx) {
   Conv2dShape t = s;
   t.c = s.oc;
   t.oc = s.c;
@@ -165,50 +186,91 @@ void input_grad(const Conv2dShape& s, const float* w, const float* dy, float* dx
   for (int64_t o = 0; o < s.oc; ++o)
     for (int64_t c = 0; c < s.c; ++c)
       for (int64_t k = 0; k < taps; ++k) wt[static_cast<size_t>((c * s.oc + o) * taps + (taps - 1 - k))] = w[(o * s.c + c) * taps + k];
-  forward(t, dy, wt.data(), nullptr, dx, ctx);
+  forward_any(t, dy, wt.data(), nullptr, dx, ctx);
 }
 
-// dw = sum over images of dyp (OC x Q) * B^T, B[k][q] = xp[q + off[k]]. A chunk of images is laid out channel-major
-// ([c][image][Hp][Wp]), so q runs across the chunk's images and one dot product per (tap, output channel) covers
-// them all (per-image dots were too short on 4x4 and 8x8 maps); dyp is zero on every position that is not an output
-// (dropped columns, the last KH - 1 rows of each image's plane, the tail).
+// dx, stride > 1, one stride phase at a time: padded input rows py + SH i, columns px + SW j receive
+//   sum over oc, a, b of w[oc][c][py + SH a][px + SW b] * dy[oc][i - a][j - b],
+// a stride-1 forward of dy (padded by A - 1, B - 1 before, to an Hq x Wq output after) with that sub-kernel flipped
+// and transposed; its output is scattered to dx. Positions of a phase with no taps get 0.
+void input_grad_phases(const Conv2dShape& s, const float* w, const float* dy, float* dx, const Ctx& ctx) {
+  const Geo g = geo_of(s, 1);
+  std::memset(dx, 0, sizeof(float) * static_cast<size_t>(s.n * s.c * s.h * s.w));
+  float* dp = scratch(2, static_cast<size_t>(s.n * s.c * g.planeq));
+  for (int64_t py = 0; py < g.sh; ++py)
+    for (int64_t px = 0; px < g.sw; ++px) {
+      const int64_t A = py < s.kh ? (s.kh - py + g.sh - 1) / g.sh : 0, B = px < s.kw ? (s.kw - px + g.sw - 1) / g.sw : 0;
+      if (A == 0 || B == 0) continue;
+      Conv2dShape t;
+      t.n = s.n;
+      t.c = s.oc;
+      t.h = g.oh;
+      t.w = g.ow;
+      t.oc = s.c;
+      t.kh = A;
+      t.kw = B;
+      t.pad_t = A - 1;
+      t.pad_l = B - 1;
+      t.pad_b = g.hq - g.oh;
+      t.pad_r = g.wq - g.ow;
+      std::vector<float> wt(static_cast<size_t>(s.c * s.oc * A * B));
+      for (int64_t c = 0; c < s.c; ++c)
+        for (int64_t o = 0; o < s.oc; ++o)
+          for (int64_t a = 0; a < A; ++a)
+            for (int64_t bb = 0; bb < B; ++bb)
+              wt[static_cast<size_t>(((c * s.oc + o) * A + (A - 1 - a)) * B + (B - 1 - bb))] =
+                  w[((o * s.c + c) * s.kh + py + g.sh * a) * s.kw + px + g.sw * bb];
+      forward_any(t, dy, wt.data(), nullptr, dp, ctx);  // (N, C, Hq, Wq)
+      parallel_for(s.n * s.c, ctx.threads, [&](int64_t t0, int64_t t1) {
+        for (int64_t nc = t0; nc < t1; ++nc) {
+          const float* src = dp + nc * g.planeq;
+          float* dst = dx + nc * s.h * s.w;
+          for (int64_t iq = 0; iq < g.hq; ++iq) {
+            const int64_t y = iq * g.sh + py - s.pad_t;
+            if (y < 0 || y >= s.h) continue;
+            for (int64_t j = 0; j < g.wq; ++j) {
+              const int64_t xc = j * g.sw + px - s.pad_l;
+              if (xc >= 0 && xc < s.w) dst[y * s.w + xc] = src[iq * g.wq + j];
+            }
+          }
+        }
+      });
+    }
+}
+
+// dw = sum over images of dyp (OC x Q) * B^T, B[k][q] = xp[q + off[k]]. A chunk of images shares each channel's
+// planes ([phase][c][image][Hq x Wq]), so q runs across the chunk's images and one dot product per (tap, output
+// channel) covers them all (per-image dots were too short on 4x4 and 8x8 maps); dyp is zero on every position that
+// is not an output (dropped columns, the last rows of each image's plane, the tail).
 void weight_grad(const Conv2dShape& s, const float* x, const float* dy, float* dw, const Ctx& ctx) {
-  const int64_t hp = s.h + s.pad_t + s.pad_b, wp = s.w + s.pad_l + s.pad_r, plane = hp * wp;
-  const int64_t oh = hp - s.kh + 1, ow = wp - s.kw + 1, K = s.c * s.kh * s.kw;
-  const int64_t cstride = kDwChunk * plane;  // one channel of a full chunk
-  const int64_t qd = round_up(cstride, kDotQ);
-  std::vector<int32_t> off(static_cast<size_t>(K));
-  for (int64_t c = 0, k = 0; c < s.c; ++c)
-    for (int64_t i = 0; i < s.kh; ++i)
-      for (int64_t j = 0; j < s.kw; ++j) off[static_cast<size_t>(k++)] = static_cast<int32_t>(c * cstride + i * wp + j);
+  const Geo g = geo_of(s, kDwChunk);
+  const int64_t K = g.k;
+  const int64_t qd = round_up(g.cstride, kDotQ);
+  const int64_t xlen = span_of(g, qd);
   const int64_t chunks = (s.n + kDwChunk - 1) / kDwChunk;
   const int64_t per = s.oc * K;
   std::vector<float> partial(static_cast<size_t>(chunks * per), 0.0f);
   const DotFn dot = kernels_for(ctx).dot;
   parallel_for(chunks, ctx.threads, [&](int64_t c0, int64_t c1) {
-    const int64_t xlen = std::max(s.c * cstride, qd + off.back());  // past the last read of the last tap
     float* xp = scratch(0, static_cast<size_t>(xlen));
     float* dyp = scratch(1, static_cast<size_t>(s.oc * qd));
     for (int64_t ch = c0; ch < c1; ++ch) {
       const int64_t n0 = ch * kDwChunk, nimg = std::min(kDwChunk, s.n - n0);
-      // a short last chunk leaves the planes of its missing images as they are: dyp is zero there
+      // a short last chunk leaves the planes of its missing images zero, and dyp is zero there
       std::memset(xp, 0, sizeof(float) * static_cast<size_t>(xlen));
       std::memset(dyp, 0, sizeof(float) * static_cast<size_t>(s.oc * qd));
       for (int64_t i = 0; i < nimg; ++i) {
-        const float* xi = x + (n0 + i) * s.c * s.h * s.w;
-        for (int64_t c = 0; c < s.c; ++c)
-          for (int64_t r = 0; r < s.h; ++r)
-            std::memcpy(xp + c * cstride + i * plane + (s.pad_t + r) * wp + s.pad_l, xi + (c * s.h + r) * s.w, sizeof(float) * s.w);
+        fill_image(s, g, x + (n0 + i) * s.c * s.h * s.w, xp, i);
         for (int64_t o = 0; o < s.oc; ++o)
-          for (int64_t r = 0; r < oh; ++r)
-            std::memcpy(dyp + o * qd + i * plane + r * wp, dy + (((n0 + i) * s.oc + o) * oh + r) * ow, sizeof(float) * ow);
+          for (int64_t r = 0; r < g.oh; ++r)
+            std::memcpy(dyp + o * qd + i * g.planeq + r * g.wq, dy + (((n0 + i) * s.oc + o) * g.oh + r) * g.ow, sizeof(float) * g.ow);
       }
       float* part = partial.data() + ch * per;
       for (int64_t k0 = 0; k0 < K; k0 += 4)
         for (int64_t o0 = 0; o0 < s.oc; o0 += 4) {
           const int nk = static_cast<int>(std::min<int64_t>(4, K - k0)), no = static_cast<int>(std::min<int64_t>(4, s.oc - o0));
           float acc[16] = {};
-          dot(qd, xp, off.data() + k0, nk, dyp + o0 * qd, qd, no, acc);
+          dot(qd, xp, g.off.data() + k0, nk, dyp + o0 * qd, qd, no, acc);
           for (int i = 0; i < nk; ++i)
             for (int o = 0; o < no; ++o) part[(o0 + o) * K + k0 + i] = acc[i * 4 + o];
         }
@@ -223,10 +285,24 @@ void weight_grad(const Conv2dShape& s, const float* x, const float* dy, float* d
 
 }  // namespace
 
+bool eligible(const Conv2dShape& s) {
+  if (s.dil_h != 1 || s.dil_w != 1 || s.groups != 1) return false;
+  if (s.stride_h > 1 || s.stride_w > 1) return true;  // the input gradient goes by stride phases
+  return s.pad_t <= s.kh - 1 && s.pad_b <= s.kh - 1 && s.pad_l <= s.kw - 1 && s.pad_r <= s.kw - 1;
+}
+
+void forward(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y, const Ctx& ctx) {
+  forward_any(s, x, w, b, y, ctx);
+}
+
 void backward(const Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx, float* dw,
               const Ctx& ctx) {
   if (dw) weight_grad(s, x, dy, dw, ctx);
-  if (dx) input_grad(s, w, dy, dx, ctx);
+  if (!dx) return;
+  if (s.stride_h == 1 && s.stride_w == 1)
+    input_grad_stride1(s, w, dy, dx, ctx);
+  else
+    input_grad_phases(s, w, dy, dx, ctx);
 }
 
 }  // namespace mimic::ops::direct

@@ -1,11 +1,13 @@
-// Direct convolution for narrow stride-1 layers (below the channel count where Winograd pays): an implicit GEMM
-// over a zero-padded copy of each image, with no im2col matrix and no col2im.
+// Direct convolution (op_conv.cc's auto choice for narrow stride-1 layers, below the channel count where
+// Winograd pays): an implicit GEMM over a zero-padded copy of each image, with no im2col matrix and no col2im.
 // With the padded size Hp x Wp, output position q = oy * Wp + ox reads padded input q + off[k] for the tap
 // k = (c, ky, kx), off[k] = c * Hp * Wp + ky * Wp + kx: every row of the GEMM's B matrix is a contiguous run of the
 // padded image, read in place. Columns ox >= OW of each output row are computed and dropped ((Wp - OW) / Wp of
-// the work: 6% at 32x32 with pad 1).
+// the work: 6% at 32x32 with pad 1). A stride S splits the padded image into S x S phase planes (rows py + S i,
+// columns px + S j) and the same holds inside each plane (conv_direct.cc, Geo).
 //   forward:  Y (OC x Q) = W (OC x K) * B,  B[k][q] = xp[q + off[k]],  K = C * KH * KW
-//   dx:       the forward of dy, padded by (KH - 1 - pad), with the flipped, transposed kernel
+//   dx:       stride 1: the forward of dy, padded by (KH - 1 - pad), with the flipped, transposed kernel;
+//             stride > 1: per phase, the stride-1 forward of dy with that phase's taps, scattered into dx
 //   dw:       dW[oc][k] = sum over images and q of dyp[oc][q] * xp[q + off[k]]  (dyp: dy at row width Wp with the
 //             dropped columns zero): dot products along q, 4 taps x 4 output channels per register block; partial
 //             sums per fixed chunk of images, added in chunk order (the result does not depend on the thread count).
@@ -18,7 +20,7 @@
 
 namespace mimic::ops::direct {
 
-// Stride 1, dilation 1, groups 1, every pad <= kernel size - 1 (the dx pass's padding KH - 1 - pad is >= 0).
+// Dilation 1, groups 1; at stride 1 every pad <= kernel size - 1 (the dx pass's padding KH - 1 - pad is >= 0).
 bool eligible(const Conv2dShape& s);
 void forward(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y, const Ctx& ctx);
 // dx and dw may be null (not computed); db is left to the caller.

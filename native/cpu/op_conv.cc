@@ -256,13 +256,17 @@ bool use_winograd(const Conv2dShape& s, const Ctx& ctx) {
 // 0.239 s vs 0.297 s with im2col there (npm run bench -- train; 0.163 vs 0.224 s with 2 threads), and on the AVX2
 // kernels (MIMIC_MAX_PATH=avx2) 0.31 s vs 0.37 s. Forced on the >= 32-channel layers it beat Winograd on 16x16
 // maps and lost on 8x8 and 4x4 ones (the weight gradient's dot products are short there), so Winograd keeps them.
+// Strided layers (direct by stride phases) stay on im2col unless forced: their forward gained 10-35% below 32
+// channels but the backward lost up to 3x (ops microbenchmark, batch 128-256), and the width-16 step went from
+// 0.232 to 0.252 s with them on direct.
 bool use_direct(const Conv2dShape& s, const Ctx& ctx) {
   const ConvAlgo algo = ctx.conv == ConvAlgo::Auto ? env_algo() : ctx.conv;
   if (!direct::eligible(s)) return false;
   if (algo == ConvAlgo::Direct) return true;
   if (algo != ConvAlgo::Auto) return false;
   const KernelPath path = resolve_path(ctx.path);
-  return !use_winograd(s, ctx) && (path == KernelPath::Avx512 || path == KernelPath::Avx2);
+  const bool stride1 = s.stride_h == 1 && s.stride_w == 1;
+  return stride1 && !use_winograd(s, ctx) && (path == KernelPath::Avx512 || path == KernelPath::Avx2);
 }
 }  // namespace
 
