@@ -3,9 +3,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "mimic/cpu.h"
+#include "mimic/status.h"
 #include "mimic/threadpool.h"
 
 namespace mimic::ops::direct {
@@ -70,6 +72,9 @@ Geo geo_of(const Conv2dShape& s, int64_t images) {
   g.cstride = images * g.planeq;
   g.pstride = s.c * g.cstride;
   g.size = g.sh * g.sw * g.pstride;
+  MIMIC_REQUIRE(g.size < (int64_t{1} << 31) - 4096, Code::InvalidArgument,
+                "conv2d (direct): the padded input planes (" + std::to_string(g.size) +
+                    " floats) exceed 32-bit tap offsets; use conv 'im2col'");
   g.off.resize(static_cast<size_t>(g.k));
   for (int64_t c = 0, k = 0; c < s.c; ++c)
     for (int64_t i = 0; i < s.kh; ++i)
