@@ -1,10 +1,10 @@
 // AVX2 + FMA kernels of the direct convolution (conv_direct.h), for CPUs without AVX-512. With 16 ymm registers
-// the 8 x 32 tile runs as four 4 x 16 passes over K (8 accumulators each), and the 4 x 4 dot block as two 2 x 4
-// halves. Compiled with -mavx2 -mfma (CMakeLists); called only when the AVX2 path resolved.
+// the 8 x 32 tile runs as four 4 x 16 passes over K (8 accumulators each), and the dot products
+// (conv_direct_simd.h) in 2 x 4 blocks. Compiled with -mavx2 -mfma (CMakeLists); called only when the AVX2 path resolved.
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#include "conv_direct.h"
+#include "conv_direct_simd.h"
 
 namespace mimic::ops::direct::detail {
 
@@ -32,40 +32,15 @@ inline void tile_part(int64_t K, const float* Ap, const float* xb, const int32_t
   }
 }
 
-inline float hsum(__m256 v) {
-  alignas(32) float t[8];
-  _mm256_store_ps(t, v);
-  float s = 0;
-  for (float x : t) s += x;
-  return s;
-}
-
-// acc[i * 4 + o] += sum_q xb[off[i] + q] * dy[o * ldy + q] for i < nk (<= 2), o < no (<= 4).
-template <int NK, int NO>
-void dot_part(int64_t Q, const float* xb, const int32_t* off, const float* dy, int64_t ldy, float* acc) {
-  __m256 s[NK][NO];
-  const float* xr[NK];
-  for (int i = 0; i < NK; ++i) {
-    xr[i] = xb + off[i];
-    for (int o = 0; o < NO; ++o) s[i][o] = _mm256_setzero_ps();
-  }
-  for (int64_t q = 0; q < Q; q += 8) {
-    __m256 d[NO];
-    for (int o = 0; o < NO; ++o) d[o] = _mm256_loadu_ps(dy + o * ldy + q);
-    for (int i = 0; i < NK; ++i) {
-      const __m256 xv = _mm256_loadu_ps(xr[i] + q);
-      for (int o = 0; o < NO; ++o) s[i][o] = _mm256_fmadd_ps(xv, d[o], s[i][o]);
-    }
-  }
-  for (int i = 0; i < NK; ++i)
-    for (int o = 0; o < NO; ++o) acc[i * 4 + o] += hsum(s[i][o]);
-}
-
-using PartFn = void (*)(int64_t, const float*, const int32_t*, const float*, int64_t, float*);
-template <int NK>
-constexpr PartFn part_of(int no) {
-  return no == 1 ? dot_part<NK, 1> : no == 2 ? dot_part<NK, 2> : no == 3 ? dot_part<NK, 3> : dot_part<NK, 4>;
-}
+struct Avx2 {
+  using vec = __m256;
+  static constexpr int kLanes = 8;
+  static constexpr int kTaps = 2;  // 2 x 4 accumulators + 4 dy vectors + 1 x vector of 16 registers
+  static vec zero() { return _mm256_setzero_ps(); }
+  static vec load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, vec v) { _mm256_storeu_ps(p, v); }
+  static vec fmadd(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
+};
 }  // namespace
 
 void tile_avx2(int64_t K, const float* Ap, const float* xb, const int32_t* off, float* out, int64_t ldo) {
@@ -76,12 +51,7 @@ void tile_avx2(int64_t K, const float* Ap, const float* xb, const int32_t* off, 
 
 void dot_avx2(int64_t Q, const float* xb, const int32_t* off, int nk, const float* dy, int64_t ldy, int no,
               float* acc) {
-  static_assert(kDotQ % 8 == 0, "the dot steps one ymm along q");
-  for (int i0 = 0; i0 < nk; i0 += 2) {
-    const int n = nk - i0 < 2 ? 1 : 2;
-    const PartFn f = n == 1 ? part_of<1>(no) : part_of<2>(no);
-    f(Q, xb, off + i0, dy, ldy, acc + i0 * 4);
-  }
+  dot_simd<Avx2>(Q, xb, off, nk, dy, ldy, no, acc);
 }
 
 }  // namespace mimic::ops::direct::detail
