@@ -301,6 +301,44 @@ if (flag('sweeps')) {
   }
 }
 
+// --sweeps-final: the clean-data fractions (BadEncoder patch) and cleaning epochs (poisoning, blended trigger) again,
+// seed 0, with the final default defence (squares + full-image noise: `mimic clean`'s defaults, no --perturb).
+// Students in sweeps-final/; the 4% / 30-epoch points are the main table's seed-0 'patchnoise' runs.
+if (flag('sweeps-final')) {
+  const base = join(out, 'sweeps-final');
+  const defaultRun = (id: string, teacher: string, deps: string[], fraction: string, trigger: string, label: string, attack: string, epochs: string) => {
+    const student = join(base, id, 'student.onnx');
+    add({ id: `sweep-final/${id}`, output: student, deps, args: ['clean', '--teacher', teacher, '--data', data, '--clean-fraction', fraction, '--epochs', epochs, '--seed', '0', ...LAYOUT, '--report-images', '0', '--out', student, ...T] });
+    sweepRows.push({ attack, seed: 0, model: id, label, eval: evalJob(`sweep-final/${id}`, student, trigger, [`sweep-final/${id}`], 0) });
+  };
+  const mainRun = (attack: string) => rows.find((r) => r.attack === attack && r.seed === 0 && r.model === 'patchnoise');
+  const beTid = 'badencoder/seed0/teacher';
+  const be = graph.get(beTid);
+  if (be) {
+    const title = 'sweep: clean-data fraction (BadEncoder patch, MIMIC with the default defence, seed 0)';
+    for (const f of arg('sweep-fractions', '0.01,0.02,0.08').split(',')) defaultRun(`fraction-${f}`, be.output, [beTid], f, PATCH, `${Number(f) * 100}% clean data`, title, cleanEpochs);
+    const main = mainRun('badencoder');
+    if (main) sweepRows.push({ ...main, attack: title, model: 'fraction-0.04', label: '4% clean data' });
+  }
+  for (const attack of ['poison', 'blend']) {
+    const tid = `${attack}/seed0/teacher`;
+    const t = graph.get(tid);
+    if (!t) continue; // that attack is not in --attacks
+    const title = `sweep: cleaning epochs (${TITLES[attack]}, MIMIC with the default defence, seed 0)`;
+    const teacherRow = rows.find((r) => r.attack === attack && r.seed === 0 && r.model === 'teacher');
+    if (teacherRow) sweepRows.push({ ...teacherRow, attack: title });
+    const epochs = [...new Set([...arg('sweep-epochs', '15,60').split(','), cleanEpochs])].sort((a, b) => Number(a) - Number(b));
+    for (const e of epochs) {
+      if (e !== cleanEpochs) {
+        defaultRun(`epochs-${e}-${attack}`, t.output, [tid], cleanFraction, TRIGGERS[attack], `${e} epochs`, title, e);
+        continue;
+      }
+      const main = mainRun(attack);
+      if (main) sweepRows.push({ ...main, attack: title, model: `epochs-${e}-${attack}`, label: `${e} epochs` });
+    }
+  }
+}
+
 // --stage teachers: only the attacks (and what they need); --stage list: print the graph
 const stage = arg('stage', 'all');
 if (stage === 'teachers') for (const id of [...graph.keys()]) if (!id.endsWith('/teacher') || id.startsWith('eval/')) if (id !== 'clean-encoder') graph.delete(id);
