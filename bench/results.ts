@@ -255,6 +255,8 @@ for (const attack of attacks) {
 // epochs (--sweep-epochs; needs those attacks in --attacks). Students in sweeps-default/; an earlier
 // patch+blend+noise sweep lies in sweeps/, whose trigger teachers are reused.
 const sweepRows: Row[] = [];
+// the swept clean-data fractions with the main tables' own, in increasing order (that point is the main run)
+const sweepFractions = () => [...new Set([...arg('sweep-fractions', '0.01,0.02,0.08').split(','), cleanFraction])].sort((a, b) => Number(a) - Number(b));
 if (flag('sweeps')) {
   const base = join(out, 'sweeps-default');
   const teachers = join(out, 'sweeps');
@@ -267,10 +269,11 @@ if (flag('sweeps')) {
   if (!graph.has('badencoder/seed0/teacher'))
     add({ id: 'badencoder/seed0/teacher', output: teacher0, deps: cleanDeps, args: ['attack', 'badencoder', '--encoder', cleanEncoder, '--data', data, '--trigger', PATCH, '--target', target, '--epochs', attackEpochs, '--shadow-count', shadowCount, '--seed', '0', ...LAYOUT, '--out', teacher0, ...T] });
   const fractionSweep = 'sweep: clean-data fraction (BadEncoder patch, MIMIC + squares `--perturb patch`, seed 0)';
-  for (const f of arg('sweep-fractions', '0.01,0.02,0.08').split(',')) cleanRun(`fraction-${f}`, teacher0, ['badencoder/seed0/teacher'], f, PATCH, `${Number(f) * 100}% clean data`, fractionSweep);
-  // 4% and the 10-px trigger are the main table's seed-0 default run
+  // 4% and the 10-px trigger are the main table's seed-0 squares run
   const main = rows.find((r) => r.attack === 'badencoder' && r.seed === 0 && r.model === 'patch');
-  if (main) sweepRows.push({ ...main, attack: fractionSweep, model: 'fraction-0.04', label: '4% clean data' });
+  for (const f of sweepFractions())
+    if (f !== cleanFraction) cleanRun(`fraction-${f}`, teacher0, ['badencoder/seed0/teacher'], f, PATCH, `${Number(f) * 100}% clean data`, fractionSweep);
+    else if (main) sweepRows.push({ ...main, attack: fractionSweep, model: `fraction-${f}`, label: `${Number(f) * 100}% clean data` });
   for (const size of [4, 6, 8, 12]) {
     const trig = `white:${size}@${31 - size},${31 - size}`;
     const t = join(teachers, `trigger-${size}`, 'teacher.onnx');
@@ -316,9 +319,10 @@ if (flag('sweeps-final')) {
   const be = graph.get(beTid);
   if (be) {
     const title = 'sweep: clean-data fraction (BadEncoder patch, MIMIC with the default defence, seed 0)';
-    for (const f of arg('sweep-fractions', '0.01,0.02,0.08').split(',')) defaultRun(`fraction-${f}`, be.output, [beTid], f, PATCH, `${Number(f) * 100}% clean data`, title, cleanEpochs);
     const main = mainRun('badencoder');
-    if (main) sweepRows.push({ ...main, attack: title, model: 'fraction-0.04', label: '4% clean data' });
+    for (const f of sweepFractions())
+      if (f !== cleanFraction) defaultRun(`fraction-${f}`, be.output, [beTid], f, PATCH, `${Number(f) * 100}% clean data`, title, cleanEpochs);
+      else if (main) sweepRows.push({ ...main, attack: title, model: `fraction-${f}`, label: `${Number(f) * 100}% clean data` });
   }
   for (const attack of ['poison', 'blend']) {
     const tid = `${attack}/seed0/teacher`;
