@@ -1,4 +1,5 @@
-// Direct (implicit-GEMM) convolution of narrow stride-1 layers; see conv_direct.h for the formulation.
+// Direct (implicit-GEMM) convolution; see conv_direct.h for the formulation. Generic kernels here, SIMD ones in
+// conv_direct_avx2.cc / conv_direct_avx512.cc.
 #include "conv_direct.h"
 
 #include <algorithm>
