@@ -1,7 +1,7 @@
 /**
  * Runs the benchmark suites and prints Markdown for bench/RESULTS.md.
  *   npm run bench                       # all suites
- *   npm run bench -- gemm kde           # some (gemm, kde, gpu, train, loss, mimic)
+ *   npm run bench -- gemm kde           # some (gemm, kde, gpu, train, loss, mimic, profile)
  *   MIMIC_BENCH_QUICK=1 npm run bench   # short sizes (smoke test of the harness)
  * Suites are imported on demand, so a machine without onnxruntime (e.g. a bare GPU box) can run the others.
  */
@@ -12,6 +12,7 @@ const suites: Record<string, () => Promise<() => Promise<string>>> = {
   train: async () => (await import('./train.bench.ts')).runTrainBench,
   loss: async () => (await import('./loss.bench.ts')).runLossBench,
   mimic: async () => (await import('./mimic.bench.ts')).runMimicBench,
+  profile: async () => (await import('./profile.bench.ts')).runProfileBench,
 };
 const wanted = process.argv.slice(2).filter((a) => a in suites);
 const names = wanted.length ? wanted : Object.keys(suites);

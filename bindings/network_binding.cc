@@ -6,6 +6,8 @@
 //   forwardAsync / backwardAsync: the same off the event loop (Promises; the arrays are held until they settle)
 //   paramNames()  paramShapes()  getParams() / setParams(record)  getGrads()  getBuffers() / setBuffers(record)
 //   bufferNames()  inputNames()  outputNames()  plannedBytes()  planInfo()  plan(batch)
+//   setProfiling(on)  layerTimings() -> [{ name, op, inputShape, outputShape, forwardSeconds, backwardSeconds,
+//     forwardCalls, backwardCalls }] (per-layer wall time while profiling is on; setProfiling(true) clears the counts)
 //   paramViews() / gradViews(): Float32Array[] (paramNames() order) over the network's own storage (external
 //     ArrayBuffers created once and cached; each holds the native network alive), for the Optimizer without copies:
 //       const opt = new Optimizer({ kind: 'adam', params: net.paramViews() }); ... opt.step(net.gradViews());
@@ -156,7 +158,9 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
          InstanceMethod("getGrads", &NetworkWrap::GetGrads), InstanceMethod("getBuffers", &NetworkWrap::GetBuffers),
          InstanceMethod("setBuffers", &NetworkWrap::SetBuffers), InstanceMethod("plan", &NetworkWrap::Plan),
          InstanceMethod("plannedBytes", &NetworkWrap::PlannedBytes), InstanceMethod("planInfo", &NetworkWrap::PlanInfo),
-         InstanceMethod("paramViews", &NetworkWrap::ParamViews), InstanceMethod("gradViews", &NetworkWrap::GradViews)});
+         InstanceMethod("paramViews", &NetworkWrap::ParamViews), InstanceMethod("gradViews", &NetworkWrap::GradViews),
+         InstanceMethod("setProfiling", &NetworkWrap::SetProfiling),
+         InstanceMethod("layerTimings", &NetworkWrap::LayerTimings)});
   }
 
   explicit NetworkWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NetworkWrap>(info) {
@@ -400,6 +404,39 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
   }
   Napi::Value PlannedBytes(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), static_cast<double>(net_->plan_info().total_bytes()));
+  }
+  Napi::Value SetProfiling(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    check_idle(env, "setProfiling");
+    if (info.Length() < 1 || !info[0].IsBoolean())
+      fail(env, Code::InvalidArgument, std::string(kCls) + ".setProfiling: a boolean is required");
+    net_->set_profiling(info[0].As<Napi::Boolean>().Value());
+    return env.Undefined();
+  }
+  Napi::Value LayerTimings(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    check_idle(env, "layerTimings");
+    const auto timings = net_->layer_timings();
+    auto shape = [&](const std::vector<int64_t>& v) {
+      Napi::Array a = Napi::Array::New(env, v.size());
+      for (size_t k = 0; k < v.size(); ++k) a.Set(static_cast<uint32_t>(k), static_cast<double>(v[k]));
+      return a;
+    };
+    Napi::Array r = Napi::Array::New(env, timings.size());
+    for (size_t i = 0; i < timings.size(); ++i) {
+      const auto& t = timings[i];
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("name", t.name);
+      o.Set("op", t.op);
+      o.Set("inputShape", shape(t.input_shape));
+      o.Set("outputShape", shape(t.output_shape));
+      o.Set("forwardSeconds", t.forward_seconds);
+      o.Set("backwardSeconds", t.backward_seconds);
+      o.Set("forwardCalls", static_cast<double>(t.forward_calls));
+      o.Set("backwardCalls", static_cast<double>(t.backward_calls));
+      r.Set(static_cast<uint32_t>(i), o);
+    }
+    return r;
   }
   Napi::Value PlanInfo(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();

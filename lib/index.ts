@@ -21,7 +21,7 @@ export type { DatasetRunOptions, DatasetRunResult } from './teacher/dataset-run.
 export { Optimizer } from './train/optim.ts';
 export type { OptimizerKind, OptimizerOptions, OptimizerState, Hyperparameters, ParamGroupOptions, GroupHyperparameters } from './train/optim.ts';
 export { Network } from './train/network.ts';
-export type { NetworkMode, NetworkOptions, PlanInfo } from './train/network.ts';
+export type { LayerTiming, NetworkMode, NetworkOptions, PlanInfo } from './train/network.ts';
 export { specFromOnnx } from './train/from-onnx.ts';
 export { onnxFromSpec, onnxBytesFromSpec, saveSpecAsOnnx } from './train/to-onnx.ts';
 export { cifarResNet18Spec } from './train/models.ts';

@@ -115,3 +115,31 @@ test('network: set/get parameters and buffers by name', () => {
   assert.throws(() => net.setParams({ w3: new Float32Array(32), b3: new Float32Array(1) }), (e: { code?: string }) => e.code === 'E_SHAPE_MISMATCH');
   assert.deepEqual(net.getParams().w3, w3);
 });
+
+test('network profiling: per-layer calls and times while on, cleared by setProfiling(true), none while off', () => {
+  const seed = freshSeed('network profiling');
+  const net = Network.create(smallNet(seed));
+  const x = gaussian(6 * 3 * 9 * 9, seed + 11);
+  net.forward({ x });
+  assert.ok(net.layerTimings().every((t) => t.forwardCalls === 0 && t.forwardSeconds === 0), 'nothing counted while off');
+  net.setProfiling(true);
+  const t0 = performance.now();
+  net.forward({ x });
+  net.forward({ x });
+  net.backward({ y: gaussian(6 * 4, seed + 12) });
+  const wall = (performance.now() - t0) / 1000;
+  const timings = net.layerTimings();
+  assert.deepEqual(timings.map((t) => t.name), ['c1', 'bn1', 'r1', 'c2', 'res', 'gap', 'fl', 'fc']);
+  assert.deepEqual(timings.map((t) => [t.forwardCalls, t.backwardCalls]), timings.map(() => [2, 1]));
+  assert.equal(timings[1].op, 'BatchNormalization');
+  assert.deepEqual(timings[0].inputShape, [6, 3, 9, 9]);
+  assert.deepEqual(timings[0].outputShape, [6, 8, 5, 5]);
+  const total = timings.reduce((s, t) => s + t.forwardSeconds + t.backwardSeconds, 0);
+  assert.ok(timings.every((t) => t.forwardSeconds > 0 && t.backwardSeconds >= 0), 'every layer took some time');
+  assert.ok(total <= wall, `layer times ${total} s within the calls' wall time ${wall} s`);
+  net.setProfiling(false);
+  net.forward({ x });
+  assert.equal(net.layerTimings()[0].forwardCalls, 2, 'off: no more counting');
+  net.setProfiling(true);
+  assert.ok(net.layerTimings().every((t) => t.forwardCalls === 0 && t.backwardCalls === 0), 'on again: cleared');
+});

@@ -48,6 +48,21 @@ export interface PlanInfo {
   paramBytes: number;
 }
 
+/** One layer's wall time while profiling was on (Network.setProfiling). */
+export interface LayerTiming {
+  name: string;
+  /** The ONNX op (or 'L2Norm'). */
+  op: string;
+  /** Shapes at the last planned batch. */
+  inputShape: number[];
+  outputShape: number[];
+  forwardSeconds: number;
+  backwardSeconds: number;
+  forwardCalls: number;
+  /** A layer nothing flowed back through is not called in backward. */
+  backwardCalls: number;
+}
+
 type F32Record = Record<string, Float32Array>;
 
 interface NativeNetwork {
@@ -72,6 +87,8 @@ interface NativeNetwork {
   planInfo(): PlanInfo;
   paramViews(): Float32Array[];
   gradViews(): Float32Array[];
+  setProfiling(on: boolean): void;
+  layerTimings(): LayerTiming[];
 }
 type NativeNetworkCtor = (new (spec: NetworkSpec, options?: NetworkOptions) => NativeNetwork) & { supportedOps: string[] };
 
@@ -191,6 +208,15 @@ export class Network {
   }
   planInfo(): PlanInfo {
     return this.impl.planInfo();
+  }
+
+  /** Per-layer timing (two clock reads per layer call): on clears the counts and starts; off stops. */
+  setProfiling(on: boolean): void {
+    call(() => this.impl.setProfiling(on));
+  }
+  /** Every layer's forward / backward wall time and calls since setProfiling(true), in layer order. */
+  layerTimings(): LayerTiming[] {
+    return call(() => this.impl.layerTimings());
   }
 
   /** Float32Arrays over the native parameters (paramNames() order): pass to Optimizer.create({ params }). */

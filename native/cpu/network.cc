@@ -3,6 +3,8 @@
 #include "mimic/network.h"
 
 #include <algorithm>
+#include <array>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <numeric>
@@ -82,6 +84,10 @@ struct Network::Impl {
   };
 
   std::vector<Layer> layers;
+  // profiling (set_profiling): per layer, [0] forward and [1] backward
+  bool profiling = false;
+  std::vector<std::array<double, 2>> prof_seconds;
+  std::vector<std::array<int64_t, 2>> prof_calls;
   std::vector<T> tensors;
   std::unordered_map<std::string, int> tindex;
 
@@ -715,6 +721,29 @@ size_t Network::plan(int64_t batch) {
 // Forward / backward
 
 namespace {
+// Times one layer call into Impl's profile while profiling is on (scope = the call).
+class LayerClock {
+ public:
+  LayerClock(Network::Impl& I, std::ptrdiff_t layer, int dir)
+      : I_(I), layer_(static_cast<size_t>(layer)), dir_(dir), on_(I.profiling) {
+    if (on_) t0_ = std::chrono::steady_clock::now();
+  }
+  ~LayerClock() {
+    if (!on_) return;
+    I_.prof_seconds[layer_][dir_] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    I_.prof_calls[layer_][dir_] += 1;
+  }
+  LayerClock(const LayerClock&) = delete;
+  LayerClock& operator=(const LayerClock&) = delete;
+
+ private:
+  Network::Impl& I_;
+  size_t layer_;
+  int dir_;
+  bool on_;
+  std::chrono::steady_clock::time_point t0_;
+};
+
 ops::BnMode bn_mode(NetMode m) {
   return m == NetMode::Train ? ops::BnMode::Train : m == NetMode::Eval ? ops::BnMode::Eval : ops::BnMode::Frozen;
 }
@@ -737,6 +766,7 @@ void Network::forward(const std::vector<const float*>& inputs, int64_t batch) {
   }
   const ops::BnMode bm = bn_mode(mode_);
   for (auto& L : I.layers) {
+    const LayerClock clock(I, &L - I.layers.data(), 0);
     const float* x = X(L.in[0]);
     float* y = X(L.out);
     auto P = [&](size_t k) -> float* { return k < L.params.size() ? params_[L.params[k]].data.data() : nullptr; };
@@ -802,6 +832,7 @@ void Network::backward(const std::vector<const float*>& output_grads, bool input
       for (size_t k = 0; k < L.params.size(); ++k) std::fill(params_[L.params[k]].grad.begin(), params_[L.params[k]].grad.end(), 0.f);
       continue;
     }
+    const LayerClock clock(I, li, 1);
     const float* dy = D(L.out);
     const float* x = X(L.in[0]);
     // Gradient targets of the inputs: the tensor's own slot for its first contribution, scratch after.
@@ -954,6 +985,40 @@ void Network::set_buffer(const std::string& name, const float* data, int64_t n) 
   MIMIC_REQUIRE(n == buffer_size(i), Code::ShapeMismatch,
                 "buffer '" + name + "' has " + std::to_string(buffer_size(i)) + " elements, got " + std::to_string(n));
   std::memcpy(buffers_[i].data.data(), data, sizeof(float) * static_cast<size_t>(n));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Profiling
+
+void Network::set_profiling(bool on) {
+  Impl& I = *impl_;
+  I.profiling = on;
+  if (!on) return;  // the counts stay readable
+  I.prof_seconds.assign(I.layers.size(), {0.0, 0.0});
+  I.prof_calls.assign(I.layers.size(), {0, 0});
+}
+
+bool Network::profiling() const { return impl_->profiling; }
+
+std::vector<Network::LayerTiming> Network::layer_timings() const {
+  const Impl& I = *impl_;
+  std::vector<LayerTiming> out;
+  for (size_t li = 0; li < I.layers.size(); ++li) {
+    const auto& L = I.layers[li];
+    LayerTiming t;
+    t.name = L.name;
+    t.op = L.opname;
+    t.input_shape = I.tensors[L.in[0]].shape;
+    t.output_shape = I.tensors[L.out].shape;
+    if (li < I.prof_seconds.size()) {
+      t.forward_seconds = I.prof_seconds[li][0];
+      t.backward_seconds = I.prof_seconds[li][1];
+      t.forward_calls = I.prof_calls[li][0];
+      t.backward_calls = I.prof_calls[li][1];
+    }
+    out.push_back(std::move(t));
+  }
+  return out;
 }
 
 }  // namespace mimic

@@ -140,6 +140,19 @@ class Network {
   void set_param(const std::string& name, const float* data, int64_t n);
   void set_buffer(const std::string& name, const float* data, int64_t n);
 
+  // Per-layer wall time, opt-in (two clock reads per layer call): set_profiling(true) clears the counts and starts
+  // timing every forward / backward layer call; layer_timings() lists them in layer order, with the shapes of the
+  // last planned batch. A layer that got no gradient (nothing flowed back) counts no backward call.
+  struct LayerTiming {
+    std::string name, op;
+    std::vector<int64_t> input_shape, output_shape;
+    double forward_seconds = 0, backward_seconds = 0;
+    int64_t forward_calls = 0, backward_calls = 0;
+  };
+  void set_profiling(bool on);
+  bool profiling() const;
+  std::vector<LayerTiming> layer_timings() const;
+
   struct Impl;  // internal (native/cpu/network.cc)
 
  private:
