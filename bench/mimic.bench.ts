@@ -14,6 +14,7 @@
  * one statistics network per layer, 200 epochs over N = 2000, activations cached once, 1 thread). The peer's
  * per-layer time is measured over `time_epochs` epochs and extrapolated linearly to 200 (every epoch is the same
  * work); MIMIC_BENCH_MINE_EPOCHS=200 measures them all.
+ * End to end: localisation + a default cleaning run's 540 steps, derived from the two measurements per side.
  * Run: npm run bench -- mimic      (MIMIC_BENCH_QUICK=1: width 8 only, fewer steps and epochs;
  *                                  MIMIC_BENCH_WIDTHS=64: some widths only)
  */
@@ -33,6 +34,7 @@ const FIXTURE = join(import.meta.dirname, '..', 'test', 'fixtures', 'resnet18_w8
 const N = 2000;
 const BATCH = 128;
 const EPOCHS = 200;
+const E2E_STEPS = Math.floor(2400 / 128) * 30; // a default cleaning run: 4% of Fashion-MNIST, batch 128, 30 epochs
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -86,6 +88,7 @@ export async function runMimicBench(): Promise<string> {
   const mineEpochs = process.env.MIMIC_BENCH_MINE_EPOCHS ? Number(process.env.MIMIC_BENCH_MINE_EPOCHS) : null;
   const stepRows: (string | number)[][] = [];
   const locRows: (string | number)[][] = [];
+  const e2eRows: (string | number)[][] = [];
   const notes: string[] = [];
   const loadStart = load();
   const t0 = performance.now();
@@ -100,10 +103,12 @@ export async function runMimicBench(): Promise<string> {
       const repeats = quick ? 2 : width >= 64 ? 3 : 6;
 
       // ---- training step: ours, peer, ours, peer (1 thread, then 2) ----
+      const stepSeconds: Record<number, { ours: number; peer: number }> = {};
       for (const threads of threadCounts) {
         const ours = await ourStep(teacher, data, threads, steps, dir);
         const peer = peerStep(width, threads, repeats);
         const pt = peer.ok ? (peer.data.median as number) : NaN;
+        stepSeconds[threads] = { ours: ours.median, peer: pt };
         const pc = peer.ok ? (peer.data.cpu_median as number) : NaN;
         process.stderr.write(`  step w=${width} t=${threads}: ours ${fmt(ours.median, 3)} s (cpu ${fmt(ours.cpu, 2)}), torch ${fmt(pt, 3)} s (cpu ${fmt(pc, 2)}) [load ${load()}]\n`);
         stepRows.push([
@@ -138,6 +143,12 @@ export async function runMimicBench(): Promise<string> {
       const enc = mine.ok ? (mine.data.encoder_seconds as number) : NaN;
       const authors = uncached?.ok ? (uncached.data.seconds as number) : ms + 2 * EPOCHS * 4 * enc;
       process.stderr.write(`  MINE w=${width}: ${fmt(ms, 1)} s (authors' loop ${fmt(authors, 1)} s) [load ${load()}]\n`);
+      // end to end (derived from the rows above): localisation + a default cleaning run's steps
+      for (const threads of threadCounts) {
+        const ours = ourLoc[threads].total + E2E_STEPS * stepSeconds[threads].ours;
+        const theirs = authors + E2E_STEPS * stepSeconds[threads].peer;
+        e2eRows.push([width, threads, fmt(ours, 0), mine.ok ? fmt(theirs, 0) : mine.why, mine.ok ? fmt(theirs / ours, 1) : 'n/a']);
+      }
       for (const threads of threadCounts) {
         const o = ourLoc[threads];
         locRows.push([
@@ -183,6 +194,13 @@ export async function runMimicBench(): Promise<string> {
     'passes over N). MINE runs at 1 thread in every row; x = MINE / ours.',
     '',
     table(['width', 'ours threads', 'ours s', 'ours teacher s', 'ours KDE s', 'MINE s (cached)', "MINE s (authors' loop)", 'x MINE', "x authors' loop"], locRows),
+    '',
+    `Cleaning end to end, derived from the two tables above (seconds): localisation + ${E2E_STEPS} training steps, the`,
+    `steps of a default \`mimic clean\` run (4% of Fashion-MNIST's 60000 images = 2400, batch ${BATCH}: 18 steps per epoch,`,
+    "30 epochs). Ours: our localisation and step at that thread count; authors': MINE as their loop runs it (1 thread)",
+    'plus their step at that thread count. Evaluation and export are left out on both sides.',
+    '',
+    table(['width', 'threads', 'ours s', "authors' s", 'x'], e2eRows),
     '',
     ...notes.map((n) => `- ${n}`),
   ].join('\n');
