@@ -6,28 +6,14 @@
  * batch is measured in the same run for scale.
  * Run: npm run bench -- profile      (MIMIC_BENCH_QUICK=1: width 16 only, fewer steps)
  */
-import { Optimizer, setThreads, type LayerTiming } from '../lib/index.ts';
-import { Network } from '../lib/train/network.ts';
-import { cifarResNet18Spec } from '../lib/train/models.ts';
-import { gaussian } from '../lib/util/rng.ts';
+import { setThreads, type LayerTiming } from '../lib/index.ts';
 import { fmt, machine, peerVersions, runPeer, table } from './lib/common.ts';
+import { trainStep } from './lib/train-step.ts';
 
 const quick = process.env.MIMIC_BENCH_QUICK === '1';
 
 function profileStep(width: number, batch: number, steps: number): { wall: number; timings: LayerTiming[] } {
-  const spec = cifarResNet18Spec({ width, seed: 1 });
-  const net = Network.create(spec, { threads: 1 });
-  net.setMode('train');
-  const opt = Optimizer.create({ kind: 'adam', params: net.paramViews(), lr: 1e-2, weightDecay: 1e-6, threads: 1 });
-  const x = gaussian(batch * 3 * 32 * 32, 2);
-  const target = gaussian(batch * 8 * width, 3);
-  const grad = new Float32Array(batch * 8 * width);
-  const step = () => {
-    const out = net.forward({ input: x.slice() }).features;
-    for (let i = 0; i < out.length; ++i) grad[i] = (2 * (out[i] - target[i])) / out.length;
-    net.backward({ features: grad });
-    opt.step(net.gradViews());
-  };
+  const { net, step } = trainStep(width, batch, 1);
   step(); // plans memory, warms caches
   net.setProfiling(true);
   const t0 = performance.now();

@@ -250,30 +250,56 @@ for (const attack of attacks) {
   }
 }
 
+const sweepRows: Row[] = [];
+// the swept clean-data fractions with the main tables' own, in increasing order (that point is the main run)
+const sweepFractions = () => [...new Set([...arg('sweep-fractions', '0.01,0.02,0.08').split(','), cleanFraction])].sort((a, b) => Number(a) - Number(b));
+type SweepRun = (id: string, teacher: string, deps: string[], fraction: string, trigger: string, label: string, title: string, epochs: string) => void;
+// A cleaning job of a sweep (seed 0) and its row: job `${prefix}/${id}`, student under base/id, `extra` CLI flags.
+const sweepRun = (prefix: string, base: string, extra: string[]): SweepRun => (id, teacher, deps, fraction, trigger, label, title, epochs) => {
+  const student = join(base, id, 'student.onnx');
+  add({ id: `${prefix}/${id}`, output: student, deps, args: ['clean', '--teacher', teacher, '--data', data, '--clean-fraction', fraction, '--epochs', epochs, '--seed', '0', ...LAYOUT, '--report-images', '0', '--out', student, ...T, ...extra] });
+  sweepRows.push({ attack: title, seed: 0, model: id, label, eval: evalJob(`${prefix}/${id}`, student, trigger, [`${prefix}/${id}`], 0) });
+};
+// The clean-data-fraction sweep (BadEncoder patch) and the cleaning-epoch sweeps (poisoning, blended trigger) of one
+// defence, seed 0: `run` adds a cleaning job and its row; the main tables' seed-0 `mainModel` run is the point at the
+// main settings (4%, 30 epochs).
+function defenceSweeps(defence: string, mainModel: string, run: SweepRun) {
+  const mainRun = (attack: string) => rows.find((r) => r.attack === attack && r.seed === 0 && r.model === mainModel);
+  const beTid = 'badencoder/seed0/teacher';
+  const be = graph.get(beTid);
+  if (be) {
+    const title = `sweep: clean-data fraction (BadEncoder patch, ${defence}, seed 0)`;
+    const main = mainRun('badencoder');
+    for (const f of sweepFractions())
+      if (f !== cleanFraction) run(`fraction-${f}`, be.output, [beTid], f, PATCH, `${Number(f) * 100}% clean data`, title, cleanEpochs);
+      else if (main) sweepRows.push({ ...main, attack: title, model: `fraction-${f}`, label: `${Number(f) * 100}% clean data` });
+  }
+  for (const attack of ['poison', 'blend']) {
+    const tid = `${attack}/seed0/teacher`;
+    const t = graph.get(tid);
+    if (!t) continue; // that attack is not in --attacks
+    const title = `sweep: cleaning epochs (${TITLES[attack]}, ${defence}, seed 0)`;
+    const teacherRow = rows.find((r) => r.attack === attack && r.seed === 0 && r.model === 'teacher');
+    if (teacherRow) sweepRows.push({ ...teacherRow, attack: title });
+    const epochs = [...new Set([...arg('sweep-epochs', '15,60').split(','), cleanEpochs])].sort((a, b) => Number(a) - Number(b));
+    for (const e of epochs) {
+      const main = e === cleanEpochs ? mainRun(attack) : undefined;
+      if (e !== cleanEpochs) run(`epochs-${e}-${attack}`, t.output, [tid], cleanFraction, TRIGGERS[attack], `${e} epochs`, title, e);
+      else if (main) sweepRows.push({ ...main, attack: title, model: `epochs-${e}-${attack}`, label: `${e} epochs` });
+    }
+  }
+}
 // --sweeps: seed 0, MIMIC with the squares (`--perturb patch`, the default when the sweeps were first run):
 // against BadEncoder, clean-data fractions and trigger sizes; against poisoning and the blended trigger, cleaning
 // epochs (--sweep-epochs; needs those attacks in --attacks). Students in sweeps-default/; an earlier
 // patch+blend+noise sweep lies in sweeps/, whose trigger teachers are reused.
-const sweepRows: Row[] = [];
-// the swept clean-data fractions with the main tables' own, in increasing order (that point is the main run)
-const sweepFractions = () => [...new Set([...arg('sweep-fractions', '0.01,0.02,0.08').split(','), cleanFraction])].sort((a, b) => Number(a) - Number(b));
 if (flag('sweeps')) {
-  const base = join(out, 'sweeps-default');
   const teachers = join(out, 'sweeps');
   const teacher0 = join(out, 'badencoder', 'seed0', 'teacher.onnx');
-  const cleanRun = (id: string, teacher: string, deps: string[], fraction: string, trigger: string, label: string, attack: string, epochs = cleanEpochs) => {
-    const student = join(base, id, 'student.onnx');
-    add({ id: `sweep/${id}`, output: student, deps, args: ['clean', '--teacher', teacher, '--data', data, '--clean-fraction', fraction, '--epochs', epochs, '--seed', '0', ...LAYOUT, '--report-images', '0', '--out', student, ...T, '--perturb', 'patch'] });
-    sweepRows.push({ attack, seed: 0, model: id, label, eval: evalJob(`sweep/${id}`, student, trigger, [`sweep/${id}`], 0) });
-  };
+  const cleanRun = sweepRun('sweep', join(out, 'sweeps-default'), ['--perturb', 'patch']);
   if (!graph.has('badencoder/seed0/teacher'))
     add({ id: 'badencoder/seed0/teacher', output: teacher0, deps: cleanDeps, args: ['attack', 'badencoder', '--encoder', cleanEncoder, '--data', data, '--trigger', PATCH, '--target', target, '--epochs', attackEpochs, '--shadow-count', shadowCount, '--seed', '0', ...LAYOUT, '--out', teacher0, ...T] });
-  const fractionSweep = 'sweep: clean-data fraction (BadEncoder patch, MIMIC + squares `--perturb patch`, seed 0)';
-  // 4% and the 10-px trigger are the main table's seed-0 squares run
-  const main = rows.find((r) => r.attack === 'badencoder' && r.seed === 0 && r.model === 'patch');
-  for (const f of sweepFractions())
-    if (f !== cleanFraction) cleanRun(`fraction-${f}`, teacher0, ['badencoder/seed0/teacher'], f, PATCH, `${Number(f) * 100}% clean data`, fractionSweep);
-    else if (main) sweepRows.push({ ...main, attack: fractionSweep, model: `fraction-${f}`, label: `${Number(f) * 100}% clean data` });
+  defenceSweeps('MIMIC + squares `--perturb patch`', 'patch', cleanRun);
   for (const size of [4, 6, 8, 12]) {
     const trig = `white:${size}@${31 - size},${31 - size}`;
     const t = join(teachers, `trigger-${size}`, 'teacher.onnx');
@@ -281,67 +307,14 @@ if (flag('sweeps')) {
     const attack = 'sweep: trigger size (BadEncoder, MIMIC + squares `--perturb patch`, seed 0)';
     sweepRows.push({ attack, seed: 0, model: `clean-${size}`, label: `clean encoder, trigger ${trig}`, eval: evalJob(`clean-trigger-${size}`, cleanEncoder, trig, cleanDeps, 0) });
     sweepRows.push({ attack, seed: 0, model: `teacher-${size}`, label: `teacher, trigger ${trig}`, eval: evalJob(`sweep/trigger-${size}/teacher`, t, trig, [`sweep/trigger-${size}/teacher`], 0) });
-    cleanRun(`trigger-${size}/student`, t, [`sweep/trigger-${size}/teacher`], cleanFraction, trig, `student, trigger ${trig}`, attack);
-  }
-  // clean accuracy against cleaning epochs, on the seed-0 teachers of the attacks where the default loses most CA
-  for (const attack of ['poison', 'blend']) {
-    const title = `sweep: cleaning epochs (${TITLES[attack]}, MIMIC + squares \`--perturb patch\`, seed 0)`;
-    const tid = `${attack}/seed0/teacher`;
-    const t = graph.get(tid);
-    if (!t) continue; // that attack is not in --attacks
-    const teacherRow = rows.find((r) => r.attack === attack && r.seed === 0 && r.model === 'teacher');
-    if (teacherRow) sweepRows.push({ ...teacherRow, attack: title });
-    const epochs = [...new Set([...arg('sweep-epochs', '15,60').split(','), cleanEpochs])].sort((a, b) => Number(a) - Number(b));
-    for (const e of epochs) {
-      if (e !== cleanEpochs) {
-        cleanRun(`epochs-${e}-${attack}`, t.output, [tid], cleanFraction, TRIGGERS[attack], `${e} epochs`, title, e);
-        continue;
-      }
-      // the main table's seed-0 squares run is the 30-epoch point
-      const main = rows.find((r) => r.attack === attack && r.seed === 0 && r.model === 'patch');
-      if (main) sweepRows.push({ ...main, attack: title, model: `epochs-${e}-${attack}`, label: `${e} epochs` });
-    }
+    cleanRun(`trigger-${size}/student`, t, [`sweep/trigger-${size}/teacher`], cleanFraction, trig, `student, trigger ${trig}`, attack, cleanEpochs);
   }
 }
 
 // --sweeps-final: the clean-data fractions (BadEncoder patch) and cleaning epochs (poisoning, blended trigger) again,
 // seed 0, with the final default defence (squares + full-image noise: `mimic clean`'s defaults, no --perturb).
 // Students in sweeps-final/; the 4% / 30-epoch points are the main table's seed-0 'patchnoise' runs.
-if (flag('sweeps-final')) {
-  const base = join(out, 'sweeps-final');
-  const defaultRun = (id: string, teacher: string, deps: string[], fraction: string, trigger: string, label: string, attack: string, epochs: string) => {
-    const student = join(base, id, 'student.onnx');
-    add({ id: `sweep-final/${id}`, output: student, deps, args: ['clean', '--teacher', teacher, '--data', data, '--clean-fraction', fraction, '--epochs', epochs, '--seed', '0', ...LAYOUT, '--report-images', '0', '--out', student, ...T] });
-    sweepRows.push({ attack, seed: 0, model: id, label, eval: evalJob(`sweep-final/${id}`, student, trigger, [`sweep-final/${id}`], 0) });
-  };
-  const mainRun = (attack: string) => rows.find((r) => r.attack === attack && r.seed === 0 && r.model === 'patchnoise');
-  const beTid = 'badencoder/seed0/teacher';
-  const be = graph.get(beTid);
-  if (be) {
-    const title = 'sweep: clean-data fraction (BadEncoder patch, MIMIC with the default defence, seed 0)';
-    const main = mainRun('badencoder');
-    for (const f of sweepFractions())
-      if (f !== cleanFraction) defaultRun(`fraction-${f}`, be.output, [beTid], f, PATCH, `${Number(f) * 100}% clean data`, title, cleanEpochs);
-      else if (main) sweepRows.push({ ...main, attack: title, model: `fraction-${f}`, label: `${Number(f) * 100}% clean data` });
-  }
-  for (const attack of ['poison', 'blend']) {
-    const tid = `${attack}/seed0/teacher`;
-    const t = graph.get(tid);
-    if (!t) continue; // that attack is not in --attacks
-    const title = `sweep: cleaning epochs (${TITLES[attack]}, MIMIC with the default defence, seed 0)`;
-    const teacherRow = rows.find((r) => r.attack === attack && r.seed === 0 && r.model === 'teacher');
-    if (teacherRow) sweepRows.push({ ...teacherRow, attack: title });
-    const epochs = [...new Set([...arg('sweep-epochs', '15,60').split(','), cleanEpochs])].sort((a, b) => Number(a) - Number(b));
-    for (const e of epochs) {
-      if (e !== cleanEpochs) {
-        defaultRun(`epochs-${e}-${attack}`, t.output, [tid], cleanFraction, TRIGGERS[attack], `${e} epochs`, title, e);
-        continue;
-      }
-      const main = mainRun(attack);
-      if (main) sweepRows.push({ ...main, attack: title, model: `epochs-${e}-${attack}`, label: `${e} epochs` });
-    }
-  }
-}
+if (flag('sweeps-final')) defenceSweeps('MIMIC with the default defence', 'patchnoise', sweepRun('sweep-final', join(out, 'sweeps-final'), []));
 
 // --stage teachers: only the attacks (and what they need); --stage list: print the graph
 const stage = arg('stage', 'all');

@@ -5,12 +5,12 @@
  * Run: npm run bench -- train    (MIMIC_BENCH_QUICK=1: width 16 only)
  */
 import * as ort from 'onnxruntime-node';
-import { buildInfo, encodeModel, Optimizer, setThreads } from '../lib/index.ts';
-import { Network } from '../lib/train/network.ts';
-import { cifarResNet18Spec, convMacsPerSample } from '../lib/train/models.ts';
+import { buildInfo, encodeModel, setThreads } from '../lib/index.ts';
+import { convMacsPerSample } from '../lib/train/models.ts';
 import { onnxFromSpec, specShapes } from '../lib/train/to-onnx.ts';
 import { gaussian } from '../lib/util/rng.ts';
 import { fmt, machine, peerVersions, runPeer, table, time } from './lib/common.ts';
+import { trainStep } from './lib/train-step.ts';
 
 const quick = process.env.MIMIC_BENCH_QUICK === '1';
 
@@ -22,23 +22,11 @@ export async function runTrainBench(): Promise<string> {
   const fwdRows: (string | number)[][] = [];
   const memRows: (string | number)[][] = [];
   for (const width of widths) {
-    const spec = cifarResNet18Spec({ width, seed: 1 });
-    const macs = convMacsPerSample(spec, specShapes(spec));
     const batch = 128;
-    const x = gaussian(batch * 3 * 32 * 32, 2);
-    const target = gaussian(batch * 8 * width, 3);
     for (const threads of threadCounts) {
       setThreads(threads);
-      const net = Network.create(spec, { threads });
-      net.setMode('train');
-      const opt = Optimizer.create({ kind: 'adam', params: net.paramViews(), lr: 1e-2, weightDecay: 1e-6, threads });
-      const grad = new Float32Array(batch * 8 * width);
-      const step = () => {
-        const out = net.forward({ input: x.slice() }).features;
-        for (let i = 0; i < out.length; ++i) grad[i] = (2 * (out[i] - target[i])) / out.length;
-        net.backward({ features: grad });
-        opt.step(net.gradViews());
-      };
+      const { spec, net, step } = trainStep(width, batch, threads);
+      const macs = convMacsPerSample(spec, specShapes(spec));
       const rss0 = process.memoryUsage().rss;
       const reps = width >= 64 ? 3 : 5;
       const ours = await time(`train w${width} t${threads}`, step, reps, 1);
