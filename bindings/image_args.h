@@ -13,6 +13,7 @@
 
 #include "async_task.h"
 #include "convert.h"
+#include "shape_args.h"
 
 namespace mimic::bind {
 
@@ -30,19 +31,13 @@ inline void reject_unknown(Napi::Env env, Napi::Object o, const std::string& nam
 // An array of min_len..max_len finite numbers.
 inline std::vector<double> get_numbers(Napi::Env env, Napi::Value v, const std::string& name, size_t min_len,
                                        size_t max_len) {
-  auto s = [](int64_t x) { return std::to_string(x); };
-  if (!v.IsArray()) fail(env, Code::InvalidArgument, name + " must be an array of numbers");
-  auto a = v.As<Napi::Array>();
-  if (a.Length() < min_len || a.Length() > max_len)
-    fail(env, Code::InvalidArgument,
-         name + " must have " + (min_len == max_len ? s(min_len) : s(min_len) + " to " + s(max_len)) +
-             " entries (got " + s(a.Length()) + ")");
+  const Napi::Array a = sized_array(env, v, name, min_len, max_len, "numbers");
   std::vector<double> r;
   for (uint32_t i = 0; i < a.Length(); ++i) {
     Napi::Value e = a.Get(i);
-    if (!e.IsNumber()) fail(env, Code::InvalidArgument, name + "[" + s(i) + "] must be a number");
+    if (!e.IsNumber()) fail(env, Code::InvalidArgument, name + "[" + str(i) + "] must be a number");
     double d = e.As<Napi::Number>().DoubleValue();
-    if (!std::isfinite(d)) fail(env, Code::NonFinite, name + "[" + s(i) + "] must be finite");
+    if (!std::isfinite(d)) fail(env, Code::NonFinite, name + "[" + str(i) + "] must be finite");
     r.push_back(d);
   }
   return r;

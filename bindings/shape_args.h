@@ -26,6 +26,18 @@ inline int64_t numel(const Shape& s) {
   return n;
 }
 
+// v as an array of min_len..max_len entries ("<name> must be an array of <what>" / "must have N entries" otherwise).
+inline Napi::Array sized_array(Napi::Env env, Napi::Value v, const std::string& name, size_t min_len, size_t max_len,
+                               const char* what) {
+  if (!v.IsArray()) fail(env, Code::InvalidArgument, name + " must be an array of " + what);
+  auto a = v.As<Napi::Array>();
+  if (a.Length() < min_len || a.Length() > max_len)
+    fail(env, Code::InvalidArgument,
+         name + " must have " + (min_len == max_len ? str(min_len) : str(min_len) + " to " + str(max_len)) +
+             " entries (got " + str(a.Length()) + ")");
+  return a;
+}
+
 // An integer array of length in [min_len, max_len], entries >= min_value.
 inline Shape get_ints(Napi::Env env, Napi::Object o, const char* key, const std::string& fn, size_t min_len, size_t max_len,
                int64_t min_value, bool required, const Shape& dflt = {}) {
@@ -34,13 +46,7 @@ inline Shape get_ints(Napi::Env env, Napi::Object o, const char* key, const std:
     if (required) fail(env, Code::InvalidArgument, name + " is required");
     return dflt;
   }
-  Napi::Value v = o.Get(key);
-  if (!v.IsArray()) fail(env, Code::InvalidArgument, name + " must be an array of integers");
-  auto a = v.As<Napi::Array>();
-  if (a.Length() < min_len || a.Length() > max_len)
-    fail(env, Code::InvalidArgument,
-         name + " must have " + (min_len == max_len ? str(min_len) : str(min_len) + " to " + str(max_len)) +
-             " entries (got " + str(a.Length()) + ")");
+  const Napi::Array a = sized_array(env, o.Get(key), name, min_len, max_len, "integers");
   Shape r;
   for (uint32_t i = 0; i < a.Length(); ++i) {
     Napi::Value e = a.Get(i);
