@@ -176,6 +176,19 @@ void forward_any(const Conv2dShape& s, const float* x, const float* w, const flo
   });
 }
 
+// The taps (py + SH a, px + SW b) of w, flipped in space and transposed in channels: a (C, OC, A, B) kernel whose
+// forward over dy gives that stride phase's part of dx (stride 1: the whole kernel, py = px = 0).
+std::vector<float> flipped_taps(const Conv2dShape& s, const float* w, int64_t py, int64_t px, int64_t A, int64_t B) {
+  std::vector<float> wt(static_cast<size_t>(s.c * s.oc * A * B));
+  for (int64_t c = 0; c < s.c; ++c)
+    for (int64_t o = 0; o < s.oc; ++o)
+      for (int64_t a = 0; a < A; ++a)
+        for (int64_t b = 0; b < B; ++b)
+          wt[static_cast<size_t>(((c * s.oc + o) * A + (A - 1 - a)) * B + (B - 1 - b))] =
+              w[((o * s.c + c) * s.kh + py + s.stride_h * a) * s.kw + px + s.stride_w * b];
+  return wt;
+}
+
 // dx, stride 1: the forward of dy padded by (K - 1 - pad) with w flipped in space and transposed in channels.
 void input_grad_stride1(const Conv2dShape& s, const float* w, const float* dy, float* dx, const Ctx& ctx) {
   Conv2dShape t = s;
@@ -187,12 +200,7 @@ void input_grad_stride1(const Conv2dShape& s, const float* w, const float* dy, f
   t.pad_b = s.kh - 1 - s.pad_b;
   t.pad_l = s.kw - 1 - s.pad_l;
   t.pad_r = s.kw - 1 - s.pad_r;
-  const int64_t taps = s.kh * s.kw;
-  std::vector<float> wt(static_cast<size_t>(s.c * s.oc * taps));
-  for (int64_t o = 0; o < s.oc; ++o)
-    for (int64_t c = 0; c < s.c; ++c)
-      for (int64_t k = 0; k < taps; ++k) wt[static_cast<size_t>((c * s.oc + o) * taps + (taps - 1 - k))] = w[(o * s.c + c) * taps + k];
-  forward_any(t, dy, wt.data(), nullptr, dx, ctx);
+  forward_any(t, dy, flipped_taps(s, w, 0, 0, s.kh, s.kw).data(), nullptr, dx, ctx);
 }
 
 // dx, stride > 1, one stride phase at a time: padded input rows py + SH i, columns px + SW j receive
@@ -219,14 +227,7 @@ void input_grad_phases(const Conv2dShape& s, const float* w, const float* dy, fl
       t.pad_l = B - 1;
       t.pad_b = g.hq - g.oh;
       t.pad_r = g.wq - g.ow;
-      std::vector<float> wt(static_cast<size_t>(s.c * s.oc * A * B));
-      for (int64_t c = 0; c < s.c; ++c)
-        for (int64_t o = 0; o < s.oc; ++o)
-          for (int64_t a = 0; a < A; ++a)
-            for (int64_t bb = 0; bb < B; ++bb)
-              wt[static_cast<size_t>(((c * s.oc + o) * A + (A - 1 - a)) * B + (B - 1 - bb))] =
-                  w[((o * s.c + c) * s.kh + py + g.sh * a) * s.kw + px + g.sw * bb];
-      forward_any(t, dy, wt.data(), nullptr, dp, ctx);  // (N, C, Hq, Wq)
+      forward_any(t, dy, flipped_taps(s, w, py, px, A, B).data(), nullptr, dp, ctx);  // (N, C, Hq, Wq)
       parallel_for(s.n * s.c, ctx.threads, [&](int64_t t0, int64_t t1) {
         for (int64_t nc = t0; nc < t1; ++nc) {
           const float* src = dp + nc * g.planeq;
@@ -260,11 +261,16 @@ void weight_grad(const Conv2dShape& s, const float* x, const float* dy, float* d
   parallel_for(chunks, ctx.threads, [&](int64_t c0, int64_t c1) {
     float* xp = scratch(0, static_cast<size_t>(xlen));
     float* dyp = scratch(1, static_cast<size_t>(s.oc * qd));
-    for (int64_t ch = c0; ch < c1; ++ch) {
-      const int64_t n0 = ch * kDwChunk, nimg = std::min(kDwChunk, s.n - n0);
-      // a short last chunk leaves the planes of its missing images zero, and dyp is zero there
+    // Zero once: every chunk rewrites all of xp's planes and the same output positions of dyp, so the tail after the
+    // planes and dyp's non-output positions stay zero. A short (last) chunk re-zeroes, for its missing images.
+    auto zero = [&] {
       std::memset(xp, 0, sizeof(float) * static_cast<size_t>(xlen));
       std::memset(dyp, 0, sizeof(float) * static_cast<size_t>(s.oc * qd));
+    };
+    zero();
+    for (int64_t ch = c0; ch < c1; ++ch) {
+      const int64_t n0 = ch * kDwChunk, nimg = std::min(kDwChunk, s.n - n0);
+      if (nimg < kDwChunk) zero();
       for (int64_t i = 0; i < nimg; ++i) {
         fill_image(s, g, x + (n0 + i) * s.c * s.h * s.w, xp, i);
         for (int64_t o = 0; o < s.oc; ++o)

@@ -998,8 +998,6 @@ void Network::set_profiling(bool on) {
   I.prof_calls.assign(I.layers.size(), {0, 0});
 }
 
-bool Network::profiling() const { return impl_->profiling; }
-
 std::vector<Network::LayerTiming> Network::layer_timings() const {
   const Impl& I = *impl_;
   std::vector<LayerTiming> out;

@@ -282,9 +282,9 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
                     float* workspace) {
   conv2d_check(s);
   const Plan p = plan_of(s);
+  if (use_direct(s, ctx)) return direct::forward(s, x, w, b, y, ctx);  // needs no workspace
   Workspace ws(s, p, workspace);
   if (use_winograd(s, ctx)) return winograd::forward(s, x, w, b, y, ctx, ws.col);
-  if (use_direct(s, ctx)) return direct::forward(s, x, w, b, y, ctx);
   const GemmOptions gopt{ctx.threads, ctx.path};
   for (int64_t n0 = 0; n0 < s.n; n0 += p.nb) {
     const int64_t nbb = std::min(p.nb, s.n - n0), cols = nbb * p.ohw;

@@ -150,7 +150,6 @@ class Network {
     int64_t forward_calls = 0, backward_calls = 0;
   };
   void set_profiling(bool on);
-  bool profiling() const;
   std::vector<LayerTiming> layer_timings() const;
 
   struct Impl;  // internal (native/cpu/network.cc)
