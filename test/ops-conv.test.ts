@@ -107,9 +107,10 @@ test('conv2d Winograd F(2x2,3x3): forced and automatic, odd sizes and image bloc
     for (const extra of variants) worst = Math.max(worst, runCase(cs, seed + 31 * i, `winograd case ${i} ${JSON.stringify(cs)} ${JSON.stringify(extra)}`, extra));
   }
   process.stderr.write(`# conv2d winograd worst relative error ${worst.toExponential(2)}\n`);
-  // the two algorithms agree on a layer where auto picks Winograd, and 'im2col' forces the other one
-  const x = gaussian(2 * 32 * 8 * 8, seed + 5), w = gaussian(32 * 32 * 9, seed + 6, 0.2);
-  const attrs = { x, w, xShape: [2, 32, 8, 8], wShape: [32, 32, 3, 3], pads: [1, 1, 1, 1], threads: 1 };
+  // the two algorithms agree on a layer where auto picks Winograd (64 channels: its forward too), and 'im2col'
+  // forces the other one
+  const x = gaussian(2 * 64 * 8 * 8, seed + 5), w = gaussian(64 * 64 * 9, seed + 6, 0.2);
+  const attrs = { x, w, xShape: [2, 64, 8, 8], wShape: [64, 64, 3, 3], pads: [1, 1, 1, 1], threads: 1 };
   const a = ops.conv2dForward({ ...attrs, conv: 'auto' }).y as Float32Array, b = ops.conv2dForward({ ...attrs, conv: 'im2col' }).y as Float32Array;
   maxRel(a, Float64Array.from(b), 'auto vs im2col', 2e-5);
   assert.ok(a.some((v, k) => v !== b[k]), 'auto took the Winograd path (its rounding differs from im2col)');
@@ -169,6 +170,47 @@ test('conv2d direct (implicit GEMM; strides by phases): forced on eligible shape
   const expected = ['avx512', 'avx2'].includes(buildInfo().kernelPath) ? direct : im2col;
   assert.deepEqual(Array.from(auto), Array.from(expected), `auto on a ${buildInfo().kernelPath} CPU`);
   assert.ok(direct.some((v, k) => v !== im2col[k]), 'direct and im2col round differently (the check above can tell them apart)');
+});
+
+test('conv2d auto: each pass (forward, input gradient, weight gradient) takes its own algorithm', { skip: !['avx512', 'avx2'].includes(buildInfo().kernelPath) && 'direct runs only where its AVX2 / AVX-512 kernels do' }, () => {
+  const seed = freshSeed('conv2d per-pass');
+  // Told apart by their bits: Winograd rounds unlike the others; direct's and im2col's gradients sum in other orders.
+  const passes = (xShape: number[], wShape: number[], stride: number[], pads: number[]) => {
+    const [n, c, h, w] = xShape, [oc, , kh] = wShape;
+    const oh = Math.floor((h + pads[0] + pads[2] - kh) / stride[0]) + 1, ow = Math.floor((w + pads[1] + pads[3] - kh) / stride[1]) + 1;
+    const attrs = { x: gaussian(n * c * h * w, seed + 1), w: gaussian(oc * c * kh * kh, seed + 2, 0.2), dy: gaussian(n * oc * oh * ow, seed + 3), xShape, wShape, stride, pads, threads: 1 };
+    const run = (conv: string) => {
+      const f = ops.conv2dForward({ ...attrs, conv }).y as Float32Array, b = ops.conv2dBackward({ ...attrs, conv });
+      return { y: Array.from(f), dx: Array.from(b.dx as Float32Array), dw: Array.from(b.dw as Float32Array) };
+    };
+    return { auto: run('auto'), direct: run('direct'), winograd: run('winograd'), im2col: run('im2col') };
+  };
+  const differ = (a: number[], b: number[], what: string) => assert.ok(a.some((v, k) => v !== b[k]), `${what} (the checks can tell them apart)`);
+  // 32 -> 32 on 16x16: direct forward and input gradient, Winograd weight gradient
+  const l32 = passes([2, 32, 16, 16], [32, 32, 3, 3], [1, 1], [1, 1, 1, 1]);
+  differ(l32.direct.y, l32.winograd.y, '32 channels: direct and Winograd forwards');
+  assert.deepEqual(l32.auto.y, l32.direct.y, '32 channels 16x16: forward by direct');
+  differ(l32.direct.dx, l32.winograd.dx, '32 channels: direct and Winograd input gradients');
+  assert.deepEqual(l32.auto.dx, l32.direct.dx, '32 channels 16x16: input gradient by direct');
+  differ(l32.direct.dw, l32.winograd.dw, '32 channels: direct and Winograd weight gradients');
+  assert.deepEqual(l32.auto.dw, l32.winograd.dw, '32 channels 16x16: weight gradient by Winograd');
+  // the same layer on 8x8: Winograd's input gradient
+  const l32s = passes([2, 32, 8, 8], [32, 32, 3, 3], [1, 1], [1, 1, 1, 1]);
+  differ(l32s.direct.dx, l32s.winograd.dx, '32 channels 8x8: direct and Winograd input gradients');
+  assert.deepEqual(l32s.auto.dx, l32s.winograd.dx, '32 channels 8x8: input gradient by Winograd');
+  assert.deepEqual(l32s.auto.y, l32s.direct.y, '32 channels 8x8: forward by direct');
+  // 64 -> 64: Winograd throughout
+  const l64 = passes([2, 64, 8, 8], [64, 64, 3, 3], [1, 1], [1, 1, 1, 1]);
+  for (const k of ['y', 'dx', 'dw'] as const) {
+    differ(l64.direct[k], l64.winograd[k], `64 channels: direct and Winograd ${k}`);
+    assert.deepEqual(l64.auto[k], l64.winograd[k], `64 channels: ${k} by Winograd`);
+  }
+  // 16 -> 32, stride 2: both gradients by im2col (the forward sums the same products in the same order either way)
+  const s2 = passes([3, 16, 16, 16], [32, 16, 3, 3], [2, 2], [1, 1, 1, 1]);
+  for (const k of ['dx', 'dw'] as const) {
+    differ(s2.direct[k], s2.im2col[k], `stride 2: direct and im2col ${k}`);
+    assert.deepEqual(s2.auto[k], s2.im2col[k], `stride 2: ${k} by im2col`);
+  }
 });
 
 test('conv2d: bad arguments give typed errors naming the argument', () => {

@@ -7,9 +7,10 @@
 //   forward:  Y_g (OC/G x cols) = W_g (OC/G x CKK) * col_g              (scattered to NCHW when nb > 1)
 //   backward: dW_g += dY_g * col_g^T;   dcol_g = W_g^T * dY_g, col2im -> dx;   db = sum of dy
 // A 1x1, stride-1, unpadded conv of a single-image block uses x itself as col (no copy).
-// Two other algorithms take the layers they suit (dispatch below): Winograd F(2x2, 3x3) (conv_winograd.h) for
-// 3x3 pad-1 layers of >= 32 channels, direct implicit GEMM (conv_direct.h) for the other stride-1 layers when
-// its AVX2 or AVX-512 kernels run.
+// Two other algorithms take the passes they suit, chosen per pass (forward, input gradient, weight gradient;
+// dispatch below): Winograd F(2x2, 3x3) (conv_winograd.h) for 3x3 pad-1 layers of >= 32 channels, direct implicit
+// GEMM (conv_direct.h) for the other stride-1 layers and for the forward of narrow spatial kernels when its AVX2 or
+// AVX-512 kernels run.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -246,100 +247,53 @@ ConvAlgo env_algo() {
   }();
   return a;
 }
-bool use_winograd(const Conv2dShape& s, const Ctx& ctx) {
-  const ConvAlgo algo = ctx.conv == ConvAlgo::Auto ? env_algo() : ctx.conv;
-  if (algo == ConvAlgo::Im2col || algo == ConvAlgo::Direct || !winograd::eligible(s)) return false;
-  return algo == ConvAlgo::Winograd || (s.c >= kWinogradMinChannels && s.oc >= kWinogradMinChannels);
-}
-// Direct (implicit GEMM) for the stride-1 layers Winograd leaves, where its SIMD kernels run (AVX-512 or AVX2;
-// the generic one is for tests). Measured (CIFAR ResNet-18 width 16, batch 128, 1 thread): the training step
-// 0.239 s vs 0.297 s with im2col there (npm run bench -- train; 0.163 vs 0.224 s with 2 threads), and on the AVX2
-// kernels (MIMIC_MAX_PATH=avx2) 0.31 s vs 0.37 s. Forced on the >= 32-channel layers it beat Winograd on 16x16
-// maps and lost on 8x8 and 4x4 ones (the weight gradient's dot products are short there), so Winograd keeps them.
-// Strided layers (direct by stride phases) stay on im2col unless forced: their forward gained 10-35% below 32
-// channels but the backward lost up to 3x (ops microbenchmark, batch 128-256), and the width-16 step went from
-// 0.232 to 0.252 s with them on direct.
-bool use_direct(const Conv2dShape& s, const Ctx& ctx) {
-  const ConvAlgo algo = ctx.conv == ConvAlgo::Auto ? env_algo() : ctx.conv;
-  if (!direct::eligible(s)) return false;
-  if (algo == ConvAlgo::Direct) return true;
-  if (algo != ConvAlgo::Auto) return false;
+bool winograd_auto(const Conv2dShape& s) { return s.c >= kWinogradMinChannels && s.oc >= kWinogradMinChannels; }
+
+// The three passes of a layer choose their algorithms independently.
+enum class Pass { Forward, InputGrad, WeightGrad };
+// Direct (implicit GEMM) where its SIMD kernels run (AVX-512 or AVX2; the generic one is for tests), per pass, from
+// per-layer timings of the CIFAR ResNet-18 training step (1 thread; width 16 at batch 128 and width 8 at 256; each
+// pass forced in turn, Network.setProfiling):
+//  - every pass of the stride-1 layers Winograd leaves (< 32 channels): the step 0.239 s vs 0.297 s with im2col
+//    there (width 16);
+//  - the forward of spatial kernels up to 32 input channels, strided or Winograd's: 32 -> 32 on 16x16 maps 3.4 vs
+//    4.8 ms (Winograd), 16 -> 32 stride 2 2.9 vs 4.0 ms (im2col), the 224x224 7x7 stride-2 stem 39 vs 56 ms at
+//    batch 16; from 64 channels on it loses to Winograd (64 -> 64 on 8x8: 4.1 vs 3.4 ms);
+//  - the input gradient of those 32-channel Winograd layers on maps of >= 16x16 (0.6-0.7 ms less per layer; on
+//    8x8 Winograd's is faster).
+// Strided input gradients and weight gradients stay on im2col: direct's lost (its weight gradient by up to 4x on
+// the 4x4 and 8x8 maps of the 64- and 128-channel stages, 47 vs 33 ms for the 224x224 stem), and the weight
+// gradients of Winograd's layers stay there. Per-layer choices: 3-4% off the width-16 and width-8 steps.
+constexpr int64_t kDirectMaxChannels = 32;
+constexpr int64_t kDirectMinInputGradMap = 16 * 16;
+bool direct_auto(const Conv2dShape& s, const Ctx& ctx, Pass pass) {
   const KernelPath path = resolve_path(ctx.path);
-  const bool stride1 = s.stride_h == 1 && s.stride_w == 1;
-  return stride1 && !use_winograd(s, ctx) && (path == KernelPath::Avx512 || path == KernelPath::Avx2);
-}
-}  // namespace
-
-size_t conv2d_workspace_floats(const Conv2dShape& s) {
-  conv2d_check(s);
-  const Plan p = plan_of(s);
-  const int64_t cols = p.nb * p.ohw;
-  const size_t im2col = static_cast<size_t>(p.ckk * cols + (p.nb > 1 ? s.oc * cols : 0));
-  return winograd::eligible(s) ? std::max(im2col, winograd::workspace_floats(s)) : im2col;  // either may run
-}
-
-void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y, const Ctx& ctx,
-                    float* workspace) {
-  conv2d_check(s);
-  const Plan p = plan_of(s);
-  if (use_direct(s, ctx)) return direct::forward(s, x, w, b, y, ctx);  // needs no workspace
-  Workspace ws(s, p, workspace);
-  if (use_winograd(s, ctx)) return winograd::forward(s, x, w, b, y, ctx, ws.col);
-  const GemmOptions gopt{ctx.threads, ctx.path};
-  for (int64_t n0 = 0; n0 < s.n; n0 += p.nb) {
-    const int64_t nbb = std::min(p.nb, s.n - n0), cols = nbb * p.ohw;
-    for (int64_t g = 0; g < s.groups; ++g) {
-      const float* B = ws.col;
-      int64_t ldb = cols;
-      if (p.direct && nbb == 1) {
-        B = x + (n0 * s.c + g * p.cg) * s.h * s.w;
-      } else {
-        im2col(s, p, x, n0, nbb, g, ws.col, ctx.threads);
-      }
-      float* C = nbb == 1 ? y + (n0 * s.oc + g * p.ocg) * p.ohw : ws.blk + g * p.ocg * cols;
-      const int64_t ldc = nbb == 1 ? p.ohw : cols;
-      sgemm(Trans::N, Trans::N, p.ocg, cols, p.ckk, 1.0f, w + g * p.ocg * p.ckk, p.ckk, B, ldb, 0.0f, C, ldc, gopt);
-    }
-    // Bias, and the scatter of a multi-image block to NCHW.
-    parallel_for(nbb * s.oc, ctx.threads, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) {
-        const int64_t bi = t / s.oc, o = t % s.oc;
-        float* dst = y + ((n0 + bi) * s.oc + o) * p.ohw;
-        const float bias = b ? b[o] : 0.0f;
-        if (nbb > 1) {
-          const float* src = ws.blk + o * cols + bi * p.ohw;
-          for (int64_t k = 0; k < p.ohw; ++k) dst[k] = src[k] + bias;
-        } else if (b) {
-          for (int64_t k = 0; k < p.ohw; ++k) dst[k] += bias;
-        }
-      }
-    });
+  if (path != KernelPath::Avx512 && path != KernelPath::Avx2) return false;
+  const bool stride1 = s.stride_h == 1 && s.stride_w == 1, spatial = s.kh > 1 || s.kw > 1;
+  switch (pass) {
+    case Pass::Forward: return (stride1 && !winograd_auto(s)) || (spatial && s.c <= kDirectMaxChannels);
+    case Pass::InputGrad:
+      return stride1 && (!winograd_auto(s) || (s.c <= kDirectMaxChannels && s.oh() * s.ow() >= kDirectMinInputGradMap));
+    case Pass::WeightGrad: return stride1 && !winograd_auto(s);
   }
+  return false;
 }
-
-void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx, float* dw,
-                     float* db, const Ctx& ctx, float* workspace) {
-  conv2d_check(s);
-  const Plan p = plan_of(s);
+// The algorithm that runs one pass of a layer: the forced one where it applies (im2col where it does not), else
+// direct, Winograd or im2col by the measured rules above.
+ConvAlgo algo_for(const Conv2dShape& s, const Ctx& ctx, Pass pass) {
+  const ConvAlgo forced = ctx.conv == ConvAlgo::Auto ? env_algo() : ctx.conv;
+  const bool wino = winograd::eligible(s), direct = direct::eligible(s);
+  if (forced == ConvAlgo::Winograd && wino) return forced;
+  if (forced == ConvAlgo::Direct && direct) return forced;
+  if (forced != ConvAlgo::Auto) return ConvAlgo::Im2col;
+  if (direct && direct_auto(s, ctx, pass)) return ConvAlgo::Direct;
+  if (wino && winograd_auto(s)) return ConvAlgo::Winograd;
+  return ConvAlgo::Im2col;
+}
+// The im2col backward: per image block, dW += dY * col^T and dcol = W^T * dY scattered by col2im.
+void im2col_backward(const Conv2dShape& s, const Plan& p, const float* x, const float* w, const float* dy, float* dx,
+                     float* dw, const Ctx& ctx, const Workspace& ws) {
   const GemmOptions gopt{ctx.threads, ctx.path};
-  if (db) {
-    parallel_for(s.oc, ctx.threads, [&](int64_t o0, int64_t o1) {
-      for (int64_t o = o0; o < o1; ++o) {
-        double acc = 0;
-        for (int64_t n = 0; n < s.n; ++n) {
-          const float* r = dy + (n * s.oc + o) * p.ohw;
-          float part = 0;
-          for (int64_t k = 0; k < p.ohw; ++k) part += r[k];
-          acc += part;
-        }
-        db[o] = static_cast<float>(acc);
-      }
-    });
-  }
-  if (!dx && !dw) return;
-  if (use_direct(s, ctx)) return direct::backward(s, x, w, dy, dx, dw, ctx);
-  Workspace ws(s, p, workspace);
-  if (use_winograd(s, ctx)) return winograd::backward(s, x, w, dy, dx, dw, ctx, ws.col);
   for (int64_t n0 = 0; n0 < s.n; n0 += p.nb) {
     const int64_t nbb = std::min(p.nb, s.n - n0), cols = nbb * p.ohw;
     const float* dyb = dy + n0 * s.oc * p.ohw;
@@ -380,6 +334,88 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
       }
     }
   }
+}
+}  // namespace
+
+size_t conv2d_workspace_floats(const Conv2dShape& s) {
+  conv2d_check(s);
+  const Plan p = plan_of(s);
+  const int64_t cols = p.nb * p.ohw;
+  const size_t im2col = static_cast<size_t>(p.ckk * cols + (p.nb > 1 ? s.oc * cols : 0));
+  return winograd::eligible(s) ? std::max(im2col, winograd::workspace_floats(s)) : im2col;  // either may run
+}
+
+void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y, const Ctx& ctx,
+                    float* workspace) {
+  conv2d_check(s);
+  const Plan p = plan_of(s);
+  const ConvAlgo algo = algo_for(s, ctx, Pass::Forward);
+  if (algo == ConvAlgo::Direct) return direct::forward(s, x, w, b, y, ctx);  // needs no workspace
+  Workspace ws(s, p, workspace);
+  if (algo == ConvAlgo::Winograd) return winograd::forward(s, x, w, b, y, ctx, ws.col);
+  const GemmOptions gopt{ctx.threads, ctx.path};
+  for (int64_t n0 = 0; n0 < s.n; n0 += p.nb) {
+    const int64_t nbb = std::min(p.nb, s.n - n0), cols = nbb * p.ohw;
+    for (int64_t g = 0; g < s.groups; ++g) {
+      const float* B = ws.col;
+      int64_t ldb = cols;
+      if (p.direct && nbb == 1) {
+        B = x + (n0 * s.c + g * p.cg) * s.h * s.w;
+      } else {
+        im2col(s, p, x, n0, nbb, g, ws.col, ctx.threads);
+      }
+      float* C = nbb == 1 ? y + (n0 * s.oc + g * p.ocg) * p.ohw : ws.blk + g * p.ocg * cols;
+      const int64_t ldc = nbb == 1 ? p.ohw : cols;
+      sgemm(Trans::N, Trans::N, p.ocg, cols, p.ckk, 1.0f, w + g * p.ocg * p.ckk, p.ckk, B, ldb, 0.0f, C, ldc, gopt);
+    }
+    // Bias, and the scatter of a multi-image block to NCHW.
+    parallel_for(nbb * s.oc, ctx.threads, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t bi = t / s.oc, o = t % s.oc;
+        float* dst = y + ((n0 + bi) * s.oc + o) * p.ohw;
+        const float bias = b ? b[o] : 0.0f;
+        if (nbb > 1) {
+          const float* src = ws.blk + o * cols + bi * p.ohw;
+          for (int64_t k = 0; k < p.ohw; ++k) dst[k] = src[k] + bias;
+        } else if (b) {
+          for (int64_t k = 0; k < p.ohw; ++k) dst[k] += bias;
+        }
+      }
+    });
+  }
+}
+
+void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx, float* dw,
+                     float* db, const Ctx& ctx, float* workspace) {
+  conv2d_check(s);
+  const Plan p = plan_of(s);
+  if (db) {
+    parallel_for(s.oc, ctx.threads, [&](int64_t o0, int64_t o1) {
+      for (int64_t o = o0; o < o1; ++o) {
+        double acc = 0;
+        for (int64_t n = 0; n < s.n; ++n) {
+          const float* r = dy + (n * s.oc + o) * p.ohw;
+          float part = 0;
+          for (int64_t k = 0; k < p.ohw; ++k) part += r[k];
+          acc += part;
+        }
+        db[o] = static_cast<float>(acc);
+      }
+    });
+  }
+  if (!dx && !dw) return;
+  // The input and weight gradients may take different algorithms (each measured per pass); one call when alike.
+  const ConvAlgo ax = dx ? algo_for(s, ctx, Pass::InputGrad) : ConvAlgo::Auto;
+  const ConvAlgo aw = dw ? algo_for(s, ctx, Pass::WeightGrad) : ConvAlgo::Auto;
+  auto run = [&](ConvAlgo algo, float* gx, float* gw) {
+    if (algo == ConvAlgo::Direct) return direct::backward(s, x, w, dy, gx, gw, ctx);  // needs no workspace
+    Workspace ws(s, p, workspace);
+    if (algo == ConvAlgo::Winograd) return winograd::backward(s, x, w, dy, gx, gw, ctx, ws.col);
+    im2col_backward(s, p, x, w, dy, gx, gw, ctx, ws);
+  };
+  if (!dx || !dw || ax == aw) return run(dx ? ax : aw, dx, dw);
+  run(aw, nullptr, dw);
+  run(ax, dx, nullptr);
 }
 
 }  // namespace mimic::ops
