@@ -11,6 +11,7 @@
 //   batchNormBackward({x, shape, gamma?, saveMean, saveInvstd, dy, mode?}) -> {dx, dgamma, dbeta}
 //     (both: relu?: true runs the fused BatchNorm + ReLU, float32 only; the backward then also takes beta)
 //   reluForward({x}) -> {y};  reluBackward({y, dy}) -> {dx};  addForward({a, b}) -> {y};  addBackward({dy}) -> {da, db}
+//     (both: relu?: true runs the fused Add + ReLU, float32 only; the backward then also takes the forward's y)
 //   maxPoolForward / avgPoolForward({x, xShape, kernel:[kh,kw], stride?, pads?, ceilMode?, countIncludePad?})
 //     -> {y, yShape};  maxPoolBackward({x, xShape, dy, ...}) / avgPoolBackward({xShape, dy, ...}) -> {dx}
 //   globalAvgPoolForward({x, xShape:[N,C,H,W]}) -> {y, yShape:[N,C,1,1]};  globalAvgPoolBackward({xShape, dy}) -> {dx}
@@ -248,8 +249,8 @@ ops::BatchNormShape bn_shape(Napi::Env env, Napi::Object o, const std::string& f
   return s;
 }
 
-// relu: true runs the fused BatchNorm + ReLU kernels (float32 only: the reference is the composition of
-// ops.ref.batchNorm* and ops.ref.relu*, which the tests build themselves).
+// relu: true runs the fused BatchNorm + ReLU or Add + ReLU kernels (float32 only: the reference is the composition
+// of ops.ref.batchNorm* / ops.ref.add* and ops.ref.relu*, which the tests build themselves).
 template <class T>
 bool fused_relu(Napi::Env env, Napi::Object o, const std::string& fn) {
   const bool relu = get_bool(env, o, "relu", fn, false);
@@ -378,8 +379,13 @@ Napi::Value AddForward(const Napi::CallbackInfo& info) {
   const T* a = get_arr<T>(env, o, "a", fn, n);
   const T* b = get_arr<T>(env, o, "b", fn, n);
   const ops::Ctx ctx = get_ctx(env, o, fn);
+  const bool relu = fused_relu<T>(env, o, fn);
   Out<T> y = new_arr<T>(env, n);
-  run_checked(env, [&] { K<T>::add_f(n, a, b, y.data, ctx); });
+  run_checked(env, [&] {
+    if constexpr (std::is_same_v<T, float>)
+      if (relu) return ops::add_relu_forward(n, a, b, y.data, ctx);
+    K<T>::add_f(n, a, b, y.data, ctx);
+  });
   Napi::Object r = Napi::Object::New(env);
   r.Set("y", y.arr);
   return r;
@@ -393,8 +399,14 @@ Napi::Value AddBackward(const Napi::CallbackInfo& info) {
   const int64_t n = arr_len<T>(env, o, "dy", fn);
   const T* dy = get_arr<T>(env, o, "dy", fn, n);
   const ops::Ctx ctx = get_ctx(env, o, fn);
+  const bool relu = fused_relu<T>(env, o, fn);
+  const T* y = relu ? get_arr<T>(env, o, "y", fn, n) : nullptr;  // the fused forward's output: the ReLU's mask
   Out<T> da = new_arr<T>(env, n), db = new_arr<T>(env, n);
-  run_checked(env, [&] { K<T>::add_b(n, dy, da.data, db.data, ctx); });
+  run_checked(env, [&] {
+    if constexpr (std::is_same_v<T, float>)
+      if (relu) return ops::add_relu_backward(n, y, dy, da.data, db.data, ctx);
+    K<T>::add_b(n, dy, da.data, db.data, ctx);
+  });
   Napi::Object r = Napi::Object::New(env);
   r.Set("da", da.arr);
   r.Set("db", db.arr);

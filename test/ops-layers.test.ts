@@ -114,6 +114,28 @@ test('batchnorm + relu fused: equals the float32 BN then ReLU bit for bit, and t
   assert.throws(() => ops.ref.batchNormForward({ x: new Float64Array(8), shape: [2, 4], relu: true }), /relu: the reference has no fused form/);
 });
 
+test('add + relu fused: equals the float32 Add then ReLU bit for bit, and the float64 composition', () => {
+  const seed = freshSeed('add relu');
+  for (const n of [1, 6, 100, 70000]) {  // 70000: more than one thread's grain
+    const a = gaussian(n, seed + n), b = gaussian(n, seed + n + 1), dy = gaussian(n, seed + n + 2);
+    if (n > 1) b[1] = -a[1];  // a + b == 0 exactly: ReLU gradient 0 there (PyTorch)
+    const fused = ops.addForward({ a, b, relu: true, threads: 2 }).y as Float32Array;
+    const y = ops.reluForward({ x: ops.addForward({ a, b }).y }).y as Float32Array;
+    assert.deepEqual(Array.from(fused), Array.from(y), `n=${n}: forward vs Add then ReLU (float32)`);
+    if (n >= 100) assert.ok(y.some((v) => v === 0) && y.some((v) => v > 0), `n=${n}: the ReLU clips some values and passes others`);
+    const fb = ops.addBackward({ y: fused, dy, relu: true, threads: 2 });
+    const g = ops.reluBackward({ y, dy }).dx as Float32Array;
+    for (const k of ['da', 'db']) assert.deepEqual(Array.from(fb[k] as Float32Array), Array.from(g), `n=${n}: backward ${k} vs ReLU then Add (float32)`);
+    if (n > 1) assert.equal(fb.da[1], 0, 'gradient 0 where a + b == 0');
+    const ry = ops.ref.reluForward({ x: ops.ref.addForward({ a: f64(a), b: f64(b) }).y }).y as Float64Array;
+    close(fused, ry, `n=${n}: forward vs float64`);
+    const rg = ops.ref.addBackward({ dy: ops.ref.reluBackward({ y: ry, dy: f64(dy) }).dx });
+    for (const k of ['da', 'db']) close(fb[k], rg[k], `n=${n}: backward ${k} vs float64`);
+  }
+  assert.throws(() => ops.ref.addForward({ a: new Float64Array(2), b: new Float64Array(2), relu: true }), /relu: the reference has no fused form/);
+  assert.throws(() => ops.addBackward({ dy: new Float32Array(2), relu: true }), /addBackward\.y is required/);
+});
+
 test('batchnorm: bad arguments give typed errors', () => {
   const x = new Float32Array(12);
   const cases: [Record<string, unknown>, string, RegExp][] = [

@@ -67,8 +67,8 @@ struct Network::Impl {
     int64_t n = 0, c = 0, s = 0;  // eltwise count; GAP (n, c, s); L2Norm rows = n, cols = c
     bool inplace = false;         // Relu over its input / Flatten-Reshape alias
     bool grad_alias = false;      // the output's gradient shares the input's slot
-    bool relu_fused = false;      // BN: applies (and in backward masks) the ReLU that is its only consumer
-    bool fused = false;           // Relu: computed by the BN before it (nothing to run)
+    bool relu_fused = false;      // BN, Add: applies (and in backward masks) the ReLU that is its only consumer
+    bool fused = false;           // Relu: computed by the BN or Add before it (nothing to run)
     std::vector<float> save_mean, save_invstd;
   };
   struct T {
@@ -440,9 +440,10 @@ Network::Network(const NetworkSpec& spec, int threads) : impl_(std::make_unique<
         ok = p != Op::Relu && p != Op::L2Norm && p != Op::Flatten && p != Op::Reshape;
       }
       L.inplace = L.grad_alias = ok;
-      // BN -> ReLU in one pass over the data each way (ops::batchnorm_relu_*): the ReLU works in place on the BN's
-      // sole output, so its activation and gradient are the BN's own slots.
-      if (ok && I.layers[x.producer].op == Op::BN) L.fused = I.layers[x.producer].relu_fused = true;
+      // BN -> ReLU and Add -> ReLU in one pass over the data each way (ops::batchnorm_relu_*, ops::add_relu_*): the
+      // ReLU works in place on the producer's sole output, so its activation and gradient are the producer's slots.
+      if (ok && (I.layers[x.producer].op == Op::BN || I.layers[x.producer].op == Op::Add))
+        L.fused = I.layers[x.producer].relu_fused = true;
     } else {
       L.inplace = true;  // activations always alias
       L.grad_alias = sole;
@@ -785,7 +786,7 @@ void Network::forward(const std::vector<const float*>& inputs, int64_t batch) {
         case Op::Relu:
           if (!L.fused) ops::relu_forward(L.n, x, y, ctx_);
           break;
-        case Op::Add: ops::add_forward(L.n, x, X(L.in[1]), y, ctx_); break;
+        case Op::Add: (L.relu_fused ? ops::add_relu_forward : ops::add_forward)(L.n, x, X(L.in[1]), y, ctx_); break;
         case Op::MaxPool: ops::maxpool2d_forward(L.pool, x, y, ctx_); break;
         case Op::AvgPool: ops::avgpool2d_forward(L.pool, x, y, ctx_); break;
         case Op::GAP: ops::global_avgpool_forward(L.n, L.c, L.s, x, y, ctx_); break;
@@ -865,14 +866,17 @@ void Network::backward(const std::vector<const float*>& output_grads, bool input
           break;
         }
         case Op::Relu: {
-          float* dx = acquire(L.in[0]);  // marks the BN output's gradient written (the same slot) when fused
+          float* dx = acquire(L.in[0]);  // marks the producer output's gradient written (the same slot) when fused
           if (dx && !L.fused) ops::relu_backward(L.n, X(L.out), dy, dx, ctx_);
           break;
         }
         case Op::Add: {
           float* da = acquire(L.in[0]);
           float* db = acquire(L.in[1]);
-          ops::add_backward(L.n, dy, da, db, ctx_);
+          if (L.relu_fused)  // dy is the ReLU output's gradient (the slots alias); the mask is the fused output
+            ops::add_relu_backward(L.n, X(L.out), dy, da, db, ctx_);
+          else
+            ops::add_backward(L.n, dy, da, db, ctx_);
           break;
         }
         case Op::MaxPool: {

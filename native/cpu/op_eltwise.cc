@@ -1,6 +1,6 @@
 // Elementwise ops and row normalisation (mimic/ops.h):
 //   relu: x (n) -> y (n);  backward y, dy -> dx
-//   add:  a (n), b (n) -> y (n);  backward dy -> da, db
+//   add:  a (n), b (n) -> y (n);  backward dy -> da, db;  add_relu: relu(a + b), backward y, dy -> da, db
 //   l2norm: x (N,D) -> y (N,D) = x / max(||x||, eps);  backward x, y, dy -> dx
 #include <algorithm>
 #include <cmath>
@@ -64,6 +64,36 @@ void add_backward(int64_t n, const float* dy, float* da, float* db, const Ctx& c
   parallel_for(n, threads_for(n, ctx.threads), [&](int64_t i0, int64_t i1) {
     if (da && da != dy) std::memcpy(da + i0, dy + i0, sizeof(float) * (i1 - i0));
     if (db && db != dy) std::memcpy(db + i0, dy + i0, sizeof(float) * (i1 - i0));
+  });
+}
+
+void add_relu_forward(int64_t n, const float* a, const float* b, float* y, const Ctx& ctx) {
+  check_n(n, "add");
+  parallel_for(n, threads_for(n, ctx.threads), [a, b, y](int64_t i0, int64_t i1) {
+    const float* as = a;
+    const float* bs = b;
+    float* ys = y;
+    for (int64_t i = i0; i < i1; ++i) {
+      const float v = as[i] + bs[i];
+      ys[i] = v <= 0.0f ? 0.0f : v;  // as relu_forward: NaN propagates
+    }
+  });
+}
+
+void add_relu_backward(int64_t n, const float* y, const float* dy, float* da, float* db, const Ctx& ctx) {
+  check_n(n, "add");
+  if (!da && !db) return;
+  float* first = da ? da : db;
+  float* second = da && db ? db : nullptr;
+  parallel_for(n, threads_for(n, ctx.threads), [y, dy, first, second](int64_t i0, int64_t i1) {
+    const float* ys = y;
+    const float* ds = dy;
+    float* out = first;
+    for (int64_t i = i0; i < i1; ++i) {
+      const float g = ds[i];
+      out[i] = ys[i] > 0.0f ? g : 0.0f;  // as relu_backward; dy is read before the write (da may alias it)
+    }
+    if (second && second != out) std::memcpy(second + i0, out + i0, sizeof(float) * static_cast<size_t>(i1 - i0));
   });
 }
 

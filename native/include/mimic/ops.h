@@ -97,6 +97,11 @@ void relu_backward(int64_t n, const float* y, const float* dy, float* dx, const 
 // Add: a (n), b (n) -> y (n); backward: dy (n) -> da (n), db (n) (copies; either may be null).
 void add_forward(int64_t n, const float* a, const float* b, float* y, const Ctx& ctx = {});
 void add_backward(int64_t n, const float* dy, float* da, float* db, const Ctx& ctx = {});
+// Add then ReLU in one pass each way (the network fuses an Add whose only consumer is a ReLU, ResNet's block end):
+// y = max(a + b, 0);  backward g = (y > 0 ? dy : 0) -> da and db (either null; either may alias dy). The same
+// bits as add_* then relu_*.
+void add_relu_forward(int64_t n, const float* a, const float* b, float* y, const Ctx& ctx = {});
+void add_relu_backward(int64_t n, const float* y, const float* dy, float* da, float* db, const Ctx& ctx = {});
 
 // ---------------------------------------------------------------------------------------------------------
 // Pool2d (MaxPool / AveragePool): x (N,C,H,W) -> y (N,C,OH,OW)
