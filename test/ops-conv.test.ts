@@ -172,13 +172,13 @@ test('conv2d direct (implicit GEMM; strides by phases): forced on eligible shape
   assert.ok(direct.some((v, k) => v !== im2col[k]), 'direct and im2col round differently (the check above can tell them apart)');
 });
 
-test('conv2d auto: each pass (forward, input gradient, weight gradient) takes its own algorithm', { skip: !['avx512', 'avx2'].includes(buildInfo().kernelPath) && 'direct runs only where its AVX2 / AVX-512 kernels do' }, () => {
+test('conv2d auto: each pass (forward, input gradient, weight gradient) takes its own algorithm', { skip: buildInfo().kernelPath !== 'avx512' && 'the per-pass rules are measured for the AVX-512 kernels (AVX2 keeps only the narrow layers on direct)' }, () => {
   const seed = freshSeed('conv2d per-pass');
   // Told apart by their bits: Winograd rounds unlike the others; direct's and im2col's gradients sum in other orders.
-  const passes = (xShape: number[], wShape: number[], stride: number[], pads: number[]) => {
+  const passes = (xShape: number[], wShape: number[], stride: number[], pads: number[], path = 'auto') => {
     const [n, c, h, w] = xShape, [oc, , kh] = wShape;
     const oh = Math.floor((h + pads[0] + pads[2] - kh) / stride[0]) + 1, ow = Math.floor((w + pads[1] + pads[3] - kh) / stride[1]) + 1;
-    const attrs = { x: gaussian(n * c * h * w, seed + 1), w: gaussian(oc * c * kh * kh, seed + 2, 0.2), dy: gaussian(n * oc * oh * ow, seed + 3), xShape, wShape, stride, pads, threads: 1 };
+    const attrs = { x: gaussian(n * c * h * w, seed + 1), w: gaussian(oc * c * kh * kh, seed + 2, 0.2), dy: gaussian(n * oc * oh * ow, seed + 3), xShape, wShape, stride, pads, threads: 1, path };
     const run = (conv: string) => {
       const f = ops.conv2dForward({ ...attrs, conv }).y as Float32Array, b = ops.conv2dBackward({ ...attrs, conv });
       return { y: Array.from(f), dx: Array.from(b.dx as Float32Array), dw: Array.from(b.dw as Float32Array) };
@@ -204,6 +204,12 @@ test('conv2d auto: each pass (forward, input gradient, weight gradient) takes it
   for (const k of ['y', 'dx', 'dw'] as const) {
     differ(l64.direct[k], l64.winograd[k], `64 channels: direct and Winograd ${k}`);
     assert.deepEqual(l64.auto[k], l64.winograd[k], `64 channels: ${k} by Winograd`);
+  }
+  // on the AVX2 kernels the 32-channel layer stays on Winograd in every pass
+  const a2 = passes([2, 32, 16, 16], [32, 32, 3, 3], [1, 1], [1, 1, 1, 1], 'avx2');
+  for (const k of ['y', 'dx', 'dw'] as const) {
+    differ(a2.direct[k], a2.winograd[k], `AVX2: direct and Winograd ${k}`);
+    assert.deepEqual(a2.auto[k], a2.winograd[k], `AVX2, 32 channels 16x16: ${k} by Winograd`);
   }
   // 16 -> 32, stride 2: both gradients by im2col (the forward sums the same products in the same order either way)
   const s2 = passes([3, 16, 16, 16], [32, 16, 3, 3], [2, 2], [1, 1, 1, 1]);

@@ -1,5 +1,6 @@
 // Direct convolution (op_conv.cc's auto choice for narrow stride-1 layers, below the channel count where
-// Winograd pays, and for the forward of narrow spatial kernels, strided ones included): an implicit GEMM over a zero-padded copy of each image, with no im2col matrix and no col2im.
+// Winograd pays, and on AVX-512 for the forward of narrow spatial kernels, strided ones included): an implicit GEMM
+// over a zero-padded copy of each image, with no im2col matrix and no col2im.
 // With the padded size Hp x Wp, output position q = oy * Wp + ox reads padded input q + off[k] for the tap
 // k = (c, ky, kx), off[k] = c * Hp * Wp + ky * Wp + kx: every row of the GEMM's B matrix is a contiguous run of the
 // padded image, read in place. Columns ox >= OW of each output row are computed and dropped ((Wp - OW) / Wp of

@@ -9,8 +9,8 @@
 // A 1x1, stride-1, unpadded conv of a single-image block uses x itself as col (no copy).
 // Two other algorithms take the passes they suit, chosen per pass (forward, input gradient, weight gradient;
 // dispatch below): Winograd F(2x2, 3x3) (conv_winograd.h) for 3x3 pad-1 layers of >= 32 channels, direct implicit
-// GEMM (conv_direct.h) for the other stride-1 layers and for the forward of narrow spatial kernels when its AVX2 or
-// AVX-512 kernels run.
+// GEMM (conv_direct.h) for the other stride-1 layers when its AVX2 or AVX-512 kernels run, and for the forward of
+// narrow spatial kernels on AVX-512.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -263,17 +263,21 @@ enum class Pass { Forward, InputGrad, WeightGrad };
 //    8x8 Winograd's is faster).
 // Strided input gradients and weight gradients stay on im2col: direct's lost (its weight gradient by up to 4x on
 // the 4x4 and 8x8 maps of the 64- and 128-channel stages, 47 vs 33 ms for the 224x224 stem), and the weight
-// gradients of Winograd's layers stay there. Per-layer choices: 3-4% off the width-16 and width-8 steps.
+// gradients of Winograd's layers stay there. Per-layer choices: 3-4% off the width-16 and width-8 steps. The last
+// two rules hold on the AVX-512 kernels only: on AVX2 (the 8 x 32 tile as four 4 x 16 passes) they made the
+// convolutions' forward 3-7% slower (MIMIC_MAX_PATH=avx2), so there only the narrow stride-1 layers go direct.
 constexpr int64_t kDirectMaxChannels = 32;
 constexpr int64_t kDirectMinInputGradMap = 16 * 16;
 bool direct_auto(const Conv2dShape& s, const Ctx& ctx, Pass pass) {
   const KernelPath path = resolve_path(ctx.path);
   if (path != KernelPath::Avx512 && path != KernelPath::Avx2) return false;
   const bool stride1 = s.stride_h == 1 && s.stride_w == 1, spatial = s.kh > 1 || s.kw > 1;
+  const bool wide = path == KernelPath::Avx512;  // the rules beyond the narrow stride-1 layers: AVX-512 only
   switch (pass) {
-    case Pass::Forward: return (stride1 && !winograd_auto(s)) || (spatial && s.c <= kDirectMaxChannels);
+    case Pass::Forward: return (stride1 && !winograd_auto(s)) || (wide && spatial && s.c <= kDirectMaxChannels);
     case Pass::InputGrad:
-      return stride1 && (!winograd_auto(s) || (s.c <= kDirectMaxChannels && s.oh() * s.ow() >= kDirectMinInputGradMap));
+      return stride1 && (!winograd_auto(s) ||
+                         (wide && s.c <= kDirectMaxChannels && s.oh() * s.ow() >= kDirectMinInputGradMap));
     case Pass::WeightGrad: return stride1 && !winograd_auto(s);
   }
   return false;

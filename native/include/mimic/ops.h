@@ -22,7 +22,7 @@ namespace mimic::ops {
 
 // How a convolution is computed: Auto picks per pass (forward, input gradient, weight gradient) among Winograd
 // F(2x2, 3x3) for 3x3 / stride 1 / pad 1 / groups 1 layers wide enough to gain from it, direct implicit GEMM for
-// the other stride-1 layers and the forward of narrow spatial kernels (with AVX2 or AVX-512), and im2col + GEMM;
+// the other stride-1 layers (with AVX2 or AVX-512) and the forward of narrow spatial kernels (AVX-512), and im2col;
 // the others force one for every pass where it applies (im2col elsewhere).
 enum class ConvAlgo : uint8_t { Auto, Im2col, Winograd, Direct };
 
