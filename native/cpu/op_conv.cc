@@ -257,12 +257,13 @@ enum class Pass { Forward, InputGrad, WeightGrad };
 //  - every pass of the stride-1 layers Winograd leaves (< 32 channels): the step 0.239 s vs 0.297 s with im2col
 //    there (width 16);
 //  - the forward of spatial kernels up to 32 input channels, strided or Winograd's: 32 -> 32 on 16x16 maps 3.4 vs
-//    4.8 ms (Winograd), 16 -> 32 stride 2 2.9 vs 4.0 ms (im2col), the 224x224 7x7 stride-2 stem 39 vs 56 ms at
-//    batch 16; from 64 channels on it loses to Winograd (64 -> 64 on 8x8: 4.1 vs 3.4 ms);
+//    4.8 ms (Winograd), 16 -> 32 stride 2 2.9 vs 4.0 ms (im2col); the 224x224 7x7 stride-2 stem 39 vs 56 ms at
+//    batch 16 (ops microbenchmark, where im2col also allocates its workspace per call); from 64 channels on it
+//    loses to Winograd (64 -> 64 on 8x8: 4.1 vs 3.4 ms);
 //  - the input gradient of those 32-channel Winograd layers on maps of >= 16x16 (0.6-0.7 ms less per layer; on
 //    8x8 Winograd's is faster).
 // Strided input gradients and weight gradients stay on im2col: direct's lost (its weight gradient by up to 4x on
-// the 4x4 and 8x8 maps of the 64- and 128-channel stages, 47 vs 33 ms for the 224x224 stem), and the weight
+// the 4x4 and 8x8 maps of the 64- and 128-channel stages, 47 vs 33 ms for the 224x224 stem's), and the weight
 // gradients of Winograd's layers stay there. Per-layer choices: 3-4% off the width-16 and width-8 steps. The last
 // two rules hold on the AVX-512 kernels only: on AVX2 (the 8 x 32 tile as four 4 x 16 passes) they made the
 // convolutions' forward 3-7% slower (MIMIC_MAX_PATH=avx2), so there only the narrow stride-1 layers go direct.
