@@ -15,6 +15,9 @@ namespace mimic::ops {
 namespace {
 constexpr int64_t kGrain = 1 << 15;  // elementwise work below this runs on the calling thread
 int threads_for(int64_t n, int threads) { return n < kGrain ? 1 : threads; }
+// The ReLU's element maps, shared by relu_* and the fused add_relu_* (the same bits by construction).
+inline float relu_value(float v) { return v <= 0.0f ? 0.0f : v; }        // NaN propagates
+inline float relu_grad(float y, float g) { return y > 0.0f ? g : 0.0f; }  // 0 at exactly 0 and for NaN
 void check_n(int64_t n, const char* op) {
   MIMIC_REQUIRE(n >= 0, Code::InvalidArgument, std::string(op) + ": n (" + std::to_string(n) + ") must be >= 0");
 }
@@ -29,10 +32,7 @@ void relu_forward(int64_t n, const float* x, float* y, const Ctx& ctx) {
   parallel_for(n, threads_for(n, ctx.threads), [x, y](int64_t i0, int64_t i1) {
     const float* xs = x;
     float* ys = y;
-    for (int64_t i = i0; i < i1; ++i) {
-      const float v = xs[i];
-      ys[i] = v <= 0.0f ? 0.0f : v;  // NaN propagates
-    }
+    for (int64_t i = i0; i < i1; ++i) ys[i] = relu_value(xs[i]);
   });
 }
 
@@ -42,10 +42,7 @@ void relu_backward(int64_t n, const float* y, const float* dy, float* dx, const 
     const float* ys = y;
     const float* ds = dy;
     float* out = dx;
-    for (int64_t i = i0; i < i1; ++i) {
-      const float g = ds[i];
-      out[i] = ys[i] > 0.0f ? g : 0.0f;  // gradient 0 at exactly 0 and for NaN
-    }
+    for (int64_t i = i0; i < i1; ++i) out[i] = relu_grad(ys[i], ds[i]);
   });
 }
 
@@ -73,10 +70,7 @@ void add_relu_forward(int64_t n, const float* a, const float* b, float* y, const
     const float* as = a;
     const float* bs = b;
     float* ys = y;
-    for (int64_t i = i0; i < i1; ++i) {
-      const float v = as[i] + bs[i];
-      ys[i] = v <= 0.0f ? 0.0f : v;  // as relu_forward: NaN propagates
-    }
+    for (int64_t i = i0; i < i1; ++i) ys[i] = relu_value(as[i] + bs[i]);
   });
 }
 
@@ -89,10 +83,7 @@ void add_relu_backward(int64_t n, const float* y, const float* dy, float* da, fl
     const float* ys = y;
     const float* ds = dy;
     float* out = first;
-    for (int64_t i = i0; i < i1; ++i) {
-      const float g = ds[i];
-      out[i] = ys[i] > 0.0f ? g : 0.0f;  // as relu_backward; dy is read before the write (da may alias it)
-    }
+    for (int64_t i = i0; i < i1; ++i) out[i] = relu_grad(ys[i], ds[i]);  // elementwise: da may alias dy
     if (second && second != out) std::memcpy(second + i0, out + i0, sizeof(float) * static_cast<size_t>(i1 - i0));
   });
 }
