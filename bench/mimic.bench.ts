@@ -2,7 +2,9 @@
  * MIMIC end to end against the authors' formulation in PyTorch 1.13 CPU (issue targets: >= 2.5x per training step,
  * >= 10^4x for the layer localisation), same run, ours and the peer alternating.
  *
- * Step: OUR cleaning loop (`clean()`: augmentation, the teacher in onnxruntime on view 1 overlapping the student,
+ * Step: OUR cleaning loop (`clean()`: augmentation, the teacher in onnxruntime on view 1 as clean() schedules it by
+ * default (overlapping the student where a core is free for it, here at 1 thread; inline on the student's threads
+ * otherwise, here at 2),
  * the student once on both views as one 2B batch, fused losses, backward, Adam) timed per step from
  * report.losses[].imagesPerSecond (the first step, whose teacher batch is not overlapped, is dropped), vs
  * bench/peers/torch_mimic_step.py (the authors' loop: student x3, teacher x2, autograd losses, Adam; views
@@ -59,6 +61,8 @@ interface StepTiming {
   max: number;
   cpu: number;
   samples: number;
+  /** How clean() ran the teacher: 'overlap/1', 'inline/2' (schedule / onnxruntime threads). */
+  teacher: string;
 }
 
 /** `steps` steps of clean() (one epoch, uniform beta: no localisation), the first dropped. */
@@ -66,13 +70,14 @@ async function ourStep(teacher: string, data: ImageDataset, threads: number, ste
   setThreads(threads); // the loss kernels use the global pool
   const cpuAt: number[] = [];
   const res = await clean(
-    { teacher, data, out: join(dir, `student-t${threads}.onnx`), cleanCount: BATCH * steps, batchSize: BATCH, epochs: 1, seed: 1, threads, teacherThreads: 1, uniformBeta: true, reportImages: 0, transform: { normalize: 'cifar10' } },
+    { teacher, data, out: join(dir, `student-t${threads}.onnx`), cleanCount: BATCH * steps, batchSize: BATCH, epochs: 1, seed: 1, threads, uniformBeta: true, reportImages: 0, transform: { normalize: 'cifar10' } },
     { onProgress: (p) => p.phase === 'train' && cpuAt.push(cpuSeconds()) },
   );
   const walls = res.losses.slice(1).map((l) => BATCH / l.imagesPerSecond);
   // CPU of steps 2..steps-1 (the last step's interval also holds the epoch's checkpoint write)
   const cpu = cpuAt.length >= 3 ? (cpuAt[cpuAt.length - 2] - cpuAt[0]) / (cpuAt.length - 2) : NaN;
-  return { median: median(walls), min: Math.min(...walls), max: Math.max(...walls), cpu, samples: walls.length };
+  const tr = res.environment.teacher;
+  return { median: median(walls), min: Math.min(...walls), max: Math.max(...walls), cpu, samples: walls.length, teacher: `${tr.schedule}/${tr.threads}` };
 }
 
 function peerStep(width: number, threads: number, repeats: number): PeerResult {
@@ -112,7 +117,7 @@ export async function runMimicBench(): Promise<string> {
         const pc = peer.ok ? (peer.data.cpu_median as number) : NaN;
         process.stderr.write(`  step w=${width} t=${threads}: ours ${fmt(ours.median, 3)} s (cpu ${fmt(ours.cpu, 2)}), torch ${fmt(pt, 3)} s (cpu ${fmt(pc, 2)}) [load ${load()}]\n`);
         stepRows.push([
-          width, threads,
+          width, threads, ours.teacher,
           fmt(ours.median, 3), `${fmt(ours.min, 3)}-${fmt(ours.max, 3)}`, fmt(ours.cpu, 2), fmt(BATCH / ours.median, 0),
           peer.ok ? fmt(pt, 3) : peer.why, peer.ok ? `${fmt(peer.data.min as number, 3)}-${fmt(peer.data.max as number, 3)}` : '', peer.ok ? fmt(pc, 2) : '',
           peer.ok ? fmt(pt / ours.median, 2) : 'n/a', peer.ok ? fmt(pc / ours.cpu, 2) : 'n/a',
@@ -180,12 +185,13 @@ export async function runMimicBench(): Promise<string> {
     `Load average (1/5/15 min) at start: ${loadStart}; at end: ${load()}; suite ${fmt(minutes, 1)} min.`,
     '',
     `Training step, batch ${BATCH}, 32x32 (seconds per step, median; CPU s = process CPU seconds per step, all threads).`,
-    'Ours: clean() on synthetic uint8 images (augmentation + teacher on view 1 in onnxruntime, 1 thread, overlapping the',
-    'student + student once on 2B + fused losses + backward + Adam), the first step dropped. PyTorch: the authors\' loop',
+    'Ours: clean() on synthetic uint8 images (augmentation + teacher on view 1 in onnxruntime, scheduled by clean()\'s',
+    'default: teacher = overlap/threads (during the student\'s previous step, in its worker) or inline/threads (before',
+    'the step, alone) + student once on 2B + fused losses + backward + Adam), the first step dropped. PyTorch: the authors\' loop',
     '(student x3 with autograd, teacher x2 without grad, NT-Xent + 4 x AT + clone, backward, Adam) on precomputed views.',
     'x = PyTorch / ours (wall and CPU). Width 8: the fixture teacher; width 64: a fresh cifarResNet18Spec replica.',
     '',
-    table(['width', 'threads', 'ours s', 'ours range', 'ours CPU s', 'ours img/s', 'PyTorch s', 'PyTorch range', 'PyTorch CPU s', 'x wall', 'x CPU'], stepRows),
+    table(['width', 'threads', 'teacher', 'ours s', 'ours range', 'ours CPU s', 'ours img/s', 'PyTorch s', 'PyTorch range', 'PyTorch CPU s', 'x wall', 'x CPU'], stepRows),
     '',
     `Localisation, N = ${N} (seconds). Ours: localize() end to end (ONNX load, teacher over N images with onnxruntime at`,
     'the same thread count, KDE I(T_l; Z) for 4 stage outputs x 3 bandwidths, I_TZ + LOO). MINE: 4 statistics networks',
@@ -200,7 +206,7 @@ export async function runMimicBench(): Promise<string> {
     "30 epochs). Ours: our localisation and step at that thread count; authors': MINE as their loop runs it (1 thread)",
     'plus their step at that thread count. Evaluation and export are left out on both sides.',
     '',
-    table(['width', 'threads', 'ours s', "authors' s", 'x'], e2eRows),
+    table(['width', 'threads', 'teacher', 'ours s', "authors' s", 'x'], e2eRows),
     '',
     ...notes.map((n) => `- ${n}`),
   ].join('\n');

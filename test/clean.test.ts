@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { clean, type CleanOptions, type CleanResult } from '../lib/train/clean.ts';
 import { readCheckpoint } from '../lib/train/clean-checkpoint.ts';
+import { planTeacher } from '../lib/teacher/schedule.ts';
 import { MimicError, type ImageDataset } from '../lib/index.ts';
 import { smoothImages } from './helpers.ts';
 
@@ -146,6 +147,30 @@ test('clean: each ablation switch removes its term', async () => {
   assert.deepEqual(picked.teacher.probes.map((p) => p.name), ['/layer3/layer3.1/Relu_1_output_0']);
   assert.deepEqual(picked.beta, [11000]);
   await assert.rejects(one({ noAttention: true, noClone: true, noContrastive: true }), (e: unknown) => e instanceof MimicError && e.code === 'E_INVALID_ARGUMENT');
+});
+
+test('planTeacher: overlap while the cores allow it (or on a GPU), else inline on the student\'s threads', () => {
+  assert.deepEqual(planTeacher('auto', 1, undefined, 2), { overlap: true, threads: 1 });
+  assert.deepEqual(planTeacher('auto', 2, undefined, 2), { overlap: false, threads: 2 });
+  assert.deepEqual(planTeacher('auto', 2, 3, 16), { overlap: true, threads: 3 });
+  assert.deepEqual(planTeacher('auto', 14, 3, 16), { overlap: false, threads: 3 }); // explicit threads are kept
+  assert.deepEqual(planTeacher('auto', 16, undefined, 16, true), { overlap: true, threads: 1 });
+  assert.deepEqual(planTeacher('overlap', 8, undefined, 2), { overlap: true, threads: 1 });
+  assert.deepEqual(planTeacher('inline', 1, undefined, 64), { overlap: false, threads: 1 });
+  assert.deepEqual(planTeacher('inline', 4, 2, 64), { overlap: false, threads: 2 });
+});
+
+test('clean: the teacher inline or overlapped gives the same student; the report says which ran', async () => {
+  const dir = await tmp();
+  const run = (teacherSchedule: 'inline' | 'overlap', name: string) =>
+    clean(base(dir, { epochs: 1, teacherSchedule, teacherThreads: 1, out: join(dir, name), reportImages: 0 }));
+  const inline = await run('inline', 'inline.onnx');
+  const overlap = await run('overlap', 'overlap.onnx');
+  assert.deepEqual(inline.environment.teacher, { schedule: 'inline', threads: 1, provider: 'cpu' });
+  assert.deepEqual(overlap.environment.teacher, { schedule: 'overlap', threads: 1, provider: 'cpu' });
+  assert.deepEqual(inline.losses, overlap.losses.map((l, i) => ({ ...l, imagesPerSecond: inline.losses[i].imagesPerSecond })));
+  assert.ok((await readFile(inline.outputs.student)).equals(await readFile(overlap.outputs.student)), 'the students differ');
+  await assert.rejects(clean(base(dir, { teacherSchedule: 'later' as never })), (e: unknown) => e instanceof MimicError && e.code === 'E_INVALID_ARGUMENT' && /teacherSchedule/.test(e.message));
 });
 
 test('clean: a NaN loss stops with E_NON_FINITE and keeps the last good checkpoint', async () => {

@@ -59,7 +59,8 @@ export function registerClean(program: Command): void {
     .option('--report-images <n>', 'clean images shown in the report as teacher-vs-student attention maps', (v) => Number(v), 4)
     .option('--eval-trigger <spec>', 'evaluation only: also show the maps on copies stamped with this trigger, e.g. white:10@21,21')
     .option('-t, --threads <n>', 'engine threads (default: all cores)', (v) => Number(v))
-    .option('--teacher-threads <n>', 'onnxruntime intra-op threads', (v) => Number(v), 1)
+    .option('--teacher-threads <n>', 'onnxruntime intra-op threads (default: 1 overlapped, the engine threads inline)', (v) => Number(v))
+    .addOption(new Option('--teacher-schedule <when>', "the teacher's batch during the student's previous step (overlap), before its own (inline), or overlap when the cores allow (auto)").choices(['auto', 'overlap', 'inline']).default('auto'))
     .addOption(new Option('--provider <p>', 'onnxruntime execution provider').choices(['cpu', 'cuda']).default('cpu'))
     .option('--json', 'print the result as JSON on stdout')
     .action(async (opts) => {
@@ -106,6 +107,7 @@ export function registerClean(program: Command): void {
             evalTrigger: opts.evalTrigger,
             threads: opts.threads,
             teacherThreads: opts.teacherThreads,
+            teacherSchedule: opts.teacherSchedule,
             provider: opts.provider,
           },
           {

@@ -27,7 +27,7 @@ export function registerMi(program: Command): void {
     .option('--convert-channels', 'adapt 1 <-> 3 channels (gray replicated / luminance)')
     .option('--batch <n>', 'teacher batch size', (v) => Number(v), 64)
     .option('-t, --threads <n>', 'KDE threads (default: all cores)', (v) => Number(v))
-    .option('--teacher-threads <n>', 'onnxruntime intra-op threads', (v) => Number(v), 1)
+    .option('--teacher-threads <n>', 'onnxruntime intra-op threads (default: the engine threads)', (v) => Number(v))
     .addOption(new Option('--provider <p>', 'onnxruntime execution provider').choices(['cpu', 'cuda']).default('cpu'))
     .addOption(new Option('--backend <b>', 'KDE backend').choices(['auto', 'cpu', 'cuda']).default('auto'))
     .option('--json', 'print the result as JSON')

@@ -12,6 +12,7 @@ import type { ImageDataset } from '../data/types.ts';
 import { runTeacherOnDataset } from '../teacher/dataset-run.ts';
 import { estimateMI, type Bandwidth, type MIEstimate, type Quantity } from './estimate.ts';
 import { mimicBeta, type BetaOptions } from './beta.ts';
+import { buildInfo } from '../engine.ts';
 
 export interface LocalizeOptions {
   /** The suspect encoder: an ONNX file path or its bytes. */
@@ -38,7 +39,7 @@ export interface LocalizeOptions {
   /** KDE threads (default all cores) and backend. */
   threads?: number;
   backend?: 'auto' | 'cpu' | 'cuda';
-  /** onnxruntime intra-op threads (default 1) and execution provider (default 'cpu'). */
+  /** onnxruntime intra-op threads (default: `threads`, the teacher runs alone) and execution provider (default 'cpu'). */
   teacherThreads?: number;
   provider?: 'cpu' | 'cuda';
   onProgress?: (p: { stage: 'teacher' | 'mi'; done: number; total: number }) => void;
@@ -120,7 +121,7 @@ export async function localize(o: LocalizeOptions): Promise<LocalizeResult> {
     spec,
     tensors,
     batchSize: o.batchSize,
-    threads: o.teacherThreads,
+    threads: o.teacherThreads ?? (o.threads || buildInfo().threads),
     provider: o.provider,
     onMessage: o.onMessage,
     onProgress: o.onProgress && ((done, total) => o.onProgress!({ stage: 'teacher', done, total })),

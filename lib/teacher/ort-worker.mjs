@@ -23,7 +23,16 @@ function cudaProviderInstalled() {
 }
 
 async function createSession() {
-  const base = { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3 };
+  // No spinning: onnxruntime's intra-op threads otherwise spin after every run, taking the cores the student's step
+  // needs next (a 2-thread teacher made the width-8 student's forward 46 -> 71 ms); the teacher's own runs lost
+  // nothing measurable (localisation over 2000 images, 2 threads).
+  const base = {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    logSeverityLevel: 3,
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
+  };
   const fallback = (why) => ({
     used: 'cpu',
     message:

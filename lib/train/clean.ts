@@ -17,7 +17,7 @@
  * weights, BN buffers, optimiser state and the position, so `resume` reproduces an uninterrupted run.
  * Labels are dropped when the data is opened: nothing but the clean images reaches the loop.
  */
-import { cpus } from 'node:os';
+import { availableParallelism, cpus } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import { writeReport } from '../report/write.ts';
@@ -37,6 +37,7 @@ import { toModelLayout } from '../data/layout.ts';
 import { localize, type ProbeReport } from '../mi/localize.ts';
 import { mimicBeta } from '../mi/beta.ts';
 import { TeacherRunner, type TensorOut } from '../teacher/runner.ts';
+import { planTeacher, TEACHER_SCHEDULES, type TeacherSchedule } from '../teacher/schedule.ts';
 import { epochOrder } from '../util/rng.ts';
 import { posInt, posNum } from '../util/check.ts';
 import { twoViewsAsync, type AugmentParams, type AugmentNormalize } from './augment.ts';
@@ -107,9 +108,18 @@ export interface CleanOptions {
   /** Default 'cosine' (warm-up `warmupEpochs`, default 1), or 'constant' when faithful. */
   lrSchedule?: ScheduleKind;
   warmupEpochs?: number;
-  /** Engine threads (0 / default: the engine's pool) and onnxruntime threads (default 1). */
+  /**
+   * Engine threads (0 / default: the engine's pool) and the teacher's onnxruntime threads (default: 1 when it
+   * overlaps the student, the student's threads when it runs inline; see `teacherSchedule`).
+   */
   threads?: number;
   teacherThreads?: number;
+  /**
+   * When the teacher's batch runs: 'overlap' (during the student's previous step, in its worker thread), 'inline'
+   * (before the student's step, alone), or 'auto' (default): overlap when the student's threads plus the teacher's
+   * fit the cores (or the teacher runs on a GPU), inline otherwise. Timing only: the numbers are the same.
+   */
+  teacherSchedule?: TeacherSchedule;
   provider?: 'cpu' | 'cuda';
   /** Keep BatchNorm nodes in the exported student (default: folded into the convs). */
   keepBatchNorm?: boolean;
@@ -259,7 +269,15 @@ export interface CleanReport {
   version: 1;
   config: CleanConfig;
   seed: number;
-  environment: { node: string; platform: string; cpu: string; threads: number; engine: BuildInfo };
+  environment: {
+    node: string;
+    platform: string;
+    cpu: string;
+    threads: number;
+    engine: BuildInfo;
+    /** How the training loop ran the teacher (see CleanOptions.teacherSchedule). */
+    teacher: { schedule: 'overlap' | 'inline'; threads: number; provider: 'cpu' | 'cuda' };
+  };
   data: { source: string; manifest: SubsetManifest };
   teacher: { path: string; input: string; features: string; probes: { name: string; shape: number[] }[] };
   mi: ProbeReport[] | null;
@@ -335,6 +353,9 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
   if (!Number.isInteger(seed)) throw invalid(`seed must be an integer (got ${options.seed})`);
   if (options.cleanFraction !== undefined && options.cleanCount !== undefined) throw invalid('give cleanFraction or cleanCount, not both');
   const threads = options.threads ?? 0;
+  const schedule = options.teacherSchedule ?? 'auto';
+  if (!TEACHER_SCHEDULES.includes(schedule)) throw invalid(`teacherSchedule must be one of ${TEACHER_SCHEDULES.join(', ')} (got '${String(schedule)}')`);
+  let teacherRun: CleanReport['environment']['teacher'] | undefined;
 
   // ---- teacher, probes, data ----
   const model = await loadModel(options.teacher);
@@ -487,13 +508,19 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
   const sched = makeSchedule(config.lrSchedule, config.lr, config.scheduleEpochs * steps, Math.round(config.warmupEpochs * steps));
   const normalize = augmentNormalize(config.transform.normalize);
   const probeSizes = probes.map((p) => prod(p.shape));
+  const studentThreads = threads || buildInfo().threads;
+  const cores = availableParallelism();
+  const plan = planTeacher(schedule, studentThreads, options.teacherThreads, cores, options.provider === 'cuda');
   const runner = await TeacherRunner.create({
     model: encodeModel(probeSet.model),
     outputs: [featName, ...probes.map((p) => p.name)],
-    threads: options.teacherThreads ?? 1,
+    threads: plan.threads,
     provider: options.provider ?? 'cpu',
     onMessage: hooks.onMessage,
   });
+  // a CUDA request that fell back to the CPU is planned again as a CPU teacher, on the threads it was given
+  const overlap = planTeacher(schedule, studentThreads, plan.threads, cores, runner.provider === 'cuda').overlap;
+  teacherRun = { schedule: overlap ? 'overlap' : 'inline', threads: plan.threads, provider: runner.provider };
 
   const snapshot = async (epoch: number, stepInEpoch: number, trainSeconds: number) => {
     const bp = backbone.getParams(), bb = backbone.getBuffers(), hp = head.getParams();
@@ -513,7 +540,8 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
   };
 
   // ---- the loop ----
-  type Prepared = { x: Float32Array; teacher: Promise<Record<string, TensorOut>> };
+  // view1: the teacher's input; overlapped, its run is already under way in `teacher`, inline it starts in the step
+  type Prepared = { x: Float32Array; view1: Float32Array; teacher?: Promise<Record<string, TensorOut>> };
   const prepare = async (order: Int32Array, s: number, gstep: number): Promise<Prepared> => {
     const idx = order.subarray(s * batch, (s + 1) * batch);
     const v = await twoViewsAsync(clean, idx, { ...config.augment, seed, counter: gstep, size: [H, W], threads, normalize });
@@ -523,9 +551,10 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
     x.set(p1, 0);
     const p2 = config.perturb && config.perturbViews === 2 ? (await perturbBatchAsync(v.view2, [batch, C, H, W], { ...config.perturb, seed: seed ^ 0x2f1e2d3c, counter: gstep, normalize, threads })).images : v.view2;
     x.set(p2, v.view1.length);
+    if (!overlap) return { x, view1: v.view1 };
     const teacher = runner.run(v.view1, [batch, C, H, W]);
     teacher.catch(() => {}); // awaited later; avoid an unhandled rejection when the loop stops first
-    return { x, teacher };
+    return { x, view1: v.view1, teacher };
   };
 
   const tTrain = now();
@@ -547,8 +576,9 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
         const ts = now();
         const cur: Prepared = await (pending ?? prepare(order, s, globalStep));
         pending = undefined;
+        const inlineTeacher = cur.teacher ? undefined : await runner.run(cur.view1, [batch, C, H, W]);
         const sOut = await backbone.forwardAsync({ [studentIn]: cur.x });
-        const t = await cur.teacher;
+        const t = inlineTeacher ?? (await cur.teacher!);
         const feats = sOut[featName];
         let con = 0, att = 0, clo = 0;
         let uGrad: Float32Array | undefined;
@@ -660,7 +690,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
     version: 1,
     config,
     seed,
-    environment: { node: process.version, platform: `${process.platform}-${process.arch}`, cpu: cpus()[0]?.model ?? 'unknown', threads: threads || buildInfo().threads, engine: buildInfo() },
+    environment: { node: process.version, platform: `${process.platform}-${process.arch}`, cpu: cpus()[0]?.model ?? 'unknown', threads: threads || buildInfo().threads, engine: buildInfo(), teacher: teacherRun! },
     data: { source: unlabeled.source, manifest },
     teacher: { path: resolve(options.teacher), input: input.name, features: featName, probes },
     mi,
