@@ -206,7 +206,7 @@ export async function runMimicBench(): Promise<string> {
     "30 epochs). Ours: our localisation and step at that thread count; authors': MINE as their loop runs it (1 thread)",
     'plus their step at that thread count. Evaluation and export are left out on both sides.',
     '',
-    table(['width', 'threads', 'teacher', 'ours s', "authors' s", 'x'], e2eRows),
+    table(['width', 'threads', 'ours s', "authors' s", 'x'], e2eRows),
     '',
     ...notes.map((n) => `- ${n}`),
   ].join('\n');

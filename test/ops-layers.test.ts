@@ -114,6 +114,29 @@ test('batchnorm + relu fused: equals the float32 BN then ReLU bit for bit, and t
   assert.throws(() => ops.ref.batchNormForward({ x: new Float64Array(8), shape: [2, 4], relu: true }), /relu: the reference has no fused form/);
 });
 
+test('batchnorm forward: the AVX-512 build gives the baseline build\'s bits (statistics, y, running stats)', (t) => {
+  if (native().buildInfo().kernelPath !== 'avx512') return t.skip('no AVX-512 on this CPU');
+  const seed = freshSeed('batchnorm avx512');
+  for (const [si, shape] of [[8, 16, 40, 40], [3, 5, 7], [64, 12]].entries())
+    for (const mode of ['train', 'eval'] as const)
+      for (const relu of [false, true]) {
+        const c = shape[1];
+        const x = gaussian(prod(shape), seed + si, 2);
+        for (let i = 0; i < x.length; i += 7) x[i] += 3; // a mean away from 0
+        const gamma = gaussian(c, seed + 10 + si), beta = gaussian(c, seed + 20 + si, 0.5);
+        const stats = () => ({ runningMean: gaussian(c, seed + 30 + si, 0.1), runningVar: Float32Array.from({ length: c }, (_, k) => 0.5 + 0.1 * k) });
+        const run = (path: string) => {
+          const st = stats();
+          const out = ops.batchNormForward({ x, shape, gamma, beta, mode, relu, threads: 2, path, ...st });
+          return out; // runningMean / runningVar: updated copies
+        };
+        const wide = run('avx512'), base = run('generic');
+        const what = `${JSON.stringify(shape)} ${mode} relu=${relu}`;
+        for (const k of ['y', 'saveMean', 'saveInvstd', 'runningMean', 'runningVar'])
+          assert.deepEqual(Array.from(wide[k] as Float32Array), Array.from(base[k] as Float32Array), `${what}: ${k}`);
+      }
+});
+
 test('add + relu fused: equals the float32 Add then ReLU bit for bit, and the float64 composition', () => {
   const seed = freshSeed('add relu');
   for (const n of [1, 6, 100, 70000]) {  // 70000: more than one thread's grain
