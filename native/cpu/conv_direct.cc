@@ -11,10 +11,6 @@
 #include "mimic/status.h"
 #include "mimic/threadpool.h"
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 namespace mimic::ops::direct {
 
 namespace detail {
@@ -130,24 +126,15 @@ void fill_image(const Conv2dShape& s, const Geo& g, const float* x, float* xp, i
       }
 }
 
-// Copies n floats with SSE2 loads and stores. The padded planes are filled one short row at a time (32 floats at
-// 32x32), where a memcpy call cost more than the copy (the memcpy / memset calls of the row-by-row fill were ~5% of
-// a width-16 training step in perf); a plain loop would be turned back into that call by GCC.
-inline void copy_row(float* __restrict dst, const float* __restrict src, int64_t n) {
-  int64_t i = 0;
-#if defined(__SSE2__)
-  for (; i + 4 <= n; i += 4) _mm_storeu_ps(dst + i, _mm_loadu_ps(src + i));
-#endif
-  for (; i < n; ++i) dst[i] = src[i];
-}
-
 // Image `img` of the planes from one image x, stride 1 only: the map's rows, nothing else. The padding must already
-// be zero: the callers zero the planes once per call and nothing writes the padding afterwards.
+// be zero: the callers zero the planes once per call and nothing writes the padding afterwards (fill_image's
+// per-row memsets of the padding, ~1.5k calls per image on 16 x 32 x 32, were the bulk of its cost beyond the
+// copy itself, which is the input's one read from memory).
 void fill_interior(const Conv2dShape& s, const Geo& g, const float* x, float* xp, int64_t img) {
   for (int64_t c = 0; c < s.c; ++c) {
     float* plane = xp + c * g.cstride + img * g.planeq + s.pad_t * g.wq + s.pad_l;
     const float* src = x + c * s.h * s.w;
-    for (int64_t y = 0; y < s.h; ++y) copy_row(plane + y * g.wq, src + y * s.w, s.w);
+    for (int64_t y = 0; y < s.h; ++y) std::memcpy(plane + y * g.wq, src + y * s.w, sizeof(float) * s.w);
   }
 }
 
@@ -309,7 +296,7 @@ void weight_grad(const Conv2dShape& s, const float* x, const float* dy, float* d
           fill_image(s, g, x + (n0 + i) * s.c * s.h * s.w, xp, i);
         for (int64_t o = 0; o < s.oc; ++o)
           for (int64_t r = 0; r < g.oh; ++r)
-            copy_row(dyp + o * qd + i * g.planeq + r * g.wq, dy + (((n0 + i) * s.oc + o) * g.oh + r) * g.ow, g.ow);
+            std::memcpy(dyp + o * qd + i * g.planeq + r * g.wq, dy + (((n0 + i) * s.oc + o) * g.oh + r) * g.ow, sizeof(float) * g.ow);
       }
       float* part = partial.data() + ch * per;
       for (int64_t k0 = 0; k0 < K; k0 += 4)
