@@ -1,11 +1,12 @@
 // `losses`: the fused MIMIC loss kernels of mimic/loss.h as synchronous functions (or, with `async: true`, Promises
 // resolved off the event loop) (the training
 // engine calls the kernels natively). Each takes one args object and returns a new object; nothing passed in is
-// modified. `losses.<name>` runs the float32 kernel on Float32Arrays, `losses.ref.<name>` the float64 reference
+// modified, except an attention layer's optional `grad`, the array its gradient is written to (instead of a new one). `losses.<name>` runs the float32 kernel on Float32Arrays, `losses.ref.<name>` the float64 reference
 // on Float64Arrays, with the same arguments:
 //   clone({student, teacher, shape:[B,D], teacherNormalized?:false, threads?}) -> {loss, grad}
-//   attention({layers:[{student, teacher, studentShape:[B,Cs,H,W], teacherShape:[B,Ct,H,W], beta?:1}], p?:2,
-//              threads?}) -> {loss, layerLosses:number[], grads:(Float32Array|Float64Array)[]}
+//   attention({layers:[{student, teacher, studentShape:[B,Cs,H,W], teacherShape:[B,Ct,H,W], beta?:1, grad?}], p?:2,
+//              threads?}) -> {loss, layerLosses:number[], grads:(Float32Array|Float64Array)[]}  (grads[l] is layer
+//              l's `grad` when given: B*Cs*H*W elements, not overlapping any input)
 //   ntXent({u, shape:[2B,D], tau?:0.5, threads?, path?}) -> {loss, grad}
 //   backend?: 'cpu' (default) | 'cuda' on the float32 kernels (mimic/loss_cuda.h; E_UNSUPPORTED without a CUDA
 //   build or a usable GPU); the references take 'cpu' only.
@@ -211,12 +212,25 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
     const T* s = get_arr<T>(env, lo, "student", ln + ".student", numel(ss));
     const T* t = get_arr<T>(env, lo, "teacher", ln + ".teacher", numel(ts));
     const double beta = get_number(env, lo, "beta", ln, 1.0);
-    auto g = Napi::TypedArrayOf<T>::New(env, static_cast<size_t>(numel(ss)));
-    grads.Set(l, g);
-    if constexpr (std::is_same_v<T, float>) {
-      lf[l] = {ss[1], ts[1], ss[2], ss[3], s, t, beta, g.Data()};
+    T* gd;
+    if (has(lo, "grad")) {  // the caller's destination (held with the args until an async call settles)
+      auto ga = get_typed<T>(env, lo.Get("grad"), ln + ".grad", Kind<T>::type, Kind<T>::name);
+      if (static_cast<int64_t>(ga.length) != numel(ss))
+        fail(env, Code::ShapeMismatch, ln + ".grad has " + str(ga.length) + " elements, the student's shape needs " + str(numel(ss)));
+      gd = ga.data;
+      const T* end = gd + numel(ss);
+      if ((gd < s + numel(ss) && s < end) || (gd < t + numel(ts) && t < end))
+        fail(env, Code::InvalidArgument, ln + ".grad overlaps the layer's student or teacher array");
+      grads.Set(l, lo.Get("grad"));
     } else {
-      ld[l] = {ss[1], ts[1], ss[2], ss[3], s, t, beta, g.Data()};
+      auto g = Napi::TypedArrayOf<T>::New(env, static_cast<size_t>(numel(ss)));
+      gd = g.Data();
+      grads.Set(l, g);
+    }
+    if constexpr (std::is_same_v<T, float>) {
+      lf[l] = {ss[1], ts[1], ss[2], ss[3], s, t, beta, gd};
+    } else {
+      ld[l] = {ss[1], ts[1], ss[2], ss[3], s, t, beta, gd};
     }
   }
   const bool async = get_bool(env, o, "async", fn, false);

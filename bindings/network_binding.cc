@@ -1,7 +1,8 @@
 // The Network class: a trainable network from a NetworkSpec (lib/train/spec.ts: plain objects, Float32Array data).
 //   new Network(spec, { threads }?)
 //   setMode('train' | 'eval' | 'frozen-bn')                 mode()
-//   forward({ [input]: Float32Array }, batch?) -> { [output]: Float32Array }   (copies; batch inferred if absent)
+//   forward({ [input]: Float32Array }, batch?, into?) -> { [output]: Float32Array }   (copies; batch inferred if
+//     absent; into: { [output]: Float32Array } receives those outputs instead of new arrays)
 //   backward({ [output]: Float32Array }, inputGrads?: boolean) -> undefined | { [input]: Float32Array }
 //   forwardAsync / backwardAsync: the same off the event loop (Promises; the arrays are held until they settle)
 //   paramNames()  paramShapes()  getParams() / setParams(record)  getGrads()  getBuffers() / setBuffers(record)
@@ -228,13 +229,45 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
     return ptrs;
   }
 
-  Napi::Object outputs_js(Napi::Env env) {
+  // The optional `into` record of forward(): output name -> a Float32Array to copy that output into (and return)
+  // instead of a new array (a training loop then allocates nothing per step). Names and types are checked before
+  // the forward runs, lengths after it (they depend on the batch).
+  void check_into(Napi::Env env, Napi::Value v, const std::string& what) {
+    if (v.IsUndefined()) return;
+    Napi::Object rec = as_object(env, v, what);
+    Napi::Array keys = rec.GetPropertyNames();
+    for (uint32_t k = 0; k < keys.Length(); ++k) {
+      const std::string key = keys.Get(k).ToString().Utf8Value();
+      if (rec.Get(key).IsUndefined()) continue;
+      bool known = false;
+      for (size_t i = 0; i < net_->num_outputs(); ++i) known = known || key == net_->output_name(i);
+      if (!known) {
+        std::string list;
+        for (size_t i = 0; i < net_->num_outputs(); ++i) list += (i ? ", " : "") + net_->output_name(i);
+        fail(env, Code::InvalidArgument, what + " has an unknown output '" + key + "' (the network's: " + list + ")");
+      }
+      get_typed<float>(env, rec.Get(key), what + "." + key, napi_float32_array, "Float32Array");
+    }
+  }
+  Napi::Object outputs_js(Napi::Env env, Napi::Value into, const std::string& what) {
     Napi::Object r = Napi::Object::New(env);
+    const bool has_into = !into.IsUndefined();
     for (size_t i = 0; i < net_->num_outputs(); ++i) {
+      const std::string& name = net_->output_name(i);
       const size_t n = static_cast<size_t>(net_->output_numel(i));
+      if (has_into && has(into.As<Napi::Object>(), name.c_str())) {
+        Napi::Value v = into.As<Napi::Object>().Get(name);
+        auto dst = get_typed<float>(env, v, what + "." + name, napi_float32_array, "Float32Array");
+        if (dst.length != n)
+          fail(env, Code::ShapeMismatch,
+               what + "." + name + " has " + std::to_string(dst.length) + " elements, the output has " + std::to_string(n));
+        std::memcpy(dst.data, net_->output(i), n * sizeof(float));
+        r.Set(name, v);
+        continue;
+      }
       Napi::Float32Array a = Napi::Float32Array::New(env, n);
       std::memcpy(a.Data(), net_->output(i), n * sizeof(float));
-      r.Set(net_->output_name(i), a);
+      r.Set(name, a);
     }
     return r;
   }
@@ -288,8 +321,10 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
     int64_t batch = batch_arg(env, info[1], "forward");
     std::vector<Napi::Value> keep;
     auto ptrs = gather(env, info[0], std::string(kCls) + ".forward inputs", true, &batch, &keep);
+    const std::string into_what = std::string(kCls) + ".forward into";
+    check_into(env, info[2], into_what);
     run_checked(env, [&] { net_->forward(ptrs, batch); }, std::string(kCls) + ".forward: ");
-    return outputs_js(env);
+    return outputs_js(env, info[2], into_what);
   }
   Napi::Value Backward(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -483,8 +518,12 @@ Napi::Value NetworkWrap::ForwardAsync(const Napi::CallbackInfo& info) {
   int64_t batch = batch_arg(env, info[1], "forwardAsync");
   std::vector<Napi::Value> keep;
   auto ptrs = gather(env, info[0], std::string(kCls) + ".forwardAsync inputs", true, &batch, &keep);
+  const std::string into_what = std::string(kCls) + ".forwardAsync into";
+  check_into(env, info[2], into_what);
+  std::shared_ptr<Napi::ObjectReference> into;  // held until the result is copied into it
+  if (!info[2].IsUndefined()) into = std::make_shared<Napi::ObjectReference>(Napi::Persistent(info[2].As<Napi::Object>()));
   return queue(info, true, std::move(keep), [this, ptrs, batch] { net_->forward(ptrs, batch); },
-               [this](Napi::Env e) { return outputs_js(e); });
+               [this, into, into_what](Napi::Env e) { return outputs_js(e, into ? into->Value() : e.Undefined(), into_what); });
 }
 
 Napi::Value NetworkWrap::BackwardAsync(const Napi::CallbackInfo& info) {

@@ -94,6 +94,31 @@ test('attention transfer: fused float32 vs float64 reference, several layers, p 
   }
 });
 
+test('attention transfer: gradients written into the caller\'s arrays (views included), the same values', async () => {
+  const seed = freshSeed('attention-grad-into');
+  const B = 3;
+  const spec: Layer[] = [{ cs: 4, ct: 6, h: 8, w: 8, beta: 2 }, { cs: 8, ct: 8, h: 4, w: 5, beta: 0.5 }];
+  const layers = makeLayers(B, spec, seed);
+  const want = losses.attention({ layers, p: 2 });
+  // destinations: the first half of a buffer twice the size (as the training loop's two-view gradients), NaN-filled
+  const bufs = spec.map((l) => new Float32Array(2 * B * l.cs * l.h * l.w).fill(Number.NaN));
+  const dest = spec.map((l, i) => bufs[i].subarray(0, B * l.cs * l.h * l.w));
+  for (const async of [false, true]) {
+    for (const b of bufs) b.fill(Number.NaN);
+    const got = await losses.attention({ layers: layers.map((l, i) => ({ ...l, grad: dest[i] })), p: 2, async });
+    assert.equal(got.loss, want.loss);
+    for (let i = 0; i < spec.length; ++i) {
+      assert.equal(got.grads[i], dest[i], `async=${async}: layer ${i}: the caller's array is returned`);
+      assert.deepEqual(Array.from(dest[i]), Array.from(want.grads[i] as Float32Array), `async=${async}: layer ${i} grad`);
+      assert.ok(bufs[i].subarray(dest[i].length).every(Number.isNaN), 'nothing written past the destination');
+    }
+  }
+  const code = (c: string, re: RegExp) => (e: unknown) => (e as { code?: string }).code === c && re.test((e as Error).message);
+  assert.throws(() => losses.attention({ layers: [{ ...layers[0], grad: new Float32Array(7) }], p: 2 }), code('E_SHAPE_MISMATCH', /layers\[0\]\.grad has 7 elements/));
+  assert.throws(() => losses.attention({ layers: [{ ...layers[0], grad: layers[0].student }], p: 2 }), code('E_INVALID_ARGUMENT', /grad overlaps the layer's student or teacher array/));
+  assert.throws(() => losses.attention({ layers: [{ ...layers[0], grad: new Float64Array(dest[0].length) }], p: 2 }), code('E_DTYPE', /grad must be a Float32Array/));
+});
+
 test('attention transfer: fused == composition of unfused references (map, normalise, MSE) done here', () => {
   const seed = freshSeed('attention-composition');
   const B = 4;

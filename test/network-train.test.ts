@@ -93,6 +93,28 @@ test('network: memory planned once per batch size and reused; re-planned when th
   for (let i = 0; i < y1.length; ++i) assert.ok(Math.abs(y1[i] - y2[i]) <= 1e-5 * (1 + Math.abs(y1[i])), `threads: element ${i}`);
 });
 
+test('network forward into caller arrays: the same values, the same arrays back; bad ones are typed errors', async () => {
+  const seed = freshSeed('network-into');
+  const net = Network.create(smallNet(seed), { threads: 1 });
+  const x = gaussian(3 * 243, seed + 1);
+  const fresh = net.forward({ x }).y;
+  const into = { y: new Float32Array(12).fill(Number.NaN) };
+  const out = net.forward({ x }, undefined, { into });
+  assert.equal(out.y, into.y, 'the caller\'s array is returned');
+  assert.deepEqual(Array.from(into.y), Array.from(fresh));
+  into.y.fill(Number.NaN);
+  const outAsync = await net.forwardAsync({ x }, undefined, { into });
+  assert.equal(outAsync.y, into.y);
+  assert.deepEqual(Array.from(into.y), Array.from(fresh), 'forwardAsync fills it too');
+  const code = (c: string, re: RegExp) => (e: unknown) => (e as { code?: string }).code === c && re.test((e as Error).message);
+  assert.throws(() => net.forward({ x }, undefined, { into: { y: new Float32Array(5) } }), code('E_SHAPE_MISMATCH', /into\.y has 5 elements, the output has 12/));
+  await assert.rejects(net.forwardAsync({ x }, undefined, { into: { y: new Float32Array(5) } }), code('E_SHAPE_MISMATCH', /forwardAsync into\.y has 5 elements/));
+  assert.throws(() => net.forward({ x }, undefined, { into: { z: new Float32Array(12) } }), code('E_INVALID_ARGUMENT', /unknown output 'z' \(the network's: y\)/));
+  assert.throws(() => net.forward({ x }, undefined, { into: { y: new Float64Array(12) as never } }), code('E_DTYPE', /into\.y must be a Float32Array/));
+  // the network is usable after a refused call
+  assert.deepEqual(Array.from(net.forward({ x }).y), Array.from(fresh));
+});
+
 test('network: set/get parameters and buffers by name', () => {
   const seed = freshSeed('network-params');
   const spec = smallNet(seed);

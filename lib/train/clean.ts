@@ -559,7 +559,10 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
 
   const tTrain = now();
   let pending: Promise<Prepared> | undefined;
-  const zeroProbeGrads = probes.map((_, i) => new Float32Array(2 * batch * probeSizes[i]));
+  // per probe, the gradient over both views (2B rows): the attention kernel writes view 1's rows each step, view 2's
+  // stay zero (the attention term sees view 1 only); and the student's outputs, reused by every step
+  const probeGrads = probes.map((_, i) => new Float32Array(2 * batch * probeSizes[i]));
+  const studentOut: Record<string, Float32Array> = {};
   try {
     for (let epoch = startEpoch; epoch < config.epochs; ++epoch) {
       const order = epochOrder(clean.count, seed, epoch);
@@ -577,7 +580,8 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
         const cur: Prepared = await (pending ?? prepare(order, s, globalStep));
         pending = undefined;
         const inlineTeacher = cur.teacher ? undefined : await runner.run(cur.view1, [batch, C, H, W]);
-        const sOut = await backbone.forwardAsync({ [studentIn]: cur.x });
+        const sOut = await backbone.forwardAsync({ [studentIn]: cur.x }, undefined, { into: studentOut });
+        Object.assign(studentOut, sOut); // the first step's arrays are reused by every later one
         const t = inlineTeacher ?? (await cur.teacher!);
         const feats = sOut[featName];
         let con = 0, att = 0, clo = 0;
@@ -588,7 +592,6 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
           con = r.loss;
           uGrad = r.grad;
         }
-        let attGrads: Float32Array[] | undefined;
         if (!config.noAttention) {
           const r = await L.attention({
             async: true,
@@ -598,11 +601,11 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
               studentShape: [batch, ...p.shape],
               teacherShape: t[p.name].dims,
               beta: beta[i],
+              grad: probeGrads[i].subarray(0, batch * probeSizes[i]),
             })),
             p: 2,
           });
           att = r.loss;
-          attGrads = r.grads;
         }
         let cloGrad: Float32Array | undefined;
         if (!config.noClone) {
@@ -626,10 +629,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
         if (cloGrad) for (let i = 0; i < cloGrad.length; ++i) gFeat[i] += config.cloneWeight * cloGrad[i];
         const grads: Record<string, Float32Array> = { [featName]: gFeat };
         probes.forEach((p, i) => {
-          if (p.name === featName) return;
-          const g = zeroProbeGrads[i];
-          if (attGrads) g.set(attGrads[i]);
-          grads[p.name] = g;
+          if (p.name !== featName) grads[p.name] = probeGrads[i]; // the attention kernel wrote view 1's rows in place
         });
         await backbone.backwardAsync(grads);
         opt.setLr(lrAt(sched, globalStep));

@@ -6,6 +6,7 @@
  *   const net = Network.create(spec);
  *   net.setMode('train');                               // 'train' | 'eval' | 'frozen-bn'
  *   const out = net.forward({ input: x });              // batch inferred from x's length (or pass it)
+ *   net.forward({ input: x }, undefined, { into: bufs }); // outputs copied into bufs' arrays (no allocation)
  *   net.backward({ [outName]: dLoss_dOut });             // overwrites every parameter gradient
  *   const opt = Optimizer.create({ kind: 'adam', params: net.paramViews(), lr: 1e-3 });
  *   opt.step(net.gradViews());                           // zero-copy: views over the native storage
@@ -65,12 +66,21 @@ export interface LayerTiming {
 
 type F32Record = Record<string, Float32Array>;
 
+export interface ForwardOptions {
+  /** Output name -> the array that output is copied into (instead of a new one). */
+  into?: F32Record;
+}
+function intoOf(options: ForwardOptions, what: string): F32Record | undefined {
+  if (options === null || typeof options !== 'object') throw new MimicError('E_INVALID_ARGUMENT', `${what}: options must be an object`);
+  return options.into === undefined ? undefined : record(options.into, `${what} into`);
+}
+
 interface NativeNetwork {
   setMode(mode: NetworkMode): void;
   mode(): NetworkMode;
-  forward(inputs: F32Record, batch?: number): F32Record;
+  forward(inputs: F32Record, batch?: number, into?: F32Record): F32Record;
   backward(grads: F32Record, inputGrads?: boolean): F32Record | undefined;
-  forwardAsync(inputs: F32Record, batch?: number): Promise<F32Record>;
+  forwardAsync(inputs: F32Record, batch?: number, into?: F32Record): Promise<F32Record>;
   backwardAsync(grads: F32Record, inputGrads?: boolean): Promise<F32Record | undefined>;
   paramNames(): string[];
   paramShapes(): Record<string, number[]>;
@@ -142,14 +152,18 @@ export class Network {
     return this.impl.outputNames();
   }
 
-  /** Runs the network; returns copies of the outputs. `batch` defaults to inputs' length / sample size. */
-  forward(inputs: F32Record, batch?: number): F32Record {
-    return call(() => this.impl.forward(record(inputs, 'Network.forward inputs'), batch));
+  /**
+   * Runs the network; returns copies of the outputs. `batch` defaults to inputs' length / sample size. With
+   * `into`, the outputs it names are copied into its arrays (exactly the output's length) and those arrays are
+   * returned: a loop that reuses them allocates nothing per step.
+   */
+  forward(inputs: F32Record, batch?: number, options: ForwardOptions = {}): F32Record {
+    return call(() => this.impl.forward(record(inputs, 'Network.forward inputs'), batch, intoOf(options, 'Network.forward')));
   }
-  /** forward() off the event loop (the inputs are held until it settles). */
-  async forwardAsync(inputs: F32Record, batch?: number): Promise<F32Record> {
+  /** forward() off the event loop (the inputs and `into` arrays are held until it settles: do not touch them). */
+  async forwardAsync(inputs: F32Record, batch?: number, options: ForwardOptions = {}): Promise<F32Record> {
     try {
-      return await this.impl.forwardAsync(record(inputs, 'Network.forwardAsync inputs'), batch);
+      return await this.impl.forwardAsync(record(inputs, 'Network.forwardAsync inputs'), batch, intoOf(options, 'Network.forwardAsync'));
     } catch (err) {
       throw fromNative(err);
     }
