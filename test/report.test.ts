@@ -44,7 +44,7 @@ function synthetic(): CleanReport {
     version: 1,
     config: { epochs: 4, batch: 64, lr: 0.001, note: '</pre><script>alert(1)</script>' },
     seed: 1234,
-    environment: { node: 'v20.19.0', platform: 'linux x64', cpu: 'Test CPU @ 3GHz', threads: 16, engine: { simd: 'avx2', cuda: false } },
+    environment: { node: 'v20.19.0', platform: 'linux x64', cpu: 'Test CPU @ 3GHz', threads: 16, engine: { simd: 'avx2', cuda: false }, teacher: { schedule: 'inline', threads: 16, provider: 'cpu' } },
     data: {
       source: 'fashion-mnist:/data/train-images-idx3-ubyte',
       manifest: { source: 'fashion-mnist', count: 60000, selected: 3000, seed: 7, method: 'uniform', indices: [5, 17, 42, 99], sha256: SHA, shape: [1, 28, 28], labels: true },
@@ -106,6 +106,8 @@ test('full report: self-contained, escaped, with charts, tables and maps', () =>
   assert.match(html, /<details><summary>config \(JSON\)<\/summary><pre>/);
   assert.ok(html.includes('&lt;/pre&gt;&lt;script&gt;'));
   assert.equal(html.includes('Partial report'), false);
+  // How the training loop ran the teacher.
+  assert.ok(html.includes('inline on 16 onnxruntime thread(s), cpu'));
 });
 
 test('heatmap PNGs decode to the map size', () => {

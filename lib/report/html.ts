@@ -61,7 +61,7 @@ export interface CleanReport {
   version: 1;
   config?: Record<string, unknown>;
   seed?: number;
-  environment?: { node?: string; platform?: string; cpu?: string; threads?: number; engine?: Record<string, unknown> };
+  environment?: { node?: string; platform?: string; cpu?: string; threads?: number; engine?: Record<string, unknown>; teacher?: { schedule?: string; threads?: number; provider?: string } };
   data?: { source?: string; manifest?: ReportManifest };
   teacher?: { path?: string; input?: string; features?: string; probes?: Array<{ name: string; shape?: number[] }> };
   mi?: ReportMiProbe[];
@@ -194,6 +194,12 @@ function header(r: CleanReport, missing: string[]): string {
         ['platform', opt(env?.platform)],
         ['cpu', opt(env?.cpu)],
         ['threads', opt(env?.threads)],
+        [
+          'teacher run',
+          env?.teacher && typeof env.teacher === 'object'
+            ? esc(`${env.teacher.schedule ?? '?'} on ${env.teacher.threads ?? '?'} onnxruntime thread(s), ${env.teacher.provider ?? '?'}`)
+            : undefined,
+        ],
         [
           'engine',
           env?.engine && typeof env.engine === 'object'
