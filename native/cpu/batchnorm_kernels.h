@@ -78,7 +78,8 @@ inline double sq_dev(const float* x, int64_t n, double mean) {
 }
 
 // The forward's per-element map, shared with the fused backward's ReLU mask so both see the same float value
-// (this file is compiled with -ffp-contract=off: no FMA contraction may change it in one place only).
+// (every file that includes this is compiled with -ffp-contract=off: no FMA contraction may change it in one
+// place only).
 inline float bn_apply(float x, float mean, float scale, float shift) { return (x - mean) * scale + shift; }
 inline float relu(float v) { return v <= 0.0f ? 0.0f : v; }  // NaN propagates, as relu_forward
 
