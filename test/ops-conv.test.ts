@@ -42,6 +42,8 @@ const fixed: Case[] = [
   { n: 1, c: 2, h: 9, w: 8, oc: 3, kh: 3, kw: 3, stride: [1, 1], pads: [2, 2, 2, 2], dilation: [2, 2], bias: true },
   { n: 2, c: 2, h: 3, w: 3, oc: 2, kh: 3, kw: 3, stride: [1, 1], pads: [4, 4, 4, 4], bias: true },       // pad > kernel
   { n: 1, c: 70, h: 3, w: 3, oc: 20, kh: 3, kw: 3, stride: [1, 1], pads: [1, 1, 1, 1], bias: true },     // K = 630
+  { n: 2, c: 3, h: 20, w: 23, oc: 4, kh: 3, kw: 3, stride: [2, 2], pads: [1, 1, 1, 1], bias: false },    // stride-2 rows long enough for the SSE2 im2col / col2im
+  { n: 2, c: 2, h: 9, w: 30, oc: 3, kh: 1, kw: 1, stride: [2, 2], pads: [0, 0, 0, 0], bias: true },      // 1x1 stride 2 (a shortcut), odd H
 ];
 
 function randomCase(rng: () => number): Case {
