@@ -10,6 +10,7 @@
 #include "mimic/cpu.h"
 #include "mimic/status.h"
 #include "mimic/threadpool.h"
+#include "strided_rows.h"
 
 namespace mimic::ops::direct {
 
@@ -116,6 +117,12 @@ void fill_image(const Conv2dShape& s, const Geo& g, const float* x, float* xp, i
             std::memset(row, 0, sizeof(float) * s.pad_l);
             std::memcpy(row + s.pad_l, src, sizeof(float) * s.w);
             std::memset(row + s.pad_l + s.w, 0, sizeof(float) * (g.wq - s.pad_l - s.w));
+          } else if (g.sw == 2) {  // zeros, then the columns inside the map as one stride-2 run
+            const int64_t off = px - s.pad_l;  // column j reads src[2j + off]
+            const int64_t jlo = std::min(g.wq, off >= 0 ? 0 : (1 - off) / 2), jhi = std::max(jlo, std::min(g.wq, (s.w - off + 1) / 2));
+            for (int64_t j = 0; j < jlo; ++j) row[j] = 0.0f;
+            gather_even(src + 2 * jlo + off, row + jlo, jhi - jlo);
+            for (int64_t j = jhi; j < g.wq; ++j) row[j] = 0.0f;
           } else {
             for (int64_t j = 0; j < g.wq; ++j) {
               const int64_t xc = j * g.sw + px - s.pad_l;
