@@ -129,6 +129,10 @@ test('conv2d direct (implicit GEMM; strides by phases): forced on eligible shape
     c3(3, 16, 32, 32, 16, false), // the width-16 ResNet's first stage (Wp = 34: a tile spans output rows)
     c3(5, 3, 7, 5, 13, true),     // OC not a multiple of the 8-row tile, K = 27 not a multiple of 4
     c3(9, 8, 16, 16, 8, true),    // more images than a weight-gradient chunk (4), not a multiple of it
+    // output rows a multiple of 16 wide, no bias: the forward stores half-tiles straight into y; an odd number of
+    // 16-column segments (the last pairs with itself), pairs across output rows, OC not a multiple of 8
+    c3(2, 4, 5, 16, 5, false),
+    c3(1, 3, 3, 48, 9, false),
     { n: 2, c: 3, h: 6, w: 7, oc: 4, kh: 2, kw: 4, stride: [1, 1], pads: [0, 1, 1, 2], bias: false },  // asymmetric pads, even kernel
     { n: 2, c: 5, h: 9, w: 6, oc: 6, kh: 5, kw: 3, stride: [1, 1], pads: [0, 0, 0, 0], bias: true },   // no padding ("valid")
     { n: 1, c: 4, h: 5, w: 5, oc: 9, kh: 1, kw: 1, stride: [1, 1], pads: [0, 0, 0, 0], bias: true },   // 1x1

@@ -28,6 +28,17 @@ void tile_generic(int64_t K, const float* Ap, const float* xb, const int32_t* of
   for (int r = 0; r < kMR; ++r) std::memcpy(out + r * ldo, acc[r], sizeof(acc[r]));
 }
 
+void tile_rows_generic(int64_t K, const float* Ap, const float* xb, int64_t delta, const int32_t* off, float* out0,
+                       float* out1, int64_t ldo, int rows) {
+  for (int r = 0; r < rows; ++r)
+    for (int half = 0; half < 2; ++half)
+      for (int j = 0; j < 16; ++j) {
+        float acc = 0;
+        for (int64_t k = 0; k < K; ++k) acc += Ap[k * kMR + r] * xb[off[k] + half * delta + j];
+        (half ? out1 : out0)[r * ldo + j] = acc;
+      }
+}
+
 void dot_generic(int64_t Q, const float* xb, const int32_t* off, int nk, const float* dy, int64_t ldy, int no,
                  float* acc) {
   for (int i = 0; i < nk; ++i)
@@ -148,19 +159,20 @@ void fill_interior(const Conv2dShape& s, const Geo& g, const float* x, float* xp
 // The kernels for the resolved path (AVX-512, AVX2 + FMA, or plain C++).
 struct Kernels {
   TileFn tile;
+  TileRowsFn tile_rows;  // null: the forward stages whole tiles (the AVX2 kernel has no row form)
   DotFn dot;
 };
 Kernels kernels_for(const Ctx& ctx) {
 #if defined(__x86_64__)
   switch (resolve_path(ctx.path)) {
-    case KernelPath::Avx512: return {tile_avx512, dot_avx512};
-    case KernelPath::Avx2: return {tile_avx2, dot_avx2};
+    case KernelPath::Avx512: return {tile_avx512, tile_rows_avx512, dot_avx512};
+    case KernelPath::Avx2: return {tile_avx2, nullptr, dot_avx2};
     default: break;
   }
 #else
   (void)ctx;
 #endif
-  return {tile_generic, dot_generic};
+  return {tile_generic, tile_rows_generic, dot_generic};
 }
 
 // The forward for any stride and padding (the input gradient calls it with paddings eligible() would refuse).
@@ -173,10 +185,14 @@ void forward_any(const Conv2dShape& s, const float* x, const float* w, const flo
   std::vector<float> ap(static_cast<size_t>(blocks * g.k * kMR), 0.0f);
   for (int64_t o = 0; o < s.oc; ++o)
     for (int64_t k = 0; k < g.k; ++k) ap[static_cast<size_t>(((o / kMR) * g.k + k) * kMR + o % kMR)] = w[o * g.k + k];
-  const TileFn tile = kernels_for(ctx).tile;
+  const Kernels kern = kernels_for(ctx);
+  // Output rows a multiple of 16 wide (and no bias): each half-tile is 16 columns of one output row, computed and
+  // stored straight into y (no staging tile and copy-out, no dropped columns); pairs of consecutive 16-column
+  // segments make the tiles.
+  const bool by_rows = kern.tile_rows && !b && g.ow % 16 == 0;
   parallel_for(s.n, ctx.threads, [&](int64_t n0, int64_t n1) {
     float* xp = scratch(0, static_cast<size_t>(len));
-    float* out = scratch(1, static_cast<size_t>(blocks * kMR * qp));
+    float* out = by_rows ? nullptr : scratch(1, static_cast<size_t>(blocks * kMR * qp));
     const bool stride1 = g.sh == 1 && g.sw == 1;
     // the tail the last tiles read, and at stride 1 the padding too (fill_interior leaves it alone)
     std::memset(xp + (stride1 ? 0 : g.size), 0, sizeof(float) * static_cast<size_t>(stride1 ? len : len - g.size));
@@ -185,9 +201,22 @@ void forward_any(const Conv2dShape& s, const float* x, const float* w, const flo
         fill_interior(s, g, x + n * s.c * s.h * s.w, xp, 0);
       else
         fill_image(s, g, x + n * s.c * s.h * s.w, xp, 0);
+      if (by_rows) {
+        const int64_t per_row = g.ow / 16, segs = g.oh * per_row, ohw = g.oh * g.ow;
+        float* yn = y + n * s.oc * ohw;
+        const auto q_of = [&](int64_t t) { return (t / per_row) * g.wq + (t % per_row) * 16; };
+        for (int64_t t = 0; t < segs; t += 2) {
+          const int64_t u = std::min(t + 1, segs - 1);  // an odd last segment pairs with itself
+          for (int64_t ob = 0; ob < blocks; ++ob)
+            kern.tile_rows(g.k, ap.data() + ob * g.k * kMR, xp + q_of(t), q_of(u) - q_of(t), g.off.data(),
+                           yn + ob * kMR * ohw + 16 * t, yn + ob * kMR * ohw + 16 * u, ohw,
+                           static_cast<int>(std::min<int64_t>(kMR, s.oc - ob * kMR)));
+        }
+        continue;
+      }
       for (int64_t q0 = 0; q0 < qp; q0 += kNR)
         for (int64_t ob = 0; ob < blocks; ++ob)
-          tile(g.k, ap.data() + ob * g.k * kMR, xp + q0, g.off.data(), out + ob * kMR * qp + q0, qp);
+          kern.tile(g.k, ap.data() + ob * g.k * kMR, xp + q0, g.off.data(), out + ob * kMR * qp + q0, qp);
       for (int64_t o = 0; o < s.oc; ++o) {
         const float bias = b ? b[o] : 0.0f;
         float* dst = y + (n * s.oc + o) * g.oh * g.ow;

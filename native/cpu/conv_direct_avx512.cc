@@ -1,5 +1,6 @@
-// AVX-512 kernels of the direct convolution (conv_direct.h): the 8 x 32 implicit-GEMM tile, and the weight
-// gradient's dot products (conv_direct_simd.h) in 4 x 4 blocks. Compiled with -mavx512f (CMakeLists); called only when the AVX-512 path resolved.
+// AVX-512 kernels of the direct convolution (conv_direct.h): the 8 x 32 implicit-GEMM tile (whole, or as two
+// 16-column halves stored where the forward says), and the weight gradient's dot products (conv_direct_simd.h) in
+// 4 x 4 blocks. Compiled with -mavx512f (CMakeLists); called only when the AVX-512 path resolved.
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -9,8 +10,11 @@ namespace mimic::ops::direct::detail {
 
 static_assert(kMR == 8 && kNR == 32, "the tile is written for 8 rows of two zmm");
 
-void tile_avx512(int64_t K, const float* __restrict Ap, const float* xb, const int32_t* __restrict off,
-                 float* __restrict out, int64_t ldo) {
+namespace {
+// The 8 x 32 tile: the second 16 columns read `delta` after the first; rows < `rows` stored to out0 / out1.
+__attribute__((always_inline)) inline void tile_core(int64_t K, const float* __restrict Ap, const float* xb,
+                                                     int64_t delta, const int32_t* __restrict off, float* out0,
+                                                     float* out1, int64_t ldo, int rows) {
   __m512 c0[kMR], c1[kMR];
 #pragma GCC unroll 8
   for (int r = 0; r < kMR; ++r) c0[r] = c1[r] = _mm512_setzero_ps();
@@ -18,7 +22,7 @@ void tile_avx512(int64_t K, const float* __restrict Ap, const float* xb, const i
   for (int64_t k = 0; k < K; ++k, a += kMR) {
     const float* b = xb + off[k];
     const __m512 b0 = _mm512_loadu_ps(b);
-    const __m512 b1 = _mm512_loadu_ps(b + 16);
+    const __m512 b1 = _mm512_loadu_ps(b + delta);
 #pragma GCC unroll 8
     for (int r = 0; r < kMR; ++r) {
       const __m512 av = _mm512_set1_ps(a[r]);
@@ -28,9 +32,21 @@ void tile_avx512(int64_t K, const float* __restrict Ap, const float* xb, const i
   }
 #pragma GCC unroll 8
   for (int r = 0; r < kMR; ++r) {
-    _mm512_storeu_ps(out + r * ldo, c0[r]);
-    _mm512_storeu_ps(out + r * ldo + 16, c1[r]);
+    if (r >= rows) break;
+    _mm512_storeu_ps(out0 + r * ldo, c0[r]);
+    _mm512_storeu_ps(out1 + r * ldo, c1[r]);
   }
+}
+}  // namespace
+
+void tile_avx512(int64_t K, const float* __restrict Ap, const float* xb, const int32_t* __restrict off,
+                 float* __restrict out, int64_t ldo) {
+  tile_core(K, Ap, xb, 16, off, out, out + 16, ldo, kMR);
+}
+
+void tile_rows_avx512(int64_t K, const float* Ap, const float* xb, int64_t delta, const int32_t* off, float* out0,
+                      float* out1, int64_t ldo, int rows) {
+  tile_core(K, Ap, xb, delta, off, out0, out1, ldo, rows);
 }
 
 namespace {
