@@ -13,6 +13,7 @@
 
 #include "mimic/gemm.h"
 #include "mimic/threadpool.h"
+#include "strided_rows.h"
 
 namespace mimic::ops::winograd {
 
@@ -122,9 +123,8 @@ void output_transform(const float* M, const float* bias, int64_t cout, int64_t H
           b1[tx] = t[1][1] - t[1][2] - t[1][3] + bo;
         }
         const int64_t oy = 2 * ty;
-        for (int64_t col = 0; col < W; ++col) plane[oy * W + col] = (col % 2 ? a1 : a0)[col / 2];
-        if (oy + 1 < H)
-          for (int64_t col = 0; col < W; ++col) plane[(oy + 1) * W + col] = (col % 2 ? b1 : b0)[col / 2];
+        interleave2(a0, a1, plane + oy * W, W);
+        if (oy + 1 < H) interleave2(b0, b1, plane + (oy + 1) * W, W);
       }
     }
   });

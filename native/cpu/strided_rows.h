@@ -1,3 +1,5 @@
+// Rows with a stride of 2, vectorised (SSE2): the strided layers' gathers and scatter-adds, and the Winograd output
+// transform's interleave of even and odd columns.
 #pragma once
 #include <cstdint>
 
@@ -34,6 +36,24 @@ inline void add_even(float* __restrict dst, const float* __restrict r, int64_t n
   }
 #endif
   for (; k < n; ++k) dst[2 * k] += r[k];
+}
+
+// o[2k] = even[k], o[2k + 1] = odd[k] for 2k + 1 < n (and o[n - 1] = even[(n - 1) / 2] for odd n): the inverse of
+// the even / odd split, for the Winograd output transform's 2-column tiles.
+inline void interleave2(const float* __restrict even, const float* __restrict odd, float* __restrict o, int64_t n) {
+  int64_t k = 0;
+#if defined(__SSE2__)
+  for (; 2 * k + 8 <= n; k += 4) {
+    const __m128 e = _mm_loadu_ps(even + k), d = _mm_loadu_ps(odd + k);
+    _mm_storeu_ps(o + 2 * k, _mm_unpacklo_ps(e, d));
+    _mm_storeu_ps(o + 2 * k + 4, _mm_unpackhi_ps(e, d));
+  }
+#endif
+  for (; 2 * k + 1 < n; ++k) {
+    o[2 * k] = even[k];
+    o[2 * k + 1] = odd[k];
+  }
+  if (n % 2) o[n - 1] = even[(n - 1) / 2];
 }
 
 }  // namespace mimic::ops
