@@ -159,14 +159,14 @@ void fill_interior(const Conv2dShape& s, const Geo& g, const float* x, float* xp
 // The kernels for the resolved path (AVX-512, AVX2 + FMA, or plain C++).
 struct Kernels {
   TileFn tile;
-  TileRowsFn tile_rows;  // null: the forward stages whole tiles (the AVX2 kernel has no row form)
+  TileRowsFn tile_rows;
   DotFn dot;
 };
 Kernels kernels_for(const Ctx& ctx) {
 #if defined(__x86_64__)
   switch (resolve_path(ctx.path)) {
     case KernelPath::Avx512: return {tile_avx512, tile_rows_avx512, dot_avx512};
-    case KernelPath::Avx2: return {tile_avx2, nullptr, dot_avx2};
+    case KernelPath::Avx2: return {tile_avx2, tile_rows_avx2, dot_avx2};
     default: break;
   }
 #else
@@ -189,7 +189,7 @@ void forward_any(const Conv2dShape& s, const float* x, const float* w, const flo
   // Output rows a multiple of 16 wide (and no bias): each half-tile is 16 columns of one output row, computed and
   // stored straight into y (no staging tile and copy-out, no dropped columns); pairs of consecutive 16-column
   // segments make the tiles.
-  const bool by_rows = kern.tile_rows && !b && g.ow % 16 == 0;
+  const bool by_rows = !b && g.ow % 16 == 0;
   parallel_for(s.n, ctx.threads, [&](int64_t n0, int64_t n1) {
     float* xp = scratch(0, static_cast<size_t>(len));
     float* out = by_rows ? nullptr : scratch(1, static_cast<size_t>(blocks * kMR * qp));

@@ -38,7 +38,7 @@ using TileFn = void (*)(int64_t K, const float* Ap, const float* xb, const int32
 // A tile as two 16-column halves from independent positions, stored where the caller says:
 //   out0[r * ldo + j] = sum_{k < K} Ap[k * kMR + r] * xb[off[k] + j],  out1[r * ldo + j] = ... xb[off[k] + delta + j]
 // for r < rows (<= kMR), j < 16. The forward writes output rows straight into y with it (no staging tile, no
-// dropped columns) when the output width is a multiple of 16.
+// dropped columns) when the output width is a multiple of 16. Every kernel set has one.
 using TileRowsFn = void (*)(int64_t K, const float* Ap, const float* xb, int64_t delta, const int32_t* off,
                             float* out0, float* out1, int64_t ldo, int rows);
 // acc[i * 4 + o] += sum_{q < Q} xb[off[i] + q] * dy[o * ldy + q]   for i < nk, o < no (nk, no <= 4; Q % kDotQ == 0).
@@ -52,6 +52,8 @@ void dot_generic(int64_t Q, const float* xb, const int32_t* off, int nk, const f
                  float* acc);
 #if defined(__x86_64__)
 void tile_avx2(int64_t K, const float* Ap, const float* xb, const int32_t* off, float* out, int64_t ldo);
+void tile_rows_avx2(int64_t K, const float* Ap, const float* xb, int64_t delta, const int32_t* off, float* out0,
+                    float* out1, int64_t ldo, int rows);
 void dot_avx2(int64_t Q, const float* xb, const int32_t* off, int nk, const float* dy, int64_t ldy, int no,
               float* acc);
 void tile_avx512(int64_t K, const float* Ap, const float* xb, const int32_t* off, float* out, int64_t ldo);

@@ -1,6 +1,7 @@
 // AVX2 + FMA kernels of the direct convolution (conv_direct.h), for CPUs without AVX-512. With 16 ymm registers
-// the 8 x 32 tile runs as four 4 x 16 passes over K (8 accumulators each), and the dot products
-// (conv_direct_simd.h) in 2 x 4 blocks. Compiled with -mavx2 -mfma (CMakeLists); called only when the AVX2 path resolved.
+// the 8 x 32 tile (whole, or as two 16-column halves stored where the forward says) runs as four 4 x 16 passes over
+// K (8 accumulators each), and the dot products (conv_direct_simd.h) in 2 x 4 blocks. Compiled with -mavx2 -mfma
+// (CMakeLists); called only when the AVX2 path resolved.
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -9,14 +10,14 @@
 namespace mimic::ops::direct::detail {
 
 namespace {
-// out rows [r0, r0 + 4), columns [j0, j0 + 16) of the tile.
+// Rows [r0, min(r0 + 4, rows)) of 16 columns read at xb, stored at out (row stride ldo).
 inline void tile_part(int64_t K, const float* Ap, const float* xb, const int32_t* off, float* out, int64_t ldo, int r0,
-                      int j0) {
+                      int rows) {
   __m256 c0[4], c1[4];
   for (int r = 0; r < 4; ++r) c0[r] = c1[r] = _mm256_setzero_ps();
   const float* a = Ap + r0;
   for (int64_t k = 0; k < K; ++k, a += kMR) {
-    const float* b = xb + off[k] + j0;
+    const float* b = xb + off[k];
     const __m256 b0 = _mm256_loadu_ps(b);
     const __m256 b1 = _mm256_loadu_ps(b + 8);
 #pragma GCC unroll 4
@@ -26,9 +27,9 @@ inline void tile_part(int64_t K, const float* Ap, const float* xb, const int32_t
       c1[r] = _mm256_fmadd_ps(av, b1, c1[r]);
     }
   }
-  for (int r = 0; r < 4; ++r) {
-    _mm256_storeu_ps(out + (r0 + r) * ldo + j0, c0[r]);
-    _mm256_storeu_ps(out + (r0 + r) * ldo + j0 + 8, c1[r]);
+  for (int r = 0; r < 4 && r0 + r < rows; ++r) {
+    _mm256_storeu_ps(out + (r0 + r) * ldo, c0[r]);
+    _mm256_storeu_ps(out + (r0 + r) * ldo + 8, c1[r]);
   }
 }
 
@@ -46,7 +47,15 @@ struct Avx2 {
 void tile_avx2(int64_t K, const float* Ap, const float* xb, const int32_t* off, float* out, int64_t ldo) {
   static_assert(kMR == 8 && kNR == 32, "four 4 x 16 passes cover the tile");
   for (int r0 = 0; r0 < kMR; r0 += 4)
-    for (int j0 = 0; j0 < kNR; j0 += 16) tile_part(K, Ap, xb, off, out, ldo, r0, j0);
+    for (int j0 = 0; j0 < kNR; j0 += 16) tile_part(K, Ap, xb + j0, off, out + j0, ldo, r0, kMR);
+}
+
+void tile_rows_avx2(int64_t K, const float* Ap, const float* xb, int64_t delta, const int32_t* off, float* out0,
+                    float* out1, int64_t ldo, int rows) {
+  for (int r0 = 0; r0 < rows; r0 += 4) {
+    tile_part(K, Ap, xb, off, out0, ldo, r0, rows);
+    tile_part(K, Ap, xb + delta, off, out1, ldo, r0, rows);
+  }
 }
 
 void dot_avx2(int64_t Q, const float* xb, const int32_t* off, int nk, const float* dy, int64_t ldy, int no,
