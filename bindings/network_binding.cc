@@ -175,13 +175,9 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
     run_checked(env, [&] { net_ = std::make_shared<Network>(spec, threads); }, std::string(kCls) + ": ");
   }
 
-  // Pointers of the arrays in `rec` (one per name, in order; missing -> null unless required), checked sizes.
-  std::vector<const float*> gather(Napi::Env env, Napi::Value rv, const std::string& what, bool inputs,
-                                   int64_t* batch, std::vector<Napi::Value>* keep) {
-    Napi::Object rec = as_object(env, rv, what);
+  // A key of `rec` (with a value) that names no input (or output) of the network is an error naming the valid ones.
+  void reject_unknown(Napi::Env env, Napi::Object rec, const std::string& what, bool inputs) {
     const size_t n = inputs ? net_->num_inputs() : net_->num_outputs();
-    std::vector<const float*> ptrs(n, nullptr);
-    // Unknown keys are errors.
     Napi::Array keys = rec.GetPropertyNames();
     for (uint32_t k = 0; k < keys.Length(); ++k) {
       const std::string key = keys.Get(k).ToString().Utf8Value();
@@ -194,6 +190,15 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
              what + " has an unknown " + (inputs ? "input" : "output") + " '" + key + "' (the network's: " + list + ")");
       }
     }
+  }
+
+  // Pointers of the arrays in `rec` (one per name, in order; missing -> null unless required), checked sizes.
+  std::vector<const float*> gather(Napi::Env env, Napi::Value rv, const std::string& what, bool inputs,
+                                   int64_t* batch, std::vector<Napi::Value>* keep) {
+    Napi::Object rec = as_object(env, rv, what);
+    const size_t n = inputs ? net_->num_inputs() : net_->num_outputs();
+    std::vector<const float*> ptrs(n, nullptr);
+    reject_unknown(env, rec, what, inputs);
     for (size_t i = 0; i < n; ++i) {
       const std::string& name = inputs ? net_->input_name(i) : net_->output_name(i);
       if (!has(rec, name.c_str())) {
@@ -235,18 +240,11 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
   void check_into(Napi::Env env, Napi::Value v, const std::string& what) {
     if (v.IsUndefined()) return;
     Napi::Object rec = as_object(env, v, what);
+    reject_unknown(env, rec, what, false);
     Napi::Array keys = rec.GetPropertyNames();
     for (uint32_t k = 0; k < keys.Length(); ++k) {
       const std::string key = keys.Get(k).ToString().Utf8Value();
-      if (rec.Get(key).IsUndefined()) continue;
-      bool known = false;
-      for (size_t i = 0; i < net_->num_outputs(); ++i) known = known || key == net_->output_name(i);
-      if (!known) {
-        std::string list;
-        for (size_t i = 0; i < net_->num_outputs(); ++i) list += (i ? ", " : "") + net_->output_name(i);
-        fail(env, Code::InvalidArgument, what + " has an unknown output '" + key + "' (the network's: " + list + ")");
-      }
-      get_typed<float>(env, rec.Get(key), what + "." + key, napi_float32_array, "Float32Array");
+      if (!rec.Get(key).IsUndefined()) get_typed<float>(env, rec.Get(key), what + "." + key, napi_float32_array, "Float32Array");
     }
   }
   Napi::Object outputs_js(Napi::Env env, Napi::Value into, const std::string& what) {

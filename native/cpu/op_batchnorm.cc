@@ -82,7 +82,7 @@ void channel_sums(const BatchNormShape& s, F term, double* const* total, const C
       for (int64_t n = blk * per; n < std::min(s.n, (blk + 1) * per); ++n)
         for (int64_t c = 0; c < C; ++c) {
           float* a0 = &lanes[static_cast<size_t>(c * kLanes)];
-          float* a1 = &lanes[static_cast<size_t>(((K - 1) * C + c) * kLanes)];
+          float* a1 = K == 2 ? &lanes[static_cast<size_t>((C + c) * kLanes)] : nullptr;  // never a0: both __restrict
           const int64_t base = (n * C + c) * S;
           for (int64_t i0 = 0; i0 < S; i0 += kBlock) {  // maps larger than kBlock fold as they go
             lane_run(a0, a1, c, base + i0, base + std::min(S, i0 + kBlock), term);
@@ -164,7 +164,7 @@ void forward_impl(const BatchNormShape& s, BnMode mode, const float* x, const fl
 
 // dy is the gradient of the BN output, or with Relu of the ReLU after it: g = dy where the forward's
 // bn_apply(x) > 0 (recomputed, the same float value), else 0. Two sums (sum g, sum g * (x - mean)), then
-//   Train: dx = g*invstd * (g - sdy/M - xhat * sdyx/M) = a*g + b*(x - mean) + k;  Eval / Frozen: a*g.
+//   Train: dx = gamma*invstd * (g - sdy/M - xhat * sdyx/M) = a*g + b*(x - mean) + k;  Eval / Frozen: a*g.
 template <bool Relu>
 void backward_impl(const BatchNormShape& s, BnMode mode, const float* x, const float* gamma, const float* beta,
                    const float* save_mean, const float* save_invstd, const float* dy, float* dx, float* dgamma,
