@@ -50,16 +50,17 @@ void input_transform(const float* x, int64_t cin, int64_t H, int64_t W, const Ge
   const int64_t T = nb * g.per, PH = 2 * g.th + 2, half = g.tw + 1, PW = 2 * half;
   const int64_t stride = point_stride(cin, T);
   parallel_for(cin * nb, threads, [&](int64_t t0, int64_t t1) {
-    std::vector<float> pad(static_cast<size_t>(PH * PW));
+    // Zeroed once: every task writes the same positions (the map's), so the padding stays zero.
+    std::vector<float> pad(static_cast<size_t>(PH * PW), 0.0f);
     for (int64_t task = t0; task < t1; ++task) {
       const int64_t c = task / nb, b = task % nb;
       const float* plane = x + ((n0 + b) * cin + c) * H * W;
-      std::fill(pad.begin(), pad.end(), 0.0f);
-      for (int64_t r = 0; r < H; ++r) {  // padded column p = col + 1 goes to E[p / 2] or O[p / 2]
+      for (int64_t r = 0; r < H; ++r) {  // padded column p = col + 1 goes to E[p / 2] (col odd) or O[p / 2] (even)
         float* E = &pad[(r + 1) * PW];
         float* O = E + half;
         const float* src = plane + r * W;
-        for (int64_t col = 0; col < W; ++col) ((col + 1) % 2 == 0 ? E : O)[(col + 1) / 2] = src[col];
+        gather_even(src, O, (W + 1) / 2);      // O[k] = src[2k]
+        gather_even(src + 1, E + 1, W / 2);    // E[k + 1] = src[2k + 1]
       }
       float* out = V + c * T + b * g.per;
       for (int64_t ty = 0; ty < g.th; ++ty) {
