@@ -58,4 +58,24 @@ inline void interleave2(const float* __restrict even, const float* __restrict od
   if (n % 2) o[n - 1] = even[(n - 1) / 2];
 }
 
+// dst[2k] += even[k], dst[2k + 1] += odd[k] for 2k + 1 < n (and dst[n - 1] += even[(n - 1) / 2] for odd n): the
+// stride-2 col2im's three taps of a row (op_conv.cc) added in one pass.
+inline void add_interleave2(const float* __restrict even, const float* __restrict odd, float* __restrict dst,
+                            int64_t n) {
+  int64_t k = 0;
+#if defined(__SSE2__)
+  for (; 2 * k + 8 <= n; k += 4) {
+    const __m128 e = _mm_loadu_ps(even + k), d = _mm_loadu_ps(odd + k);
+    const __m128 a = _mm_loadu_ps(dst + 2 * k), b = _mm_loadu_ps(dst + 2 * k + 4);
+    _mm_storeu_ps(dst + 2 * k, _mm_add_ps(a, _mm_unpacklo_ps(e, d)));
+    _mm_storeu_ps(dst + 2 * k + 4, _mm_add_ps(b, _mm_unpackhi_ps(e, d)));
+  }
+#endif
+  for (; 2 * k + 1 < n; ++k) {
+    dst[2 * k] += even[k];
+    dst[2 * k + 1] += odd[k];
+  }
+  if (n % 2) dst[n - 1] += even[(n - 1) / 2];
+}
+
 }  // namespace mimic::ops
