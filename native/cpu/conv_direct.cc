@@ -144,15 +144,27 @@ void fill_image(const Conv2dShape& s, const Geo& g, const float* x, float* xp, i
       }
 }
 
-// Image `img` of the planes from one image x, stride 1 only: the map's rows, nothing else. The padding must already
-// be zero: the callers zero the planes once per call and nothing writes the padding afterwards (fill_image's
-// per-row memsets of the padding, ~1.5k calls per image on 16 x 32 x 32, were the bulk of its cost beyond the
-// copy itself, which is the input's one read from memory).
+// Image `img` of the planes from one image x, horizontal stride 1 or 2 (has_interior_fill): the map's positions,
+// nothing else. The padding must already be zero: the callers zero the planes once per call and nothing writes the
+// padding afterwards (fill_image's per-row memsets of the padding, ~1.5k calls per image on 16 x 32 x 32, were the
+// bulk of its cost beyond the copy itself, which is the input's one read from memory). At stride 2 each input row
+// is split into its two column phases (~40% of the 16 -> 32 stride-2 forward was fill_image).
+bool has_interior_fill(const Geo& g) { return g.sw <= 2; }
 void fill_interior(const Conv2dShape& s, const Geo& g, const float* x, float* xp, int64_t img) {
   for (int64_t c = 0; c < s.c; ++c) {
-    float* plane = xp + c * g.cstride + img * g.planeq + s.pad_t * g.wq + s.pad_l;
     const float* src = x + c * s.h * s.w;
-    for (int64_t y = 0; y < s.h; ++y) std::memcpy(plane + y * g.wq, src + y * s.w, sizeof(float) * s.w);
+    for (int64_t y = 0; y < s.h; ++y, src += s.w) {
+      const int64_t yp = y + s.pad_t;  // padded row: phase row yp % SH, plane row yp / SH
+      float* row = xp + (yp % g.sh) * g.sw * g.pstride + c * g.cstride + img * g.planeq + (yp / g.sh) * g.wq;
+      if (g.sw == 1) {
+        std::memcpy(row + s.pad_l, src, sizeof(float) * s.w);
+        continue;
+      }
+      for (int64_t px = 0; px < 2; ++px) {  // input columns xc0, xc0 + 2, ... land in column phase px from (xc0 + pad) / 2
+        const int64_t xc0 = ((px - s.pad_l) % 2 + 2) % 2;
+        if (xc0 < s.w) gather_even(src + xc0, row + px * g.pstride + (xc0 + s.pad_l) / 2, (s.w - xc0 + 1) / 2);
+      }
+    }
   }
 }
 
@@ -193,11 +205,11 @@ void forward_any(const Conv2dShape& s, const float* x, const float* w, const flo
   parallel_for(s.n, ctx.threads, [&](int64_t n0, int64_t n1) {
     float* xp = scratch(0, static_cast<size_t>(len));
     float* out = by_rows ? nullptr : scratch(1, static_cast<size_t>(blocks * kMR * qp));
-    const bool stride1 = g.sh == 1 && g.sw == 1;
-    // the tail the last tiles read, and at stride 1 the padding too (fill_interior leaves it alone)
-    std::memset(xp + (stride1 ? 0 : g.size), 0, sizeof(float) * static_cast<size_t>(stride1 ? len : len - g.size));
+    const bool interior = has_interior_fill(g);
+    // the tail the last tiles read, and the padding too where fill_interior leaves it alone
+    std::memset(xp + (interior ? 0 : g.size), 0, sizeof(float) * static_cast<size_t>(interior ? len : len - g.size));
     for (int64_t n = n0; n < n1; ++n) {
-      if (stride1)
+      if (interior)
         fill_interior(s, g, x + n * s.c * s.h * s.w, xp, 0);
       else
         fill_image(s, g, x + n * s.c * s.h * s.w, xp, 0);
@@ -314,8 +326,8 @@ void weight_grad(const Conv2dShape& s, const float* x, const float* dy, float* d
   parallel_for(chunks, ctx.threads, [&](int64_t c0, int64_t c1) {
     float* xp = scratch(0, static_cast<size_t>(xlen));
     float* dyp = scratch(1, static_cast<size_t>(s.oc * qd));
-    // Zero once: every chunk rewrites the same positions of xp (the map's at stride 1, every plane position
-    // otherwise) and of dyp (the outputs), so the padding, the tail after the planes and dyp's non-output positions
+    // Zero once: every chunk rewrites the same positions of xp (the map's, or at strides over 2 every plane
+    // position) and of dyp (the outputs), so the padding, the tail after the planes and dyp's non-output positions
     // stay zero. A short (last) chunk re-zeroes, for its missing images.
     auto zero = [&] {
       std::memset(xp, 0, sizeof(float) * static_cast<size_t>(xlen));
@@ -326,7 +338,7 @@ void weight_grad(const Conv2dShape& s, const float* x, const float* dy, float* d
       const int64_t n0 = ch * kDwChunk, nimg = std::min(kDwChunk, s.n - n0);
       if (nimg < kDwChunk) zero();
       for (int64_t i = 0; i < nimg; ++i) {
-        if (g.sh == 1 && g.sw == 1)
+        if (has_interior_fill(g))
           fill_interior(s, g, x + (n0 + i) * s.c * s.h * s.w, xp, i);
         else
           fill_image(s, g, x + (n0 + i) * s.c * s.h * s.w, xp, i);
