@@ -22,10 +22,11 @@ constexpr int64_t kPoints = 16;
 // Images per block: V (or M, Z) of a block, 16 x channels x tiles, near 512 KiB, so that what a transform writes is
 // still in L2 when the 16 GEMMs read it; but at least kMinBlockTiles tiles wide for the GEMMs' sake. Per pass of
 // the width-16 ResNet-18 step (1 thread; alternating A/B), against 16 MiB blocks (L3-sized, as before): the 16x16
-// and 8x8 stages' passes 11-12 ms less per step, the 4x4 stage (4 tiles an image) the same at 128 tiles or more
-// and ~2 ms slower at 64.
+// and 8x8 stages' passes 11-12 ms less per step; the 4x4 stage (4 tiles an image) ~2 ms slower at 64 tiles a block.
+// Swept: 64-256 KiB x 64-512 tiles; 128 KiB floats and 256 tiles the best (by ~1-2% of the step), width 64 the
+// same at 128 or 256 tiles.
 constexpr int64_t kBlockFloats = 128ll << 10;
-constexpr int64_t kMinBlockTiles = 128;
+constexpr int64_t kMinBlockTiles = 256;
 
 // Distance between the 16 matrices of one buffer. The transforms write (or read) all 16 at once; at a multiple of
 // 4 KiB apart they would all map to the same L1 sets (it made the transforms 5x slower), so the matrices are
