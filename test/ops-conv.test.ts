@@ -113,7 +113,7 @@ test('conv2d Winograd F(2x2,3x3): forced and automatic, odd sizes and image bloc
   const ri = (lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1));
   const same = (n: number, c: number, h: number, w: number, oc: number, bias: boolean): Case => ({ n, c, h, w, oc, kh: 3, kw: 3, stride: [1, 1], pads: [1, 1, 1, 1], bias });
   // 1x1 and odd maps (partial tiles), C = 1, and batches over several image blocks of the transform (one image a
-  // block at 48 channels on 24x24; 4 x 3 + 1 at 40 channels on 16x16: whole blocks per thread with 2 threads)
+  // block at 48 channels on 24x24; 4 + 4 + 4 + 1 at 40 channels on 16x16: whole blocks per thread with 2 threads)
   const cases = [same(1, 1, 1, 1, 1, true), same(2, 3, 5, 7, 4, true), same(3, 17, 4, 4, 16, false), same(40, 48, 24, 24, 48, true), same(13, 40, 16, 16, 24, false)];
   for (let i = 0; i < 10; ++i) cases.push(same(ri(1, 5), ri(1, 40), ri(1, 13), ri(1, 13), ri(1, 40), rng() < 0.5));
   let worst = 0;
