@@ -11,16 +11,15 @@ namespace mimic::ops {
 
 // Stride-2 rows, for the strided layers (op_conv.cc's im2col / col2im, conv_direct.cc's phase planes):
 // o[k] = src[2k] and dst[2k] += r[k], k < n. As plain loops with the stride a run-time value they stayed scalar
-// (im2col + col2im were ~7% of a width-8 training step in perf). SSE2 (baseline on x86-64), 4 elements a step, the
-// second vector of each step taken 3 past the first, not 4: no load or store goes past element 2(n - 1) (a row's
-// last one may end the tensor), so only n % 4 elements are left to the scalar loop (rows here are 16 or 8 long);
-// add_even also adds 0 to the odd elements between, which belong to the same plane.
+// (im2col + col2im were ~7% of a width-8 training step in perf). SSE2 (baseline on x86-64): the vector loops stop
+// 5 short of n, so no load or store goes past element 2(n - 1) (a row's last one may end the tensor); add_even also
+// adds 0 to the odd elements between, which belong to the same plane.
 inline void gather_even(const float* __restrict src, float* __restrict o, int64_t n) {
   int64_t k = 0;
 #if defined(__SSE2__)
-  for (; k + 4 <= n; k += 4) {  // a = src[2k .. 2k + 3], b = src[2k + 3 .. 2k + 6]: [a0, a2, b1, b3]
-    const __m128 a = _mm_loadu_ps(src + 2 * k), b = _mm_loadu_ps(src + 2 * k + 3);
-    _mm_storeu_ps(o + k, _mm_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 2, 0)));
+  for (; k + 5 <= n; k += 4) {
+    const __m128 a = _mm_loadu_ps(src + 2 * k), b = _mm_loadu_ps(src + 2 * k + 4);
+    _mm_storeu_ps(o + k, _mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)));
   }
 #endif
   for (; k < n; ++k) o[k] = src[2 * k];
@@ -29,12 +28,11 @@ inline void add_even(float* __restrict dst, const float* __restrict r, int64_t n
   int64_t k = 0;
 #if defined(__SSE2__)
   const __m128 zero = _mm_setzero_ps();
-  for (; k + 4 <= n; k += 4) {  // d[0..3] += [v0, 0, v1, 0] and d[3..6] += [0, v2, 0, v3]: d[3] stored twice, + 0;
-    const __m128 v = _mm_loadu_ps(r + k);  // both loaded before either store (a load overlapping a store in flight
-    float* d = dst + 2 * k;                // waits for it to retire)
-    const __m128 a = _mm_loadu_ps(d), b = _mm_loadu_ps(d + 3);
-    _mm_storeu_ps(d, _mm_add_ps(a, _mm_unpacklo_ps(v, zero)));
-    _mm_storeu_ps(d + 3, _mm_add_ps(b, _mm_unpackhi_ps(zero, v)));
+  for (; k + 5 <= n; k += 4) {
+    const __m128 v = _mm_loadu_ps(r + k);
+    float* d = dst + 2 * k;
+    _mm_storeu_ps(d, _mm_add_ps(_mm_loadu_ps(d), _mm_unpacklo_ps(v, zero)));
+    _mm_storeu_ps(d + 4, _mm_add_ps(_mm_loadu_ps(d + 4), _mm_unpackhi_ps(v, zero)));
   }
 #endif
   for (; k < n; ++k) dst[2 * k] += r[k];
