@@ -141,7 +141,7 @@ test('conv2d direct (implicit GEMM; strides by phases): forced on eligible shape
     c3(1, 1, 1, 1, 1, true),      // 1x1 map: every tap but the centre reads padding
     c3(3, 16, 32, 32, 16, false), // the width-16 ResNet's first stage (Wp = 34: a tile spans output rows)
     c3(5, 3, 7, 5, 13, true),     // OC not a multiple of the 8-row tile, K = 27 not a multiple of 4
-    c3(9, 8, 16, 16, 8, true),    // more images than a weight-gradient chunk (4), not a multiple of it
+    c3(10, 8, 16, 16, 8, true),   // more images than a weight-gradient chunk: 3 + 3 + 3 + 1 (four chunks, the last short)
     // output rows a multiple of 16 wide, no bias: the forward stores half-tiles straight into y; an odd number of
     // 16-column segments (the last pairs with itself), pairs across output rows, OC not a multiple of 8
     c3(2, 4, 5, 16, 5, false),

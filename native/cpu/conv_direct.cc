@@ -56,8 +56,6 @@ void dot_generic(int64_t Q, const float* xb, const int32_t* off, int nk, const f
 namespace {
 using namespace detail;
 
-constexpr int64_t kDwChunk = 4;  // images per partial weight gradient
-
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 // The padded input split into stride phases: phase (py, px) holds padded rows py, py + SH, ... and columns px,
@@ -95,6 +93,20 @@ Geo geo_of(const Conv2dShape& s, int64_t images) {
         g.off[static_cast<size_t>(k++)] = static_cast<int32_t>(((i % g.sh) * g.sw + j % g.sw) * g.pstride + c * g.cstride +
                                                                (i / g.sh) * g.wq + j / g.sw);
   return g;
+}
+
+// Images per partial weight gradient: a chunk's padded input and dy planes ((C + OC) x images x Hq x Wq) near
+// kDwChunkFloats (1 MiB, half of L2), so that every tap block's dot products over the chunk read them from L2.
+// Width-16 layer1 (16 channels, 32x32; alternating A/B): 8 images ~7.0 ms per backward vs 7.1-7.3 at 4 (the fixed
+// count before), 7.6 at 2 and 8.2 at 16 (2.4 MiB).
+constexpr int64_t kDwChunkFloats = 256ll << 10;
+// The chunk count is rounded up to a multiple of 4 (chunks of equal work for 1, 2 or 4 threads); it depends on the
+// shape only, so the partials' order, and the result's bits, do not depend on the thread count.
+int64_t dw_chunk(const Conv2dShape& s) {
+  const Geo g = geo_of(s, 1);
+  const int64_t fit = std::clamp<int64_t>(kDwChunkFloats / ((s.c + s.oc) * g.planeq), 1, s.n);
+  const int64_t chunks = round_up((s.n + fit - 1) / fit, 4);
+  return std::max<int64_t>(1, (s.n + chunks - 1) / chunks);
 }
 
 // Floats a kernel may read: every plane, and up to `positions` past the largest tap offset.
@@ -315,11 +327,12 @@ void input_grad_phases(const Conv2dShape& s, const float* w, const float* dy, fl
 // channel) covers them all (per-image dots were too short on 4x4 and 8x8 maps); dyp is zero on every position that
 // is not an output (dropped columns, the last rows of each image's plane, the tail).
 void weight_grad(const Conv2dShape& s, const float* x, const float* dy, float* dw, const Ctx& ctx) {
-  const Geo g = geo_of(s, kDwChunk);
+  const int64_t chunk = dw_chunk(s);  // images per partial
+  const Geo g = geo_of(s, chunk);
   const int64_t K = g.k;
   const int64_t qd = round_up(g.cstride, kDotQ);
   const int64_t xlen = span_of(g, qd);
-  const int64_t chunks = (s.n + kDwChunk - 1) / kDwChunk;
+  const int64_t chunks = (s.n + chunk - 1) / chunk;
   const int64_t per = s.oc * K;
   std::vector<float> partial(static_cast<size_t>(chunks * per), 0.0f);
   const DotFn dot = kernels_for(ctx).dot;
@@ -335,8 +348,8 @@ void weight_grad(const Conv2dShape& s, const float* x, const float* dy, float* d
     };
     zero();
     for (int64_t ch = c0; ch < c1; ++ch) {
-      const int64_t n0 = ch * kDwChunk, nimg = std::min(kDwChunk, s.n - n0);
-      if (nimg < kDwChunk) zero();
+      const int64_t n0 = ch * chunk, nimg = std::min(chunk, s.n - n0);
+      if (nimg < chunk) zero();
       for (int64_t i = 0; i < nimg; ++i) {
         if (has_interior_fill(g))
           fill_interior(s, g, x + (n0 + i) * s.c * s.h * s.w, xp, i);

@@ -41,6 +41,15 @@ struct Avx2 {
   static vec load(const float* p) { return _mm256_loadu_ps(p); }
   static void store(float* p, vec v) { _mm256_storeu_ps(p, v); }
   static vec fmadd(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
+  // acc[j] += the sum of s[j]'s lanes, j < 8: two rounds of horizontal adds leave each 128-bit lane with four
+  // accumulators' lane sums; the two lanes are then added.
+  static void add_sums(const vec* s, float* acc) {
+    const vec h0 = _mm256_hadd_ps(s[0], s[1]), h1 = _mm256_hadd_ps(s[2], s[3]);
+    const vec h2 = _mm256_hadd_ps(s[4], s[5]), h3 = _mm256_hadd_ps(s[6], s[7]);
+    const vec g0 = _mm256_hadd_ps(h0, h1), g1 = _mm256_hadd_ps(h2, h3);  // lane L: s[0..3] (g0), s[4..7] (g1)
+    const vec d = _mm256_add_ps(_mm256_permute2f128_ps(g0, g1, 0x20), _mm256_permute2f128_ps(g0, g1, 0x31));
+    _mm256_storeu_ps(acc, _mm256_add_ps(_mm256_loadu_ps(acc), d));
+  }
 };
 }  // namespace
 

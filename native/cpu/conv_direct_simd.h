@@ -1,6 +1,6 @@
 // The direct convolution's weight-gradient dot products (contract: DotFn in conv_direct.h) written once over a SIMD
-// width. V supplies the vector type, its operations and kTaps (taps per register block: 4 with 32 registers, 2
-// with 16); conv_direct_avx2.cc (8 lanes) and conv_direct_avx512.cc (16 lanes) instantiate it with their own
+// width. V supplies the vector type, its operations, kTaps (taps per register block: 4 with 32 registers, 2
+// with 16) and add_sums (acc[j] += the lane sum of s[j] for the kTaps x 4 accumulators of a full block); conv_direct_avx2.cc (8 lanes) and conv_direct_avx512.cc (16 lanes) instantiate it with their own
 // compiler flags.
 #pragma once
 #include <cstdint>
@@ -25,6 +25,10 @@ void dot_block(int64_t Q, const float* xb, const int32_t* off, const float* dy, 
       const typename V::vec xv = V::load(xr[i] + q);
       for (int o = 0; o < NO; ++o) s[i][o] = V::fmadd(xv, d[o], s[i][o]);
     }
+  }
+  if constexpr (NK == V::kTaps && NO == 4) {  // a full block: its sums as vectors (a transpose-add tree)
+    V::add_sums(&s[0][0], acc);
+    return;
   }
   for (int i = 0; i < NK; ++i)
     for (int o = 0; o < NO; ++o) {
