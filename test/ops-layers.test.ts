@@ -78,6 +78,17 @@ test('batchnorm: train / eval / frozen, 1-D and 2-D, forward and backward, runni
   both('batchNormForward', { x, shape: [2, 3, 4] }, ['y', 'saveMean', 'saveInvstd'], 'no affine');
 });
 
+test('batchnorm: a large offset over a small spread (statistics that summed x^2 around 0 would lose the variance)', () => {
+  const seed = freshSeed('batchnorm offset');
+  const shape = [16, 3, 8, 8], c = 3, per = 64;
+  const x = gaussian(16 * 3 * 64, seed, 0.01);
+  for (let i = 0; i < x.length; ++i) x[i] += [500, -300, 40][Math.floor(i / per) % c];
+  const { f } = both('batchNormForward', { x, shape, mode: 'train', threads: 1 }, ['saveMean', 'saveInvstd'], 'offset 500, sd 0.01', 1e-4);
+  // y = (x - mean) * invstd has unit spread; summed around 0, E[x^2] - mean^2 would have lost the variance
+  both('batchNormForward', { x, shape, mode: 'train', threads: 1 }, ['y'], 'offset 500, sd 0.01', 1e-3);
+  assert.ok(f.saveInvstd.every((v: number) => v > 50 && v < 200), 'invstd near 1 / 0.01');
+});
+
 test('batchnorm + relu fused: equals the float32 BN then ReLU bit for bit, and the float64 composition', () => {
   const seed = freshSeed('batchnorm relu');
   for (const [si, shape] of [[4, 3, 5, 5], [2, 16, 33], [6, 5], [3, 2, 1, 1]].entries())
