@@ -2,6 +2,9 @@
 // 16-column halves stored where the forward says), and the weight gradient's dot products (conv_direct_simd.h) in
 // 4 x 4 blocks. Compiled with -mavx512f (CMakeLists); called only when the AVX-512 path resolved.
 #if defined(__x86_64__)
+// GCC 12 reports the undefined pass-through operand of its own unpack / shuffle intrinsics as uninitialized.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include "conv_direct_simd.h"

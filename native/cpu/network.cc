@@ -69,6 +69,8 @@ struct Network::Impl {
     bool grad_alias = false;      // the output's gradient shares the input's slot
     bool relu_fused = false;      // BN, Add: applies (and in backward masks) the ReLU that is its only consumer
     bool fused = false;           // Relu: computed by the BN or Add before it (nothing to run)
+    bool bn_in_add = false;       // BN: only its statistics; the Add that is its only consumer applies it
+    int add_bn[2] = {-1, -1};     // Add: the BN layer whose affine the Add applies to input 0 / 1 (bn_in_add)
     std::vector<float> save_mean, save_invstd;
   };
   struct T {
@@ -450,6 +452,21 @@ Network::Network(const NetworkSpec& spec, int threads) : impl_(std::make_unique<
     }
   }
 
+  // BN -> Add (ResNet's block end: the residual branch's last BN, a downsampling shortcut's BN): a BN whose output
+  // only the Add reads computes its statistics only, and the Add applies it while adding (ops::bn_add_forward): its
+  // output is never written and read back. The backward needs neither (the BN's reads x, the Add's its own output).
+  for (auto& L : I.layers) {
+    if (L.op != Op::Add || L.in[0] == L.in[1]) continue;
+    for (int k = 0; k < 2; ++k) {
+      const Impl::T& t = I.tensors[L.in[k]];
+      if (t.producer < 0 || t.is_output || t.consumers.size() != 1) continue;
+      auto& P = I.layers[t.producer];
+      if (P.op != Op::BN || P.relu_fused) continue;
+      P.bn_in_add = true;
+      L.add_bn[k] = t.producer;
+    }
+  }
+
   // Shape inference at batch 1 validates the parameter shapes and attributes now.
   infer(1);
   info_.param_bytes = 0;
@@ -779,14 +796,36 @@ void Network::forward(const std::vector<const float*>& inputs, int64_t batch) {
             layer_fail(L, Code::InvalidArgument,
                        "training mode needs more than one value per channel (input " + shape_str(I.tensors[L.in[0]].shape) +
                            "); use eval or frozen-bn mode for a batch of 1");
-          (L.relu_fused ? ops::batchnorm_relu_forward : ops::batchnorm_forward)(
-              L.bn, bm, x, P(0), P(1), buffers_[L.buffers[0]].data.data(), buffers_[L.buffers[1]].data.data(), y,
-              L.save_mean.data(), L.save_invstd.data(), ctx_);
+          if (L.bn_in_add)
+            ops::batchnorm_stats_forward(L.bn, bm, x, buffers_[L.buffers[0]].data.data(), buffers_[L.buffers[1]].data.data(),
+                                         L.save_mean.data(), L.save_invstd.data(), ctx_);
+          else
+            (L.relu_fused ? ops::batchnorm_relu_forward : ops::batchnorm_forward)(
+                L.bn, bm, x, P(0), P(1), buffers_[L.buffers[0]].data.data(), buffers_[L.buffers[1]].data.data(), y,
+                L.save_mean.data(), L.save_invstd.data(), ctx_);
           break;
         case Op::Relu:
           if (!L.fused) ops::relu_forward(L.n, x, y, ctx_);
           break;
-        case Op::Add: (L.relu_fused ? ops::add_relu_forward : ops::add_forward)(L.n, x, X(L.in[1]), y, ctx_); break;
+        case Op::Add:
+          if (L.add_bn[0] >= 0 || L.add_bn[1] >= 0) {
+            const float* in[2];
+            ops::BnAffine af[2];
+            ops::BatchNormShape shape;
+            for (int k = 0; k < 2; ++k) {
+              in[k] = X(L.in[k]);
+              if (L.add_bn[k] < 0) continue;
+              const auto& B = I.layers[static_cast<size_t>(L.add_bn[k])];
+              auto BP = [&](size_t j) -> const float* { return j < B.params.size() ? params_[B.params[j]].data.data() : nullptr; };
+              in[k] = X(B.in[0]);  // the BN's input: the Add applies the BN
+              af[k] = {BP(0), BP(1), B.save_mean.data(), B.save_invstd.data()};
+              shape = B.bn;
+            }
+            ops::bn_add_forward(shape, in[0], af[0], in[1], af[1], L.relu_fused, y, ctx_);
+          } else {
+            (L.relu_fused ? ops::add_relu_forward : ops::add_forward)(L.n, x, X(L.in[1]), y, ctx_);
+          }
+          break;
         case Op::MaxPool: ops::maxpool2d_forward(L.pool, x, y, ctx_); break;
         case Op::AvgPool: ops::avgpool2d_forward(L.pool, x, y, ctx_); break;
         case Op::GAP: ops::global_avgpool_forward(L.n, L.c, L.s, x, y, ctx_); break;

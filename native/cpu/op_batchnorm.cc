@@ -147,6 +147,7 @@ void forward_impl(const BatchNormShape& s, BnMode mode, const float* x, const fl
     if (save_invstd) save_invstd[c] = inv_f[ci];
     af[ci] = affine_of(mean_f[ci], inv_f[ci], gamma, beta, c);
   }
+  if (!y) return;  // the statistics only (batchnorm_stats_forward)
   parallel_for(s.n, ctx.threads, [&](int64_t n0, int64_t n1) {
     for (int64_t n = n0; n < n1; ++n)
       for (int64_t c = 0; c < C; ++c) {
@@ -239,6 +240,50 @@ void batchnorm_relu_forward(const BatchNormShape& s, BnMode mode, const float* x
                             float* save_invstd, const Ctx& ctx) {
   forward_impl<true>(s, mode, x, gamma, beta, running_mean, running_var, y, save_mean, save_invstd, ctx);
 }
+void batchnorm_stats_forward(const BatchNormShape& s, BnMode mode, const float* x, float* running_mean,
+                             float* running_var, float* save_mean, float* save_invstd, const Ctx& ctx) {
+  MIMIC_REQUIRE(save_mean && save_invstd, Code::InvalidArgument, "batchnorm_stats_forward: save_mean and save_invstd are required");
+  forward_impl<false>(s, mode, x, nullptr, nullptr, running_mean, running_var, nullptr, save_mean, save_invstd, ctx);
+}
+
+namespace {
+template <bool A, bool B, bool Relu>
+void bn_add_impl(const BatchNormShape& s, const float* a, const BnAffine& fa, const float* b, const BnAffine& fb,
+                 float* y, const Ctx& ctx) {
+  const int64_t C = s.c, S = s.s;
+  parallel_for(s.n, ctx.threads, [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; ++n)
+      for (int64_t c = 0; c < C; ++c) {
+        const int64_t off = (n * C + c) * S;
+        const float* __restrict ar = a + off;
+        const float* __restrict br = b + off;
+        float* __restrict yr = y + off;
+        const Affine p = A ? affine_of(fa.mean[c], fa.invstd[c], fa.gamma, fa.beta, c) : Affine{};
+        const Affine q = B ? affine_of(fb.mean[c], fb.invstd[c], fb.gamma, fb.beta, c) : Affine{};
+        for (int64_t i = 0; i < S; ++i) {  // each term as the BN forward stores it, then the Add's (a + b)
+          const float u = A ? bn_apply(ar[i], p.mean, p.scale, p.shift) : ar[i];
+          const float v = B ? bn_apply(br[i], q.mean, q.scale, q.shift) : br[i];
+          yr[i] = Relu ? relu(u + v) : u + v;
+        }
+      }
+  });
+}
+}  // namespace
+
+void bn_add_forward(const BatchNormShape& s, const float* a, const BnAffine& fa, const float* b, const BnAffine& fb,
+                    bool relu_after, float* y, const Ctx& ctx) {
+  MIMIC_REQUIRE(s.n >= 1 && s.c >= 1 && s.s >= 1, Code::InvalidArgument, "bn_add_forward: N, C and S must be >= 1");
+  MIMIC_REQUIRE((!fa.mean || fa.invstd) && (!fb.mean || fb.invstd), Code::InvalidArgument,
+                "bn_add_forward: an affine needs its mean and invstd");
+  const bool A = fa.mean != nullptr, B = fb.mean != nullptr;
+  using Fn = void (*)(const BatchNormShape&, const float*, const BnAffine&, const float*, const BnAffine&, float*, const Ctx&);
+  static constexpr Fn table[8] = {bn_add_impl<false, false, false>, bn_add_impl<false, false, true>,
+                                  bn_add_impl<false, true, false>,  bn_add_impl<false, true, true>,
+                                  bn_add_impl<true, false, false>,  bn_add_impl<true, false, true>,
+                                  bn_add_impl<true, true, false>,   bn_add_impl<true, true, true>};
+  table[(A ? 4 : 0) + (B ? 2 : 0) + (relu_after ? 1 : 0)](s, a, fa, b, fb, y, ctx);
+}
+
 void batchnorm_backward(const BatchNormShape& s, BnMode mode, const float* x, const float* gamma,
                         const float* save_mean, const float* save_invstd, const float* dy, float* dx, float* dgamma,
                         float* dbeta, const Ctx& ctx) {

@@ -89,6 +89,23 @@ void batchnorm_relu_backward(const BatchNormShape& s, BnMode mode, const float* 
                              const float* beta, const float* save_mean, const float* save_invstd, const float* dy,
                              float* dx, float* dgamma, float* dbeta, const Ctx& ctx = {});
 
+// BatchNorm's forward without y, for a BN whose only consumer is an Add (ResNet's block end): the statistics
+// (Train: the batch's, running stats updated; Eval / Frozen: the running ones) into save_mean / save_invstd (both
+// required); the Add applies them (bn_add_forward), and the backward is batchnorm_backward as ever.
+void batchnorm_stats_forward(const BatchNormShape& s, BnMode mode, const float* x, float* running_mean,
+                             float* running_var, float* save_mean, float* save_invstd, const Ctx& ctx = {});
+// A BatchNorm's affine map from its saved statistics (gamma / beta null: 1 / 0); mean == nullptr: none.
+struct BnAffine {
+  const float* gamma = nullptr;
+  const float* beta = nullptr;
+  const float* mean = nullptr;
+  const float* invstd = nullptr;
+};
+// y = A(a) + B(b), then the ReLU when `relu`, over (N, C, S), with A and B BatchNorm affines or none: the same bits
+// as batchnorm_forward's y then add_forward / add_relu_forward, without writing and reading back the BN output.
+void bn_add_forward(const BatchNormShape& s, const float* a, const BnAffine& fa, const float* b, const BnAffine& fb,
+                    bool relu, float* y, const Ctx& ctx = {});
+
 // ---------------------------------------------------------------------------------------------------------
 // Relu: x (n) -> y (n) (NaN propagates); backward: y (n), dy (n) -> dx (n) = y > 0 ? dy : 0. In place allowed.
 void relu_forward(int64_t n, const float* x, float* y, const Ctx& ctx = {});
