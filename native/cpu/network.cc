@@ -665,10 +665,14 @@ size_t Network::plan(int64_t batch) {
       if (L.grad_alias) T.grad_root = I.tensors[L.in[0]].grad_root;
     }
   }
-  // Activations: every root its own slot.
+  // Activations: every root its own slot, but a BN output the Add applies (bn_in_add: never written or read).
   size_t off = 0;
   for (int t = 0; t < nt; ++t) {
     auto& T = I.tensors[t];
+    if (T.producer >= 0 && I.layers[T.producer].bn_in_add) {
+      T.act_off = 0;  // no slot: nothing reads or writes it (the BN's stats-only forward takes no y)
+      continue;
+    }
     if (T.act_root == t) {
       T.act_off = off;
       off += align_up(static_cast<size_t>(numel(T.shape)));
