@@ -22,6 +22,7 @@
 //   flattenShape({shape, axis?}) -> number[];  reshapeShape({shape, spec, allowzero?}) -> number[]
 // Errors: E_DTYPE (wrong array type), E_SHAPE_MISMATCH (lengths vs shapes, shapes that disagree),
 // E_INVALID_ARGUMENT (attribute out of range, unknown mode), each naming the argument.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -105,7 +106,8 @@ template <class T> struct K;
 template <> struct K<float> {
   static constexpr const char* prefix = "ops.";
   static void conv_f(const ops::Conv2dShape& s, const float* x, const float* w, const float* b, float* y, const ops::Ctx& c) { ops::conv2d_forward(s, x, w, b, y, c); }
-  static void conv_b(const ops::Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx, float* dw, float* db, const ops::Ctx& c) { ops::conv2d_backward(s, x, w, dy, dx, dw, db, c); }
+  static void conv_b(const ops::Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx, float* dw, float* db, const ops::Ctx& c, bool acc = false) { ops::conv2d_backward(s, x, w, dy, dx, dw, db, c, nullptr, acc); }
+  static constexpr bool kAccumulatesDx = true;  // conv_b can add dx into what dx holds
   static void bn_f(const ops::BatchNormShape& s, ops::BnMode m, const float* x, const float* g, const float* b, float* rm, float* rv, float* y, float* sm, float* si, const ops::Ctx& c) { ops::batchnorm_forward(s, m, x, g, b, rm, rv, y, sm, si, c); }
   static void bn_b(const ops::BatchNormShape& s, ops::BnMode m, const float* x, const float* g, const float* sm, const float* si, const float* dy, float* dx, float* dg, float* db, const ops::Ctx& c) { ops::batchnorm_backward(s, m, x, g, sm, si, dy, dx, dg, db, c); }
   static void relu_f(int64_t n, const float* x, float* y, const ops::Ctx& c) { ops::relu_forward(n, x, y, c); }
@@ -128,7 +130,8 @@ template <> struct K<float> {
 template <> struct K<double> {
   static constexpr const char* prefix = "ops.ref.";
   static void conv_f(const ops::Conv2dShape& s, const double* x, const double* w, const double* b, double* y, const ops::Ctx&) { ref::conv2d_forward(s, x, w, b, y); }
-  static void conv_b(const ops::Conv2dShape& s, const double* x, const double* w, const double* dy, double* dx, double* dw, double* db, const ops::Ctx&) { ref::conv2d_backward(s, x, w, dy, dx, dw, db); }
+  static void conv_b(const ops::Conv2dShape& s, const double* x, const double* w, const double* dy, double* dx, double* dw, double* db, const ops::Ctx&, bool = false) { ref::conv2d_backward(s, x, w, dy, dx, dw, db); }
+  static constexpr bool kAccumulatesDx = false;
   static void bn_f(const ops::BatchNormShape& s, ops::BnMode m, const double* x, const double* g, const double* b, double* rm, double* rv, double* y, double* sm, double* si, const ops::Ctx&) { ref::batchnorm_forward(s, m, x, g, b, rm, rv, y, sm, si); }
   static void bn_b(const ops::BatchNormShape& s, ops::BnMode m, const double* x, const double* g, const double* sm, const double* si, const double* dy, double* dx, double* dg, double* db, const ops::Ctx&) { ref::batchnorm_backward(s, m, x, g, sm, si, dy, dx, dg, db); }
   static void relu_f(int64_t n, const double* x, double* y, const ops::Ctx&) { ref::relu_forward(n, x, y); }
@@ -213,9 +216,18 @@ Napi::Value Conv2dBackward(const Napi::CallbackInfo& info) {
   const T* x = get_arr<T>(env, o, "x", fn, numel(xs));
   const T* w = get_arr<T>(env, o, "w", fn, numel(ws));
   const T* dy = get_arr<T>(env, o, "dy", fn, s.n * s.oc * s.oh() * s.ow());
+  // dxAdd (optional): dx = dxAdd + the input gradient; the fast path adds in place (its accumulate_dx), the
+  // reference afterwards
+  const T* dx_add = get_arr<T>(env, o, "dxAdd", fn, numel(xs), false);
   const ops::Ctx ctx = get_ctx(env, o, fn);
   Out<T> dx = new_arr<T>(env, numel(xs)), dw = new_arr<T>(env, numel(ws)), db = new_arr<T>(env, s.oc);
-  run_checked(env, [&] { K<T>::conv_b(s, x, w, dy, dx.data, dw.data, db.data, ctx); });
+  run_checked(env, [&] {
+    const bool in_place = dx_add && K<T>::kAccumulatesDx;
+    if (in_place) std::copy(dx_add, dx_add + numel(xs), dx.data);
+    K<T>::conv_b(s, x, w, dy, dx.data, dw.data, db.data, ctx, in_place);
+    if (dx_add && !in_place)
+      for (int64_t i = 0; i < numel(xs); ++i) dx.data[i] += dx_add[i];
+  });
   Napi::Object r = Napi::Object::New(env);
   r.Set("dx", dx.arr);
   r.Set("dw", dw.arr);

@@ -243,6 +243,35 @@ test('conv2d auto: each pass (forward, input gradient, weight gradient) takes it
   assert.deepEqual(s2w.auto.dx, s2w.im2col.dx, 'stride 2, 32x32: dx by im2col');
 });
 
+test('conv2d backward with dxAdd: each algorithm adds the input gradient in place (dx = dxAdd + dx), as the reference', () => {
+  const seed = freshSeed('conv2d dx add');
+  // direct at stride 1 (rows stored by half-tiles: 16-wide output; and the staging tile: odd width) and by stride
+  // phases, Winograd, im2col ("same" rows, the stride-2 three taps, the general path, a 1x1 GEMM straight into dx)
+  const cases: [Case, string][] = [
+    [{ n: 3, c: 4, h: 6, w: 16, oc: 5, kh: 3, kw: 3, stride: [1, 1], pads: [1, 1, 1, 1], bias: false }, 'direct'],
+    [{ n: 2, c: 3, h: 7, w: 9, oc: 4, kh: 3, kw: 3, stride: [1, 1], pads: [1, 1, 1, 1], bias: false }, 'direct'],
+    [{ n: 2, c: 3, h: 11, w: 10, oc: 4, kh: 3, kw: 3, stride: [2, 2], pads: [1, 1, 1, 1], bias: false }, 'direct'],
+    [{ n: 5, c: 6, h: 8, w: 8, oc: 7, kh: 3, kw: 3, stride: [1, 1], pads: [1, 1, 1, 1], bias: false }, 'winograd'],
+    [{ n: 2, c: 3, h: 7, w: 9, oc: 4, kh: 3, kw: 3, stride: [1, 1], pads: [1, 1, 1, 1], bias: false }, 'im2col'],
+    [{ n: 3, c: 3, h: 12, w: 20, oc: 4, kh: 3, kw: 3, stride: [2, 2], pads: [1, 1, 1, 1], bias: false }, 'im2col'],
+    [{ n: 2, c: 3, h: 9, w: 8, oc: 2, kh: 2, kw: 3, stride: [2, 1], pads: [0, 1, 1, 0], bias: false }, 'im2col'],
+    [{ n: 2, c: 3, h: 24, w: 24, oc: 2, kh: 1, kw: 1, stride: [1, 1], pads: [0, 0, 0, 0], bias: false }, 'im2col'],
+  ];
+  for (const [i, [cs, conv]] of cases.entries()) {
+    const xShape = [cs.n, cs.c, cs.h, cs.w], wShape = [cs.oc, cs.c, cs.kh, cs.kw];
+    const attrs = { xShape, wShape, stride: cs.stride, pads: cs.pads, dilation: [1, 1], groups: 1 };
+    const x = gaussian(cs.n * cs.c * cs.h * cs.w, seed + 10 * i), w = gaussian(wShape.reduce((a, b) => a * b), seed + 10 * i + 1, 0.5);
+    const y = ops.conv2dForward({ x, w, ...attrs, conv }).y as Float32Array;
+    const dy = gaussian(y.length, seed + 10 * i + 2), dxAdd = gaussian(x.length, seed + 10 * i + 3, 3);
+    for (const threads of [1, 2]) {
+      const fast = ops.conv2dBackward({ x, w, dy, dxAdd, ...attrs, conv, threads });
+      const ref = ops.ref.conv2dBackward({ x: f64(x), w: f64(w), dy: f64(dy), dxAdd: f64(dxAdd), ...attrs });
+      maxRel(fast.dx, ref.dx, `${conv} case ${i} ${JSON.stringify(cs)} threads ${threads}: dx with dxAdd`, 2e-5);
+      maxRel(fast.dw, ref.dw, `${conv} case ${i}: dw beside it`, 2e-5);
+    }
+  }
+});
+
 test('conv2d: bad arguments give typed errors naming the argument', () => {
   const x = new Float32Array(2 * 3 * 5 * 5), w = new Float32Array(4 * 3 * 3 * 3);
   const base = { x, xShape: [2, 3, 5, 5], w, wShape: [4, 3, 3, 3] };

@@ -29,13 +29,14 @@ void tile_generic(int64_t K, const float* Ap, const float* xb, const int32_t* of
 }
 
 void tile_rows_generic(int64_t K, const float* Ap, const float* xb, int64_t delta, const int32_t* off, float* out0,
-                       float* out1, int64_t ldo, int rows) {
+                       float* out1, int64_t ldo, int rows, bool accumulate) {
   for (int r = 0; r < rows; ++r)
     for (int half = 0; half < 2; ++half)
       for (int j = 0; j < 16; ++j) {
         float acc = 0;
         for (int64_t k = 0; k < K; ++k) acc += Ap[k * kMR + r] * xb[off[k] + half * delta + j];
-        (half ? out1 : out0)[r * ldo + j] = acc;
+        float& o = (half ? out1 : out0)[r * ldo + j];
+        o = accumulate ? o + acc : acc;
       }
 }
 
@@ -217,8 +218,10 @@ Kernels kernels_for(const Ctx& ctx) {
   return {tile_generic, tile_rows_generic, dot_generic};
 }
 
-// The forward for any stride and padding (the input gradient calls it with paddings eligible() would refuse).
-void forward_any(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y, const Ctx& ctx) {
+// The forward for any stride and padding (the input gradient calls it with paddings eligible() would refuse);
+// `accumulate`: y += the convolution (an input gradient added to one already there).
+void forward_any(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y, const Ctx& ctx,
+                 bool accumulate = false) {
   const Geo g = geo_of(s, 1);
   const int64_t blocks = (s.oc + kMR - 1) / kMR;
   const int64_t qp = round_up(g.oh * g.wq, kNR);  // output positions computed per channel (tiles of kNR)
@@ -252,7 +255,7 @@ void forward_any(const Conv2dShape& s, const float* x, const float* w, const flo
           for (int64_t ob = 0; ob < blocks; ++ob)
             kern.tile_rows(g.k, ap.data() + ob * g.k * kMR, xp + q_of(t), q_of(u) - q_of(t), g.off.data(),
                            yn + ob * kMR * ohw + 16 * t, yn + ob * kMR * ohw + 16 * u, ohw,
-                           static_cast<int>(std::min<int64_t>(kMR, s.oc - ob * kMR)));
+                           static_cast<int>(std::min<int64_t>(kMR, s.oc - ob * kMR)), accumulate);
         }
         continue;
       }
@@ -264,7 +267,10 @@ void forward_any(const Conv2dShape& s, const float* x, const float* w, const flo
         float* dst = y + (n * s.oc + o) * g.oh * g.ow;
         for (int64_t r = 0; r < g.oh; ++r) {
           const float* src = out + o * qp + r * g.wq;
-          for (int64_t c = 0; c < g.ow; ++c) dst[r * g.ow + c] = src[c] + bias;
+          if (accumulate)
+            for (int64_t c = 0; c < g.ow; ++c) dst[r * g.ow + c] += src[c] + bias;
+          else
+            for (int64_t c = 0; c < g.ow; ++c) dst[r * g.ow + c] = src[c] + bias;
         }
       }
     }
@@ -285,7 +291,7 @@ std::vector<float> flipped_taps(const Conv2dShape& s, const float* w, int64_t py
 }
 
 // dx, stride 1: the forward of dy padded by (K - 1 - pad) with w flipped in space and transposed in channels.
-void input_grad_stride1(const Conv2dShape& s, const float* w, const float* dy, float* dx, const Ctx& ctx) {
+void input_grad_stride1(const Conv2dShape& s, const float* w, const float* dy, float* dx, const Ctx& ctx, bool accumulate) {
   Conv2dShape t = s;
   t.c = s.oc;
   t.oc = s.c;
@@ -295,16 +301,16 @@ void input_grad_stride1(const Conv2dShape& s, const float* w, const float* dy, f
   t.pad_b = s.kh - 1 - s.pad_b;
   t.pad_l = s.kw - 1 - s.pad_l;
   t.pad_r = s.kw - 1 - s.pad_r;
-  forward_any(t, dy, flipped_taps(s, w, 0, 0, s.kh, s.kw).data(), nullptr, dx, ctx);
+  forward_any(t, dy, flipped_taps(s, w, 0, 0, s.kh, s.kw).data(), nullptr, dx, ctx, accumulate);
 }
 
 // dx, stride > 1, one stride phase at a time: padded input rows py + SH i, columns px + SW j receive
 //   sum over oc, a, b of w[oc][c][py + SH a][px + SW b] * dy[oc][i - a][j - b],
 // a stride-1 forward of dy (padded by A - 1, B - 1 before, to an Hq x Wq output after) with that sub-kernel flipped
 // and transposed; its output is scattered to dx. Positions of a phase with no taps get 0.
-void input_grad_phases(const Conv2dShape& s, const float* w, const float* dy, float* dx, const Ctx& ctx) {
+void input_grad_phases(const Conv2dShape& s, const float* w, const float* dy, float* dx, const Ctx& ctx, bool accumulate) {
   const Geo g = geo_of(s, 1);
-  std::memset(dx, 0, sizeof(float) * static_cast<size_t>(s.n * s.c * s.h * s.w));
+  if (!accumulate) std::memset(dx, 0, sizeof(float) * static_cast<size_t>(s.n * s.c * s.h * s.w));
   float* dp = scratch(2, static_cast<size_t>(s.n * s.c * g.planeq));
   for (int64_t py = 0; py < g.sh; ++py)
     for (int64_t px = 0; px < g.sw; ++px) {
@@ -332,7 +338,7 @@ void input_grad_phases(const Conv2dShape& s, const float* w, const float* dy, fl
             if (y < 0 || y >= s.h) continue;
             for (int64_t j = 0; j < g.wq; ++j) {
               const int64_t xc = j * g.sw + px - s.pad_l;
-              if (xc >= 0 && xc < s.w) dst[y * s.w + xc] = src[iq * g.wq + j];
+              if (xc >= 0 && xc < s.w) dst[y * s.w + xc] = (accumulate ? dst[y * s.w + xc] : 0.0f) + src[iq * g.wq + j];
             }
           }
         }
@@ -408,13 +414,13 @@ void forward(const Conv2dShape& s, const float* x, const float* w, const float* 
 }
 
 void backward(const Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx, float* dw,
-              const Ctx& ctx) {
+              const Ctx& ctx, bool accumulate_dx) {
   if (dw) weight_grad(s, x, dy, dw, ctx);
   if (!dx) return;
   if (s.stride_h == 1 && s.stride_w == 1)
-    input_grad_stride1(s, w, dy, dx, ctx);
+    input_grad_stride1(s, w, dy, dx, ctx, accumulate_dx);
   else
-    input_grad_phases(s, w, dy, dx, ctx);
+    input_grad_phases(s, w, dy, dx, ctx, accumulate_dx);
 }
 
 }  // namespace mimic::ops::direct

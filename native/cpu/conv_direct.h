@@ -24,9 +24,9 @@ namespace mimic::ops::direct {
 // Dilation 1, groups 1; at stride 1 every pad <= kernel size - 1 (the dx pass's padding KH - 1 - pad is >= 0).
 bool eligible(const Conv2dShape& s);
 void forward(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y, const Ctx& ctx);
-// dx and dw may be null (not computed); db is left to the caller.
+// dx and dw may be null (not computed); db is left to the caller. accumulate_dx: dx += the input gradient.
 void backward(const Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx, float* dw,
-              const Ctx& ctx);
+              const Ctx& ctx, bool accumulate_dx = false);
 
 namespace detail {
 constexpr int kMR = 8;   // output channels per tile
@@ -37,28 +37,29 @@ constexpr int kDotQ = 16;  // the dot kernels' q step: their Q is a multiple of 
 using TileFn = void (*)(int64_t K, const float* Ap, const float* xb, const int32_t* off, float* out, int64_t ldo);
 // A tile as two 16-column halves from independent positions, stored where the caller says:
 //   out0[r * ldo + j] = sum_{k < K} Ap[k * kMR + r] * xb[off[k] + j],  out1[r * ldo + j] = ... xb[off[k] + delta + j]
-// for r < rows (<= kMR), j < 16. The forward writes output rows straight into y with it (no staging tile, no
-// dropped columns) when the output width is a multiple of 16. Every kernel set has one.
+// for r < rows (<= kMR), j < 16 (with `accumulate`, += instead of =). The forward writes output rows straight into
+// y with it (no staging tile, no dropped columns) when the output width is a multiple of 16. Every kernel set has
+// one.
 using TileRowsFn = void (*)(int64_t K, const float* Ap, const float* xb, int64_t delta, const int32_t* off,
-                            float* out0, float* out1, int64_t ldo, int rows);
+                            float* out0, float* out1, int64_t ldo, int rows, bool accumulate);
 // acc[i * 4 + o] += sum_{q < Q} xb[off[i] + q] * dy[o * ldy + q]   for i < nk, o < no (nk, no <= 4; Q % kDotQ == 0).
 using DotFn = void (*)(int64_t Q, const float* xb, const int32_t* off, int nk, const float* dy, int64_t ldy, int no,
                        float* acc);
 
 void tile_generic(int64_t K, const float* Ap, const float* xb, const int32_t* off, float* out, int64_t ldo);
 void tile_rows_generic(int64_t K, const float* Ap, const float* xb, int64_t delta, const int32_t* off, float* out0,
-                       float* out1, int64_t ldo, int rows);
+                       float* out1, int64_t ldo, int rows, bool accumulate);
 void dot_generic(int64_t Q, const float* xb, const int32_t* off, int nk, const float* dy, int64_t ldy, int no,
                  float* acc);
 #if defined(__x86_64__)
 void tile_avx2(int64_t K, const float* Ap, const float* xb, const int32_t* off, float* out, int64_t ldo);
 void tile_rows_avx2(int64_t K, const float* Ap, const float* xb, int64_t delta, const int32_t* off, float* out0,
-                    float* out1, int64_t ldo, int rows);
+                    float* out1, int64_t ldo, int rows, bool accumulate);
 void dot_avx2(int64_t Q, const float* xb, const int32_t* off, int nk, const float* dy, int64_t ldy, int no,
               float* acc);
 void tile_avx512(int64_t K, const float* Ap, const float* xb, const int32_t* off, float* out, int64_t ldo);
 void tile_rows_avx512(int64_t K, const float* Ap, const float* xb, int64_t delta, const int32_t* off, float* out0,
-                      float* out1, int64_t ldo, int rows);
+                      float* out1, int64_t ldo, int rows, bool accumulate);
 void dot_avx512(int64_t Q, const float* xb, const int32_t* off, int nk, const float* dy, int64_t ldy, int no,
                 float* acc);
 #endif

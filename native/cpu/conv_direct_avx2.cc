@@ -10,9 +10,9 @@
 namespace mimic::ops::direct::detail {
 
 namespace {
-// Rows [r0, min(r0 + 4, rows)) of 16 columns read at xb, stored at out (row stride ldo).
+// Rows [r0, min(r0 + 4, rows)) of 16 columns read at xb, stored at out (row stride ldo), or added to it.
 inline void tile_part(int64_t K, const float* Ap, const float* xb, const int32_t* off, float* out, int64_t ldo, int r0,
-                      int rows) {
+                      int rows, bool accumulate = false) {
   __m256 c0[4], c1[4];
   for (int r = 0; r < 4; ++r) c0[r] = c1[r] = _mm256_setzero_ps();
   const float* a = Ap + r0;
@@ -28,8 +28,13 @@ inline void tile_part(int64_t K, const float* Ap, const float* xb, const int32_t
     }
   }
   for (int r = 0; r < 4 && r0 + r < rows; ++r) {
-    _mm256_storeu_ps(out + (r0 + r) * ldo, c0[r]);
-    _mm256_storeu_ps(out + (r0 + r) * ldo + 8, c1[r]);
+    float* o = out + (r0 + r) * ldo;
+    if (accumulate) {
+      c0[r] = _mm256_add_ps(_mm256_loadu_ps(o), c0[r]);
+      c1[r] = _mm256_add_ps(_mm256_loadu_ps(o + 8), c1[r]);
+    }
+    _mm256_storeu_ps(o, c0[r]);
+    _mm256_storeu_ps(o + 8, c1[r]);
   }
 }
 
@@ -60,10 +65,10 @@ void tile_avx2(int64_t K, const float* Ap, const float* xb, const int32_t* off, 
 }
 
 void tile_rows_avx2(int64_t K, const float* Ap, const float* xb, int64_t delta, const int32_t* off, float* out0,
-                    float* out1, int64_t ldo, int rows) {
+                    float* out1, int64_t ldo, int rows, bool accumulate) {
   for (int r0 = 0; r0 < rows; r0 += 4) {
-    tile_part(K, Ap, xb, off, out0, ldo, r0, rows);
-    tile_part(K, Ap, xb + delta, off, out1, ldo, r0, rows);
+    tile_part(K, Ap, xb, off, out0, ldo, r0, rows, accumulate);
+    tile_part(K, Ap, xb + delta, off, out1, ldo, r0, rows, accumulate);
   }
 }
 

@@ -15,6 +15,7 @@ static_assert(kMR == 8 && kNR == 32, "the tile is written for 8 rows of two zmm"
 
 namespace {
 // The 8 x 32 tile: the second 16 columns read `delta` after the first; rows < `rows` stored to out0 / out1.
+template <bool Accumulate>
 __attribute__((always_inline)) inline void tile_core(int64_t K, const float* __restrict Ap, const float* xb,
                                                      int64_t delta, const int32_t* __restrict off, float* out0,
                                                      float* out1, int64_t ldo, int rows) {
@@ -36,6 +37,10 @@ __attribute__((always_inline)) inline void tile_core(int64_t K, const float* __r
 #pragma GCC unroll 8
   for (int r = 0; r < kMR; ++r) {
     if (r >= rows) break;
+    if (Accumulate) {
+      c0[r] = _mm512_add_ps(_mm512_loadu_ps(out0 + r * ldo), c0[r]);
+      c1[r] = _mm512_add_ps(_mm512_loadu_ps(out1 + r * ldo), c1[r]);
+    }
     _mm512_storeu_ps(out0 + r * ldo, c0[r]);
     _mm512_storeu_ps(out1 + r * ldo, c1[r]);
   }
@@ -44,12 +49,15 @@ __attribute__((always_inline)) inline void tile_core(int64_t K, const float* __r
 
 void tile_avx512(int64_t K, const float* __restrict Ap, const float* xb, const int32_t* __restrict off,
                  float* __restrict out, int64_t ldo) {
-  tile_core(K, Ap, xb, 16, off, out, out + 16, ldo, kMR);
+  tile_core<false>(K, Ap, xb, 16, off, out, out + 16, ldo, kMR);
 }
 
 void tile_rows_avx512(int64_t K, const float* Ap, const float* xb, int64_t delta, const int32_t* off, float* out0,
-                      float* out1, int64_t ldo, int rows) {
-  tile_core(K, Ap, xb, delta, off, out0, out1, ldo, rows);
+                      float* out1, int64_t ldo, int rows, bool accumulate) {
+  if (accumulate)
+    tile_core<true>(K, Ap, xb, delta, off, out0, out1, ldo, rows);
+  else
+    tile_core<false>(K, Ap, xb, delta, off, out0, out1, ldo, rows);
 }
 
 namespace {

@@ -100,9 +100,9 @@ void input_transform(const float* x, int64_t cin, int64_t H, int64_t W, const Ge
   });
 }
 
-// y (N, cout, H, W) images [n0, n0 + nb) = A^T M A (+ bias).
+// y (N, cout, H, W) images [n0, n0 + nb) = A^T M A (+ bias); `accumulate`: y += it.
 void output_transform(const float* M, const float* bias, int64_t cout, int64_t H, int64_t W, const Geo& g,
-                      int64_t n0, int64_t nb, float* y, int threads) {
+                      int64_t n0, int64_t nb, float* y, int threads, bool accumulate) {
   const int64_t T = nb * g.per, stride = point_stride(cout, T);
   parallel_for(cout * nb, threads, [&](int64_t t0, int64_t t1) {
     std::vector<float> tmp(static_cast<size_t>(4 * g.tw));
@@ -132,8 +132,9 @@ void output_transform(const float* M, const float* bias, int64_t cout, int64_t H
           b1[tx] = t[1][1] - t[1][2] - t[1][3] + bo;
         }
         const int64_t oy = 2 * ty;
-        interleave2(a0, a1, plane + oy * W, W);
-        if (oy + 1 < H) interleave2(b0, b1, plane + (oy + 1) * W, W);
+        const auto row = accumulate ? add_interleave2 : interleave2;
+        row(a0, a1, plane + oy * W, W);
+        if (oy + 1 < H) row(b0, b1, plane + (oy + 1) * W, W);
       }
     }
   });
@@ -256,7 +257,7 @@ float* thread_scratch(int slot, size_t n) {
 
 // out (N, cout, H, W) = conv3x3(in (N, cin, H, W)) with the transformed kernel U (16 x cout x cin).
 void convolve(const Conv2dShape& s, const float* in, int64_t cin, int64_t cout, const float* U, const float* bias,
-              float* out, const Ctx& ctx, float* V, float* M) {
+              float* out, const Ctx& ctx, float* V, float* M, bool accumulate = false) {
   const Geo g = geo_of(s);
   auto block = [&](int64_t n0, int threads, float* Vb, float* Mb) {
     const GemmOptions gopt{threads, ctx.path};
@@ -265,7 +266,7 @@ void convolve(const Conv2dShape& s, const float* in, int64_t cin, int64_t cout, 
     for (int64_t xi = 0; xi < kPoints; ++xi)
       sgemm(Trans::N, Trans::N, cout, T, cin, 1.0f, U + xi * point_stride(cout, cin), cin,
             Vb + xi * point_stride(cin, T), T, 0.0f, Mb + xi * point_stride(cout, T), T, gopt);
-    output_transform(Mb, bias, cout, s.h, s.w, g, n0, nb, out, threads);
+    output_transform(Mb, bias, cout, s.h, s.w, g, n0, nb, out, threads, accumulate);
   };
   const int64_t blocks = (s.n + g.nb - 1) / g.nb;
   const int threads = region_threads(ctx.threads);
@@ -304,7 +305,7 @@ void forward(const Conv2dShape& s, const float* x, const float* w, const float* 
 }
 
 void backward(const Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx, float* dw,
-              const Ctx& ctx, float* ws) {
+              const Ctx& ctx, float* ws, bool accumulate_dx) {
   const Geo g = geo_of(s);
   const int64_t T = g.nb * g.per;
   float* U = ws;                             // 16 x C x OC (input gradient) or 16 x OC x C (dU)
@@ -312,7 +313,7 @@ void backward(const Conv2dShape& s, const float* x, const float* w, const float*
   float* B = A + kPoints * point_stride(std::max(s.c, s.oc), T);
   if (dx) {  // dx = the forward of dy with the flipped kernel, channels swapped
     kernel_transform(w, s.oc, s.c, true, U, ctx.threads);
-    convolve(s, dy, s.oc, s.c, U, nullptr, dx, ctx, A, B);
+    convolve(s, dy, s.oc, s.c, U, nullptr, dx, ctx, A, B, accumulate_dx);
   }
   if (dw) {
     // dU (into Ub) += the block's Z * V^T; `first`: the block that overwrites Ub

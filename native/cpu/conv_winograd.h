@@ -15,8 +15,8 @@ bool eligible(const Conv2dShape& s);
 size_t workspace_floats(const Conv2dShape& s);
 void forward(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y, const Ctx& ctx,
              float* ws);
-// dx and dw may be null (not computed); db is left to the caller.
+// dx and dw may be null (not computed); db is left to the caller. accumulate_dx: dx += the input gradient.
 void backward(const Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx, float* dw,
-              const Ctx& ctx, float* ws);
+              const Ctx& ctx, float* ws, bool accumulate_dx = false);
 
 }  // namespace mimic::ops::winograd

@@ -895,8 +895,12 @@ void Network::backward(const std::vector<const float*>& output_grads, bool input
     kcall(L, [&] {
       switch (L.op) {
         case Op::Conv: {
-          float* dx = acquire(L.in[0]);
-          ops::conv2d_backward(L.conv, x, P(0), dy, dx, PG(0), PG(1), ctx_, I.workspace.data());
+          // A second contribution (a ResNet block's input: its shortcut's gradient came first) is added in place by
+          // the convolution itself, not written to scratch and summed in a pass after.
+          const int t = L.in[0];
+          const bool add = I.written[t] && !(I.tensors[t].is_input && !input_grads);
+          float* dx = add ? D(t) : acquire(t);
+          ops::conv2d_backward(L.conv, x, P(0), dy, dx, PG(0), PG(1), ctx_, I.workspace.data(), add);
           break;
         }
         case Op::BN: {

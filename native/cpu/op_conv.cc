@@ -187,10 +187,8 @@ inline void col2im_same_row(float* in, int64_t H, int64_t W, int64_t dh, int64_t
   for (int64_t k = k0; k < k1; ++k) dst[k] += in[k];
 }
 
-// dx (images [n0, n0+nbb), channels of group g) = col2im(dcol); each task owns one (image, channel) plane.
-// dcol is scratch: the "same" path zeroes its wrapped entries.
 void col2im_three_tap_s2(const Conv2dShape& s, const Plan& p, const float* dcol, int64_t n0, int64_t nbb, int64_t g,
-                         float* dx, int threads) {
+                         float* dx, int threads, bool accumulate) {
   const int64_t cols = nbb * p.ohw, half = (s.w + 1) / 2;
   parallel_for(p.cg * nbb, threads, [&](int64_t t0, int64_t t1) {
     // even[k] / odd[k]: what dx columns 2k / 2k + 1 of a row receive; zero past the output columns
@@ -199,7 +197,7 @@ void col2im_three_tap_s2(const Conv2dShape& s, const Plan& p, const float* dcol,
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t ci = t / nbb, b = t % nbb;
       float* plane = dx + ((n0 + b) * s.c + g * p.cg + ci) * s.h * s.w;
-      std::memset(plane, 0, sizeof(float) * s.h * s.w);
+      if (!accumulate) std::memset(plane, 0, sizeof(float) * s.h * s.w);
       for (int64_t i = 0; i < s.kh; ++i) {
         const float* in0 = dcol + (ci * s.kh + i) * 3 * cols + b * p.ohw;
         for (int64_t oh = 0; oh < p.oh; ++oh) {
@@ -218,15 +216,17 @@ void col2im_three_tap_s2(const Conv2dShape& s, const Plan& p, const float* dcol,
   });
 }
 
+// dx (images [n0, n0+nbb), channels of group g) = col2im(dcol), or += with `accumulate`; each task owns one
+// (image, channel) plane. dcol is scratch: the "same" path zeroes its wrapped entries.
 void col2im(const Conv2dShape& s, const Plan& p, float* dcol, int64_t n0, int64_t nbb, int64_t g, float* dx,
-            int threads) {
-  if (three_tap_s2(s)) return col2im_three_tap_s2(s, p, dcol, n0, nbb, g, dx, threads);
+            int threads, bool accumulate) {
+  if (three_tap_s2(s)) return col2im_three_tap_s2(s, p, dcol, n0, nbb, g, dx, threads, accumulate);
   const int64_t cols = nbb * p.ohw;
   parallel_for(p.cg * nbb, threads, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t ci = t / nbb, b = t % nbb;
       float* plane = dx + ((n0 + b) * s.c + g * p.cg + ci) * s.h * s.w;
-      std::memset(plane, 0, sizeof(float) * s.h * s.w);
+      if (!accumulate) std::memset(plane, 0, sizeof(float) * s.h * s.w);
       for (int64_t i = 0; i < s.kh; ++i)
         for (int64_t j = 0; j < s.kw; ++j) {
           const int64_t row = (ci * s.kh + i) * s.kw + j;
@@ -375,7 +375,7 @@ ConvAlgo algo_for(const Conv2dShape& s, const Ctx& ctx, Pass pass) {
 }
 // The im2col backward: per image block, dW += dY * col^T and dcol = W^T * dY scattered by col2im.
 void im2col_backward(const Conv2dShape& s, const Plan& p, const float* x, const float* w, const float* dy, float* dx,
-                     float* dw, const Ctx& ctx, const Workspace& ws) {
+                     float* dw, const Ctx& ctx, const Workspace& ws, bool accumulate_dx) {
   const GemmOptions gopt{ctx.threads, ctx.path};
   for (int64_t n0 = 0; n0 < s.n; n0 += p.nb) {
     const int64_t nbb = std::min(p.nb, s.n - n0), cols = nbb * p.ohw;
@@ -408,11 +408,11 @@ void im2col_backward(const Conv2dShape& s, const Plan& p, const float* x, const 
       }
       if (dx) {
         if (direct) {
-          sgemm(Trans::T, Trans::N, p.ckk, cols, p.ocg, 1.0f, wg, p.ckk, dyg, lddy, 0.0f,
+          sgemm(Trans::T, Trans::N, p.ckk, cols, p.ocg, 1.0f, wg, p.ckk, dyg, lddy, accumulate_dx ? 1.0f : 0.0f,
                 dx + (n0 * s.c + g * p.cg) * s.h * s.w, s.h * s.w, gopt);
         } else {
           sgemm(Trans::T, Trans::N, p.ckk, cols, p.ocg, 1.0f, wg, p.ckk, dyg, lddy, 0.0f, ws.col, cols, gopt);
-          col2im(s, p, ws.col, n0, nbb, g, dx, ctx.threads);
+          col2im(s, p, ws.col, n0, nbb, g, dx, ctx.threads, accumulate_dx);
         }
       }
     }
@@ -469,7 +469,7 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
 }
 
 void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx, float* dw,
-                     float* db, const Ctx& ctx, float* workspace) {
+                     float* db, const Ctx& ctx, float* workspace, bool accumulate_dx) {
   conv2d_check(s);
   const Plan p = plan_of(s);
   if (db) {
@@ -491,10 +491,10 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
   const ConvAlgo ax = dx ? algo_for(s, ctx, Pass::InputGrad) : ConvAlgo::Auto;
   const ConvAlgo aw = dw ? algo_for(s, ctx, Pass::WeightGrad) : ConvAlgo::Auto;
   auto run = [&](ConvAlgo algo, float* gx, float* gw) {
-    if (algo == ConvAlgo::Direct) return direct::backward(s, x, w, dy, gx, gw, ctx);  // needs no workspace
+    if (algo == ConvAlgo::Direct) return direct::backward(s, x, w, dy, gx, gw, ctx, accumulate_dx);  // no workspace
     Workspace ws(s, p, workspace);
-    if (algo == ConvAlgo::Winograd) return winograd::backward(s, x, w, dy, gx, gw, ctx, ws.col);
-    im2col_backward(s, p, x, w, dy, gx, gw, ctx, ws);
+    if (algo == ConvAlgo::Winograd) return winograd::backward(s, x, w, dy, gx, gw, ctx, ws.col, accumulate_dx);
+    im2col_backward(s, p, x, w, dy, gx, gw, ctx, ws, accumulate_dx);
   };
   if (!dx || !dw || ax == aw) return run(dx ? ax : aw, dx, dw);
   run(aw, nullptr, dw);

@@ -54,8 +54,9 @@ void conv2d_check(const Conv2dShape& s);  // throws InvalidArgument naming the b
 size_t conv2d_workspace_floats(const Conv2dShape& s);
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y,
                     const Ctx& ctx = {}, float* workspace = nullptr);
+// accumulate_dx: dx += the input gradient (the network adds a tensor's second gradient contribution in place).
 void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx, float* dw,
-                     float* db, const Ctx& ctx = {}, float* workspace = nullptr);
+                     float* db, const Ctx& ctx = {}, float* workspace = nullptr, bool accumulate_dx = false);
 
 // ---------------------------------------------------------------------------------------------------------
 // BatchNorm (2-D: S = H*W; 1-D: (N,C) with S = 1 or (N,C,L) with S = L):
