@@ -308,7 +308,56 @@ void input_grad_stride1(const Conv2dShape& s, const float* w, const float* dy, f
 //   sum over oc, a, b of w[oc][c][py + SH a][px + SW b] * dy[oc][i - a][j - b],
 // a stride-1 forward of dy (padded by A - 1, B - 1 before, to an Hq x Wq output after) with that sub-kernel flipped
 // and transposed; its output is scattered to dx. Positions of a phase with no taps get 0.
+// The stride-phase sub-convolution (py, px) of dx (see input_grad_phases) into dp (N, C, Hq, Wq); false if the
+// phase has no taps.
+bool phase_forward(const Conv2dShape& s, const Geo& g, const float* w, const float* dy, int64_t py, int64_t px,
+                   float* dp, const Ctx& ctx) {
+  const int64_t A = py < s.kh ? (s.kh - py + g.sh - 1) / g.sh : 0, B = px < s.kw ? (s.kw - px + g.sw - 1) / g.sw : 0;
+  if (A == 0 || B == 0) return false;
+  Conv2dShape t;
+  t.n = s.n;
+  t.c = s.oc;
+  t.h = g.oh;
+  t.w = g.ow;
+  t.oc = s.c;
+  t.kh = A;
+  t.kw = B;
+  t.pad_t = A - 1;
+  t.pad_l = B - 1;
+  t.pad_b = g.hq - g.oh;
+  t.pad_r = g.wq - g.ow;
+  forward_any(t, dy, flipped_taps(s, w, py, px, A, B).data(), nullptr, dp, ctx);
+  return true;
+}
+
+// dx at stride 2 with pad-left 1 and a kernel >= 2 wide (ResNet's stride-2 3x3): dx column 2k is phase px = 1's
+// column k, column 2k + 1 phase px = 0's column k + 1, so each dx row is one interleave of the two phases' rows
+// (written, or added with `accumulate`): no zeroing of dx, no per-element scatter.
+bool input_grad_phase_pairs(const Conv2dShape& s, const float* w, const float* dy, float* dx, const Ctx& ctx,
+                            bool accumulate) {
+  const Geo g = geo_of(s, 1);
+  if (g.sh != 2 || g.sw != 2 || s.pad_l != 1 || s.kw < 2 || s.kh < 2) return false;
+  float* dp0 = scratch(2, static_cast<size_t>(2 * s.n * s.c * g.planeq));
+  float* dp1 = dp0 + s.n * s.c * g.planeq;
+  const auto row_op = accumulate ? add_interleave2 : interleave2;
+  for (int64_t py = 0; py < 2; ++py) {
+    phase_forward(s, g, w, dy, py, 0, dp0, ctx);
+    phase_forward(s, g, w, dy, py, 1, dp1, ctx);
+    parallel_for(s.n * s.c, ctx.threads, [&](int64_t t0, int64_t t1) {
+      for (int64_t nc = t0; nc < t1; ++nc)
+        for (int64_t iq = 0; iq < g.hq; ++iq) {
+          const int64_t y = 2 * iq + py - s.pad_t;
+          if (y < 0 || y >= s.h) continue;
+          const int64_t at = nc * g.planeq + iq * g.wq;
+          row_op(dp1 + at, dp0 + at + 1, dx + nc * s.h * s.w + y * s.w, s.w);
+        }
+    });
+  }
+  return true;
+}
+
 void input_grad_phases(const Conv2dShape& s, const float* w, const float* dy, float* dx, const Ctx& ctx, bool accumulate) {
+  if (input_grad_phase_pairs(s, w, dy, dx, ctx, accumulate)) return;
   const Geo g = geo_of(s, 1);
   if (!accumulate) std::memset(dx, 0, sizeof(float) * static_cast<size_t>(s.n * s.c * s.h * s.w));
   float* dp = scratch(2, static_cast<size_t>(s.n * s.c * g.planeq));
