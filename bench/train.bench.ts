@@ -3,7 +3,7 @@
  * batch 128, 32x32) on the native engine vs PyTorch 1.13 CPU in the same run, 1 thread and all threads; the eval
  * forward (batch 64) native vs onnxruntime and PyTorch; the batch-128 step's planned memory and peak RSS. Width 16 runs
  * three rounds of ours-then-PyTorch (load bursts on the shared 2-vCPU machine otherwise fall on one side).
- * Run: npm run bench -- train    (MIMIC_BENCH_QUICK=1: width 16 only)
+ * Run: npm run bench -- train    (MIMIC_BENCH_QUICK=1: width 16 only, one round; MIMIC_BENCH_WIDTHS=16: some widths)
  */
 import * as ort from 'onnxruntime-node';
 import { buildInfo, encodeModel, setThreads } from '../lib/index.ts';
@@ -18,7 +18,8 @@ const quick = process.env.MIMIC_BENCH_QUICK === '1';
 export async function runTrainBench(): Promise<string> {
   const all = buildInfo().threads;
   const threadCounts = [...new Set([1, all])];
-  const widths = quick ? [16] : [64, 16];
+  const only = process.env.MIMIC_BENCH_WIDTHS?.split(',').map(Number).filter((w) => w > 0);
+  const widths = only?.length ? only : quick ? [16] : [64, 16];
   const trainRows: (string | number)[][] = [];
   const fwdRows: (string | number)[][] = [];
   const memRows: (string | number)[][] = [];
