@@ -307,9 +307,9 @@ void input_grad_stride1(const Conv2dShape& s, const float* w, const float* dy, f
 // dx, stride > 1, one stride phase at a time: padded input rows py + SH i, columns px + SW j receive
 //   sum over oc, a, b of w[oc][c][py + SH a][px + SW b] * dy[oc][i - a][j - b],
 // a stride-1 forward of dy (padded by A - 1, B - 1 before, to an Hq x Wq output after) with that sub-kernel flipped
-// and transposed; its output is scattered to dx. Positions of a phase with no taps get 0.
-// The stride-phase sub-convolution (py, px) of dx (see input_grad_phases) into dp (N, C, Hq, Wq); false if the
-// phase has no taps.
+// and transposed. phase_forward computes phase (py, px) into dp (N, C, Hq, Wq) (false: the phase has no taps);
+// input_grad_phases scatters each phase to dx (positions of a phase with no taps get 0), or, at stride 2,
+// input_grad_phase_pairs interleaves two phases per dx row.
 bool phase_forward(const Conv2dShape& s, const Geo& g, const float* w, const float* dy, int64_t py, int64_t px,
                    float* dp, const Ctx& ctx) {
   const int64_t A = py < s.kh ? (s.kh - py + g.sh - 1) / g.sh : 0, B = px < s.kw ? (s.kw - px + g.sw - 1) / g.sw : 0;
@@ -363,21 +363,7 @@ void input_grad_phases(const Conv2dShape& s, const float* w, const float* dy, fl
   float* dp = scratch(2, static_cast<size_t>(s.n * s.c * g.planeq));
   for (int64_t py = 0; py < g.sh; ++py)
     for (int64_t px = 0; px < g.sw; ++px) {
-      const int64_t A = py < s.kh ? (s.kh - py + g.sh - 1) / g.sh : 0, B = px < s.kw ? (s.kw - px + g.sw - 1) / g.sw : 0;
-      if (A == 0 || B == 0) continue;
-      Conv2dShape t;
-      t.n = s.n;
-      t.c = s.oc;
-      t.h = g.oh;
-      t.w = g.ow;
-      t.oc = s.c;
-      t.kh = A;
-      t.kw = B;
-      t.pad_t = A - 1;
-      t.pad_l = B - 1;
-      t.pad_b = g.hq - g.oh;
-      t.pad_r = g.wq - g.ow;
-      forward_any(t, dy, flipped_taps(s, w, py, px, A, B).data(), nullptr, dp, ctx);  // (N, C, Hq, Wq)
+      if (!phase_forward(s, g, w, dy, py, px, dp, ctx)) continue;  // (N, C, Hq, Wq)
       parallel_for(s.n * s.c, ctx.threads, [&](int64_t t0, int64_t t1) {
         for (int64_t nc = t0; nc < t1; ++nc) {
           const float* src = dp + nc * g.planeq;
