@@ -5,7 +5,8 @@
 // reference on Float64Arrays, with the same arguments:
 //   conv2dForward({x, xShape:[N,C,H,W], w, wShape:[OC,C/G,KH,KW], b?, stride?:[sh,sw], pads?:[t,l,b,r],
 //                  dilation?:[dh,dw], groups?, threads?, conv?:'auto'|'im2col'|'winograd'|'direct'}) -> {y, yShape}
-//   conv2dBackward({...same, dy}) -> {dx, dw, db}
+//   conv2dBackward({...same, dy, dxAdd?}) -> {dx, dw, db}  (dxAdd: dx = dxAdd + the input gradient; the float32
+//     kernel adds in place, its accumulate_dx path)
 //   batchNormForward({x, shape:[N,C(,L)|(,H,W)], gamma?, beta?, runningMean?, runningVar?, mode?:'train'|'eval'|
 //                     'frozen', eps?, momentum?}) -> {y, saveMean, saveInvstd, runningMean?, runningVar?}
 //   batchNormBackward({x, shape, gamma?, saveMean, saveInvstd, dy, mode?}) -> {dx, dgamma, dbeta}
