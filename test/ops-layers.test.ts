@@ -84,8 +84,10 @@ test('batchnorm: a large offset over a small spread (statistics that summed x^2 
   const x = gaussian(16 * 3 * 64, seed, 0.01);
   for (let i = 0; i < x.length; ++i) x[i] += [500, -300, 40][Math.floor(i / per) % c];
   const { f } = both('batchNormForward', { x, shape, mode: 'train', threads: 1 }, ['saveMean', 'saveInvstd'], 'offset 500, sd 0.01', 1e-4);
-  // y = (x - mean) * invstd has unit spread; summed around 0, E[x^2] - mean^2 would have lost the variance
-  both('batchNormForward', { x, shape, mode: 'train', threads: 1 }, ['y'], 'offset 500, sd 0.01', 1e-3);
+  // y = (x - mean) * invstd has unit spread; summed around 0, E[x^2] - mean^2 would have lost the variance (errors of
+  // order 1). The float32 mean itself is only within half an ulp of 500 (3e-5, i.e. 3e-3 of the spread), so y is
+  // held to 1e-2 of its scale.
+  both('batchNormForward', { x, shape, mode: 'train', threads: 1 }, ['y'], 'offset 500, sd 0.01', 1e-2);
   assert.ok(f.saveInvstd.every((v: number) => v > 50 && v < 200), 'invstd near 1 / 0.01');
 });
 
