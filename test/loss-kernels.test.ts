@@ -89,7 +89,11 @@ test('attention transfer: fused float32 vs float64 reference, several layers, p 
     assertLossClose(got.loss, want.loss, 1e-5, scale, `p=${p} total`);
     for (let i = 0; i < spec.length; ++i) {
       assertLossClose(got.layerLosses[i], want.layerLosses[i], 1e-5, 1e-12, `p=${p} layer ${i} loss`);
-      assertArrayClose(got.grads[i], want.grads[i], 1e-5, `p=${p} layer ${i} grad`);
+      // a 1x1 map normalises to 1 whatever the input: its exact gradient is 0 but for the normalisation's eps
+      // (~1e-10 here), a cancellation float32 resolves to ~1e-5 of itself only (1 seed in ~50 failed a bare 1e-5);
+      // held to a floor far below any real gradient instead
+      const floor = spec[i].h * spec[i].w === 1 ? 1e-8 * spec[i].beta : 1e-30;
+      assertArrayClose(got.grads[i], want.grads[i], 1e-5, `p=${p} layer ${i} grad`, floor);
     }
   }
 });
