@@ -191,7 +191,8 @@ void fill_interior(const Conv2dShape& s, const Geo& g, const float* x, float* xp
         copy_row(row + s.pad_l, src, s.w);
         continue;
       }
-      for (int64_t px = 0; px < 2; ++px) {  // input columns xc0, xc0 + 2, ... land in column phase px from (xc0 + pad) / 2
+      // input columns xc0, xc0 + 2, ... land in column phase px from (xc0 + pad) / 2
+      for (int64_t px = 0; px < 2; ++px) {
         const int64_t xc0 = ((px - s.pad_l) % 2 + 2) % 2;
         if (xc0 < s.w) gather_even(src + xc0, row + px * g.pstride + (xc0 + s.pad_l) / 2, (s.w - xc0 + 1) / 2);
       }
@@ -291,7 +292,8 @@ std::vector<float> flipped_taps(const Conv2dShape& s, const float* w, int64_t py
 }
 
 // dx, stride 1: the forward of dy padded by (K - 1 - pad) with w flipped in space and transposed in channels.
-void input_grad_stride1(const Conv2dShape& s, const float* w, const float* dy, float* dx, const Ctx& ctx, bool accumulate) {
+void input_grad_stride1(const Conv2dShape& s, const float* w, const float* dy, float* dx, const Ctx& ctx,
+                        bool accumulate) {
   Conv2dShape t = s;
   t.c = s.oc;
   t.oc = s.c;
@@ -356,7 +358,8 @@ bool input_grad_phase_pairs(const Conv2dShape& s, const float* w, const float* d
   return true;
 }
 
-void input_grad_phases(const Conv2dShape& s, const float* w, const float* dy, float* dx, const Ctx& ctx, bool accumulate) {
+void input_grad_phases(const Conv2dShape& s, const float* w, const float* dy, float* dx, const Ctx& ctx,
+                       bool accumulate) {
   if (input_grad_phase_pairs(s, w, dy, dx, ctx, accumulate)) return;
   const Geo g = geo_of(s, 1);
   if (!accumulate) std::memset(dx, 0, sizeof(float) * static_cast<size_t>(s.n * s.c * s.h * s.w));

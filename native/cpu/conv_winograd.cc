@@ -236,11 +236,6 @@ void weight_grad(const float* dU, int64_t oc, int64_t c, float* dw, int threads)
   });
 }
 
-// Threads a region asking for `requested` gets (0: the pool's size).
-int region_threads(int requested) {
-  const int size = ThreadPool::global().size();
-  return requested <= 0 ? size : std::min(requested, size);
-}
 // With several threads and at least two image blocks per thread, each thread takes whole blocks, single-threaded,
 // in buffers of its own: a block is small (kBlockFloats), and its transforms and 16 GEMMs split over the threads
 // were mostly synchronisation.
@@ -269,7 +264,7 @@ void convolve(const Conv2dShape& s, const float* in, int64_t cin, int64_t cout, 
     output_transform(Mb, bias, cout, s.h, s.w, g, n0, nb, out, threads, accumulate);
   };
   const int64_t blocks = (s.n + g.nb - 1) / g.nb;
-  const int threads = region_threads(ctx.threads);
+  const int threads = ThreadPool::global().threads_for(ctx.threads);
   if (blocks_per_thread(blocks, threads)) {
     const int64_t per = kPoints * point_stride(std::max(cin, cout), g.nb * g.per);
     parallel_for(blocks, threads, [&](int64_t b0, int64_t b1) {
@@ -327,7 +322,7 @@ void backward(const Conv2dShape& s, const float* x, const float* w, const float*
               Tb, first ? 0.0f : 1.0f, Ub + xi * point_stride(s.oc, s.c), s.c, gopt);
     };
     const int64_t blocks = (s.n + g.nb - 1) / g.nb;
-    const int threads = region_threads(ctx.threads);
+    const int threads = ThreadPool::global().threads_for(ctx.threads);
     if (blocks_per_thread(blocks, threads)) {
       // each thread's blocks into its own dU (parallel_for's contiguous split: part b0 / chunk), summed in part
       // order after the region

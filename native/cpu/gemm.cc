@@ -464,7 +464,7 @@ void sgemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, con
   }
 
   ThreadPool& pool = ThreadPool::global();
-  int want = opt.threads == 0 ? pool.size() : std::min(opt.threads, pool.size());
+  int want = pool.threads_for(opt.threads);
   if (macs < 6e6) want = 1;  // waking pool workers (condition variable) costs more than it saves
   if (want > 1) {
     const Plan p = choose_plan(P.cfg, M, N, K, want);

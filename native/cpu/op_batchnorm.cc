@@ -16,6 +16,7 @@
 #include "mimic/ops.h"
 #include "mimic/status.h"
 #include "mimic/threadpool.h"
+#include "relu_map.h"
 
 namespace mimic::ops {
 
@@ -37,7 +38,6 @@ constexpr int64_t kBlock = 1024;  // elements per channel between two folds into
 // The forward's per-element map, shared with the fused backward's ReLU mask so both see the same float value
 // (this file is compiled with -ffp-contract=off: no FMA contraction may change it in one place only).
 inline float bn_apply(float x, float mean, float scale, float shift) { return (x - mean) * scale + shift; }
-inline float relu(float v) { return v <= 0.0f ? 0.0f : v; }  // NaN propagates, as relu_forward
 
 // Per-channel affine of the forward, from the saved (float) statistics, in forward and backward alike.
 struct Affine {
@@ -157,7 +157,7 @@ void forward_impl(const BatchNormShape& s, BnMode mode, const float* x, const fl
         const float am = a.mean, as = a.scale, ash = a.shift;
         for (int64_t i = 0; i < S; ++i) {
           const float v = bn_apply(xr[i], am, as, ash);
-          yr[i] = Relu ? relu(v) : v;
+          yr[i] = Relu ? relu_value(v) : v;
         }
       }
   });
@@ -263,7 +263,7 @@ void bn_add_impl(const BatchNormShape& s, const float* a, const BnAffine& fa, co
         for (int64_t i = 0; i < S; ++i) {  // each term as the BN forward stores it, then the Add's (a + b)
           const float u = A ? bn_apply(ar[i], p.mean, p.scale, p.shift) : ar[i];
           const float v = B ? bn_apply(br[i], q.mean, q.scale, q.shift) : br[i];
-          yr[i] = Relu ? relu(u + v) : u + v;
+          yr[i] = Relu ? relu_value(u + v) : u + v;
         }
       }
   });

@@ -14,9 +14,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <vector>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "conv_direct.h"
 #include "conv_winograd.h"
@@ -340,9 +340,10 @@ enum class Pass { Forward, InputGrad, WeightGrad };
 // gradients of Winograd's layers stay there; except both gradients of narrow strided layers on maps of >= 32x32
 // (since the weight gradient's chunks were sized for L2: the 16 -> 32 stride-2 layer's backward 7.3 -> 6.6-7.0 ms at
 // width 16, 8 -> 16 at width 8 / batch 256 6.4-7.2 -> 5.3-5.7 ms; and since the input gradient's stride phases are
-// interleaved row by row: 6.8 -> 6.4-6.6 ms; the 16x16 and 8x8 inputs' stayed slower either way). Per-layer choices: 3-4% off the width-16 and width-8 steps. The last
-// two rules hold on the AVX-512 kernels only: on AVX2 (the 8 x 32 tile as four 4 x 16 passes) they made the
-// convolutions' forward 3-7% slower (MIMIC_MAX_PATH=avx2), so there only the narrow stride-1 layers go direct.
+// interleaved row by row: 6.8 -> 6.4-6.6 ms; the 16x16 and 8x8 inputs' stayed slower either way). Per-layer
+// choices: 3-4% off the width-16 and width-8 steps. The rules beyond the narrow stride-1 layers hold on the AVX-512
+// kernels only: on AVX2 (the 8 x 32 tile as four 4 x 16 passes) they made the convolutions' forward 3-7% slower
+// (MIMIC_MAX_PATH=avx2), so there only the narrow stride-1 layers go direct.
 constexpr int64_t kDirectMaxChannels = 32;
 constexpr int64_t kDirectMinInputGradMap = 16 * 16;
 constexpr int64_t kDirectMinStridedMap = 32 * 32;  // of the input
@@ -351,15 +352,15 @@ bool direct_auto(const Conv2dShape& s, const Ctx& ctx, Pass pass) {
   if (path != KernelPath::Avx512 && path != KernelPath::Avx2) return false;
   const bool stride1 = s.stride_h == 1 && s.stride_w == 1, spatial = s.kh > 1 || s.kw > 1;
   const bool wide = path == KernelPath::Avx512;  // the rules beyond the narrow stride-1 layers: AVX-512 only
+  const bool narrow_strided =
+      wide && !stride1 && spatial && s.c <= kDirectMaxChannels && s.h * s.w >= kDirectMinStridedMap;
   switch (pass) {
     case Pass::Forward: return (stride1 && !winograd_auto(s)) || (wide && spatial && s.c <= kDirectMaxChannels);
     case Pass::InputGrad:
       return (stride1 && (!winograd_auto(s) ||
                           (wide && s.c <= kDirectMaxChannels && s.oh() * s.ow() >= kDirectMinInputGradMap))) ||
-             (wide && !stride1 && spatial && s.c <= kDirectMaxChannels && s.h * s.w >= kDirectMinStridedMap);
-    case Pass::WeightGrad:
-      return (stride1 && !winograd_auto(s)) ||
-             (wide && !stride1 && spatial && s.c <= kDirectMaxChannels && s.h * s.w >= kDirectMinStridedMap);
+             narrow_strided;
+    case Pass::WeightGrad: return (stride1 && !winograd_auto(s)) || narrow_strided;
   }
   return false;
 }

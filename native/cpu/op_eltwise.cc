@@ -9,15 +9,13 @@
 #include "mimic/ops.h"
 #include "mimic/status.h"
 #include "mimic/threadpool.h"
+#include "relu_map.h"
 
 namespace mimic::ops {
 
 namespace {
 constexpr int64_t kGrain = 1 << 15;  // elementwise work below this runs on the calling thread
 int threads_for(int64_t n, int threads) { return n < kGrain ? 1 : threads; }
-// The ReLU's element maps, shared by relu_* and the fused add_relu_* (the same bits by construction).
-inline float relu_value(float v) { return v <= 0.0f ? 0.0f : v; }        // NaN propagates
-inline float relu_grad(float y, float g) { return y > 0.0f ? g : 0.0f; }  // 0 at exactly 0 and for NaN
 void check_n(int64_t n, const char* op) {
   MIMIC_REQUIRE(n >= 0, Code::InvalidArgument, std::string(op) + ": n (" + std::to_string(n) + ") must be >= 0");
 }

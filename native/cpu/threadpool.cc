@@ -108,7 +108,7 @@ void ThreadPool::worker_loop(int tid, uint64_t seen) {
 }
 
 void ThreadPool::run(int requested, const std::function<void(int, int)>& fn) {
-  int nthreads = requested <= 0 ? size_ : std::min(requested, size_);
+  const int nthreads = threads_for(requested);
   if (nthreads <= 1 || t_in_region) {
     fn(0, 1);
     return;

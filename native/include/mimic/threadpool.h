@@ -1,6 +1,7 @@
 // A small persistent thread pool. One parallel region runs at a time (callers from different threads queue
 // on a mutex); a region started from inside a worker runs serially on that worker, so nesting is safe.
 #pragma once
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <exception>
@@ -21,6 +22,8 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const { return size_; }
+  // The threads a region asking for `requested` gets (requested <= 0: size()).
+  int threads_for(int requested) const { return requested <= 0 ? size_ : std::min(requested, size_); }
 
   // Runs fn(tid, nthreads) for tid in [0, nthreads) with nthreads = min(requested, size()) (requested <= 0
   // means size()). The caller runs tid 0 and returns when every tid has finished.
