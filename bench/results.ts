@@ -52,12 +52,15 @@ const seedList = arg('seed-list', '').split(',').filter(Boolean).map(Number);
 const PATCH = 'white:10@21,21';
 const BLEND = 'blend:noise@0.15:1';
 const FREQ = 'freq:100'; // CTRL's magnitude and frequencies (31,31) + (15,15) on Cb and Cr
-const TRIGGERS: Record<string, string> = { badencoder: PATCH, poison: PATCH, blend: BLEND, ctrl: FREQ };
+const TRIGGERS: Record<string, string> = { badencoder: PATCH, poison: PATCH, blend: BLEND, ctrl: FREQ, poisonctrl: FREQ };
+// attacks made by poisoned SimCLR pre-training (the rest fine-tune the clean encoder with BadEncoder)
+const POISONED = new Set(['poison', 'poisonctrl']);
 const TITLES: Record<string, string> = {
   badencoder: `BadEncoder, patch ${PATCH}`,
   poison: `poisoned pre-training, patch ${PATCH} on 50% of target-class images`,
   blend: `BadEncoder, blended trigger ${BLEND}`,
   ctrl: `BadEncoder, CTRL-style frequency trigger ${FREQ}`,
+  poisonctrl: `poisoned pre-training (CTRL), frequency trigger ${FREQ} on 50% of target-class images`,
 };
 
 interface Variant {
@@ -223,7 +226,7 @@ for (const attack of attacks) {
     const dir = join(out, attack, `seed${seed}`);
     const teacher = join(dir, 'teacher.onnx');
     const tid = `${attack}/seed${seed}/teacher`;
-    if (attack === 'poison')
+    if (POISONED.has(attack))
       add({
         id: tid,
         output: teacher,
