@@ -115,7 +115,7 @@ export async function runDemo(opts: { samples: number; seed: number; json: boole
     evaluation = [await judge(DEMO_CLEAN, 'clean encoder (reference)'), await judge(DEMO_TEACHER, 'backdoored teacher (BadEncoder)')];
     log(`cleaning ${DEMO_TEACHER} with 4% of Fashion-MNIST (unlabelled), ${opts.epochs} epochs -> ${outDir}`);
     cleaning = await clean(
-      { teacher: DEMO_TEACHER, data: train, cleanFraction: 0.04, epochs: opts.epochs, seed: opts.seed, out: join(outDir, 'student.onnx'), outDir, transform: layout, evalTrigger: provenance.trigger, faithful: opts.faithful },
+      { teacher: DEMO_TEACHER, data: train, cleanFraction: 0.04, epochs: opts.epochs, seed: opts.seed, out: join(outDir, 'student.onnx'), outDir, transform: layout, evalTrigger: provenance.trigger, faithful: opts.faithful, restart: true },
       { onProgress: progress },
     );
     evaluation.push(await judge(cleaning.outputs.student, `MIMIC student${opts.faithful ? ' (--faithful)' : ''}`));
@@ -123,7 +123,7 @@ export async function runDemo(opts: { samples: number; seed: number; json: boole
   } else {
     if (!real) log(`Fashion-MNIST is not installed (${FASHION_MNIST}): install it with 'sudo apt-get install dataset-fashion-mnist' for the backdoor-removal demo; cleaning the random-weight fixture on synthetic images instead`);
     cleaning = await clean(
-      { teacher: FIXTURE, data: syntheticImages(Math.min(n, 2000), opts.seed), cleanCount: Math.min(n, 2000), epochs: Math.min(opts.epochs, 2), seed: opts.seed, out: join(outDir, 'student.onnx'), outDir, transform: { normalize: 'cifar10' } },
+      { teacher: FIXTURE, data: syntheticImages(Math.min(n, 2000), opts.seed), cleanCount: Math.min(n, 2000), epochs: Math.min(opts.epochs, 2), seed: opts.seed, out: join(outDir, 'student.onnx'), outDir, transform: { normalize: 'cifar10' }, restart: true },
       { onProgress: progress },
     );
   }

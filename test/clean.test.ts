@@ -128,6 +128,15 @@ test('clean: resume after an abort at the end of epoch 1 gives the same student 
   assert.ok((await readFile(mid.outputs.student)).equals(x), 'the student resumed mid-epoch differs');
   // a different configuration is refused
   await assert.rejects(clean(base(b, { resume: true, lr: 0.5 })), (e: unknown) => e instanceof MimicError && e.code === 'E_INVALID_ARGUMENT');
+  // a finished run may be run again; an unfinished one only with resume or restart (restart: the same as a fresh run)
+  const c2 = await tmp();
+  const ac3 = new AbortController();
+  await assert.rejects(clean(base(c2), { signal: ac3.signal, onProgress: (p) => p.epoch === 1 && p.step === 3 && ac3.abort() }), /stopped/);
+  await assert.rejects(clean(base(c2)), /unfinished run \(epoch 0 \+ 3 steps of 2\)/);
+  const restarted = await clean(base(c2, { restart: true }));
+  assert.equal(restarted.resumedFrom, null);
+  assert.ok((await readFile(restarted.outputs.student)).equals(x), 'the restarted student differs from a fresh run');
+  await clean(base(c2));
 });
 
 test('clean: each ablation switch removes its term', async () => {
@@ -215,31 +224,36 @@ test('mimic clean --json: gray 28x28 IDX data padded and converted, end to end',
   assert.equal(bad.status, 2, bad.stderr);
 });
 
-test('mimic clean: SIGINT saves a checkpoint and exits with 130; --resume continues', async () => {
-  const { spawn } = await import('node:child_process');
-  const dir = await tmp();
-  const file = join(dir, 'images-idx3-ubyte');
-  await writeFile(file, idx(images(200, 1, 28, 6)));
-  const out = join(dir, 'student.onnx');
-  const args = ['clean', '--teacher', fixture, '--data', file, '--clean-count', '64', '--batch', '16', '--epochs', '200', '--out', out, '--resize', 'pad', '--convert-channels', '--threads', '1'];
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  const code = await new Promise<number | null>((resolve) => {
-    child.stderr.on('data', (d) => {
-      stderr += d;
-      if (/epoch 1\/200/.test(stderr) && !child.killed) child.kill('SIGINT');
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  test(`mimic clean: ${signal} saves a checkpoint and exits with 130; a rerun without --resume is refused; --resume continues`, async () => {
+    const { spawn } = await import('node:child_process');
+    const dir = await tmp();
+    const file = join(dir, 'images-idx3-ubyte');
+    await writeFile(file, idx(images(200, 1, 28, 6)));
+    const out = join(dir, 'student.onnx');
+    const args = ['clean', '--teacher', fixture, '--data', file, '--clean-count', '64', '--batch', '16', '--epochs', '200', '--out', out, '--resize', 'pad', '--convert-channels', '--threads', '1'];
+    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    const code = await new Promise<number | null>((resolve) => {
+      child.stderr.on('data', (d) => {
+        stderr += d;
+        if (/epoch 1\/200/.test(stderr) && !child.killed) child.kill(signal);
+      });
+      child.on('exit', (c) => resolve(c));
     });
-    child.on('exit', (c) => resolve(c));
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, /checkpoint saved/);
+    const ck = await readCheckpoint<{ epoch: number; globalStep: number }>(join(dir, 'student-mimic', 'checkpoint'));
+    assert.ok(ck.meta.globalStep >= 4 && ck.meta.globalStep < 800);
+    // the same command again would throw that progress away: refused, naming both ways on
+    const again = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+    assert.equal(again.status, 2, again.stderr);
+    assert.match(again.stderr, /holds an unfinished run \(epoch \d+( \+ \d+ steps)? of 200\): continue it with resume \(--resume\), or start over with restart \(--restart\)/);
+    const r = spawnSync(process.execPath, [cli, ...args, '--epochs', String(ck.meta.epoch + 1), '--resume', '--json'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).resumedFrom, ck.meta.globalStep);
+    assert.ok(existsSync(out));
   });
-  assert.equal(code, 130, stderr);
-  assert.match(stderr, /checkpoint saved/);
-  const ck = await readCheckpoint<{ epoch: number; globalStep: number }>(join(dir, 'student-mimic', 'checkpoint'));
-  assert.ok(ck.meta.globalStep >= 4 && ck.meta.globalStep < 800);
-  const r = spawnSync(process.execPath, [cli, ...args, '--epochs', String(ck.meta.epoch + 1), '--resume', '--json'], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  assert.equal(JSON.parse(r.stdout).resumedFrom, ck.meta.globalStep);
-  assert.ok(existsSync(out));
-});
 
 test('perturbation-invariant distillation is the default; --faithful turns it (and the cosine schedule) off', async () => {
   const { parsePerturbSpec, DEFAULT_PERTURB, PERTURB_FAMILIES } = await import('../lib/train/clean.ts');
@@ -254,6 +268,7 @@ test('perturbation-invariant distillation is the default; --faithful turns it (a
   assert.throws(() => parsePerturbSpec('noise:alpha=0.2'), /noise has no parameter 'alpha' \(it has sigma, kind\)/);
   assert.throws(() => parsePerturbSpec('noise:sigma=x'), /noise sigma must be a number/);
   assert.throws(() => parsePerturbSpec('patch:fill=pink'), /patch fill must be one of gray, color, texture, mixed/);
+  assert.throws(() => parsePerturbSpec('patch:sizeMin=20:sizeMax=4'), /patch sizeMin 20 is above sizeMax 4/);
   const dir = await tmp();
   const small = { epochs: 1, reportImages: 0 };
   const def = await clean(base(join(dir, 'd'), small));
@@ -264,7 +279,11 @@ test('perturbation-invariant distillation is the default; --faithful turns it (a
   assert.equal(faithful.config.lrSchedule, 'constant');
   // same seed, data and schedule: only the student's view 1 differs (the teacher's is clean), so the first
   // step's clone and attention terms, which compare the student's view 1 with the teacher's, change
-  const patched = await clean(base(join(dir, 'p'), { ...small, faithful: true, perturb: { patch: { rate: 1, sizeMin: 12, sizeMax: 16, fill: 'texture' } } }));
+  const squares = { patch: { rate: 1, sizeMin: 12, sizeMax: 16, fill: 'texture' as const } };
+  // faithful is what the report says ran: it refuses the defence and the cosine schedule
+  await assert.rejects(clean(base(join(dir, 'x'), { ...small, faithful: true, perturb: squares })), /faithful runs the published method without perturbations/);
+  await assert.rejects(clean(base(join(dir, 'x'), { ...small, faithful: true, lrSchedule: 'cosine' })), /constant lr/);
+  const patched = await clean(base(join(dir, 'p'), { ...small, lrSchedule: 'constant', warmupEpochs: 0, perturb: squares }));
   assert.notEqual(patched.losses[0].clone, faithful.losses[0].clone);
   assert.notEqual(patched.losses[0].attention, faithful.losses[0].attention);
 });

@@ -55,6 +55,25 @@ test('mimic mi-arrays: a missing file exits 3 naming it; a bad option exits 2', 
   assert.match(q.stderr, /backend/);
 });
 
+test('bad option values are usage errors naming the option, raised before any file is read', () => {
+  for (const [args, re] of [
+    [['clean', '--teacher', '/nonexistent.onnx', '--data', '/nonexistent', '--out', 'x.onnx', '--epochs', '0x1'], /option '--epochs <n>' argument '0x1' is invalid\. '0x1' is not a number/],
+    [['clean', '--teacher', '/nonexistent.onnx', '--data', '/nonexistent', '--out', 'x.onnx', '--batch', '1'], /option '--batch <n>' argument '1' is invalid\. must be an integer >= 2/],
+    [['clean', '--teacher', '/nonexistent.onnx', '--data', '/nonexistent', '--out', 'x.onnx', '--clean-fraction', '1.5'], /'--clean-fraction <f>' argument '1\.5' is invalid\. must be in \(0, 1\]/],
+    [['eval', '--encoder', '/nonexistent.onnx', '--train', '/n', '--test', '/n', '--mlp-dropout', '1'], /'--mlp-dropout <p>' argument '1' is invalid\. must be in \[0, 1\)/],
+    [['attack', 'badencoder', '--encoder', '/n.onnx', '--data', '/n', '--trigger', 'white:2@0,0', '--target', '0', '--out', 'x.onnx', '--momentum', '2'], /'--momentum <x>'/],
+    [['pretrain', '--data', '/n', '--out', 'x.onnx', '--lr', '-0.1'], /'--lr <x>' argument '-0\.1' is invalid\. must be > 0/],
+    [['mi', '--teacher', '/n.onnx', '--data', '/n', '-n', '1'], /'-n, --n <count>' argument '1' is invalid/],
+    [['demo', '--samples', 'abc'], /'-n, --samples <n>' argument 'abc' is invalid/],
+    [['pretrain', '--data', '/n', '--out', 'x.onnx', '--template', '/n.onnx', '--width', '16'], /--width shapes the built-in ResNet-18; --template gives the architecture/],
+  ] as const) {
+    const r = run(...args);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+    assert.doesNotMatch(r.stderr, /nonexistent|ENOENT/, 'a file was opened before the options were checked');
+  }
+});
+
 test('mimic demo runs the built-in job: MI ranks the unrelated layer last, then a cleaning run writes a student and a report', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'mimic-demo-'));
   const r = run('demo', '--samples', '600', '--epochs', '1', '--eval-train', '1000', '--eval-test', '400', '--out-dir', dir, '--json');

@@ -48,7 +48,7 @@ test('pad: centred (top = floor((H-h)/2)), black before normalisation; refuses l
     P, P, P, P,
     P, P, P, P,
   ]);
-  assert.throws(() => planBatch(ds, { channels: 1, height: 1, width: 4, size: 'pad' }), isCode('E_SHAPE_MISMATCH', "use size: 'resize'"));
+  assert.throws(() => planBatch(ds, { channels: 1, height: 1, width: 4, size: 'pad' }), isCode('E_SHAPE_MISMATCH', "resize them instead (CLI --resize resize"));
 });
 
 /** Reference bilinear (half-pixel centres, PyTorch align_corners=False) on a float plane, written independently. */
@@ -99,8 +99,8 @@ test('channels: gray replicated to RGB, RGB to luminance 0.299 R + 0.587 G + 0.1
 
 test('refusals: size and channel mismatches by default, bad presets, options and indices are typed errors', () => {
   const gray = dataset(1, 28, 28, new Array(784).fill(0));
-  assert.throws(() => planBatch(gray, { channels: 1, height: 32, width: 32 }), isCode('E_SHAPE_MISMATCH', "28x28 images but the model takes 32x32: pass size: 'pad' or 'resize'"));
-  assert.throws(() => planBatch(gray, { channels: 3, height: 28, width: 28 }), isCode('E_SHAPE_MISMATCH', "pass channelMode: 'convert'"));
+  assert.throws(() => planBatch(gray, { channels: 1, height: 32, width: 32 }), isCode('E_SHAPE_MISMATCH', "28x28 images but the model takes 32x32: pad or resize them (CLI --resize pad|resize; library size: 'pad' | 'resize')"));
+  assert.throws(() => planBatch(gray, { channels: 3, height: 28, width: 28 }), isCode('E_SHAPE_MISMATCH', "convert them (CLI --convert-channels; library channelMode: 'convert')"));
   assert.throws(() => planBatch(gray, { channels: 1, height: 28, width: 28, normalize: 'cifar10' }), isCode('E_SHAPE_MISMATCH', "normalize 'cifar10' has 3/3"));
   assert.throws(() => planBatch(gray, { channels: 1, height: 28, width: 28, normalize: 'imagenet' as never }), isCode('E_INVALID_ARGUMENT', 'imagenet'));
   assert.throws(() => planBatch(gray, { channels: 1, height: 28, width: 28, normalize: { mean: [0], std: [0] } }), isCode('E_INVALID_ARGUMENT', 'std'));

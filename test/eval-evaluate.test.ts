@@ -121,6 +121,18 @@ test('evaluate: typed errors for missing labels, target range, a trigger that do
   await rejects({ trainCount: 0 }, /trainCount must be a positive integer/);
   await rejects({ train: { ...train, channels: 3, pixels: new Uint8Array(12 * 3 * 64) } }, /3-channel images but the model takes 1/, 'E_SHAPE_MISMATCH');
   await assert.rejects(prepareEncoder(encoder, { features: 'featurez' }), /close matches: 'features'/);
+  // classifier settings are refused before any image is encoded (not after minutes of features)
+  for (const [o, re] of [
+    [{ knn: { k: 0 } }, /knn k must be a positive integer/],
+    [{ knn: { t: -1 } }, /knn t must be a positive number/],
+    [{ classifiers: ['linear'], linear: { epochs: 0 } }, /epochs must be a positive integer/],
+    [{ classifiers: ['mlp'], mlp: { dropout: 1.5 } }, /dropout must be in \[0, 1\)/],
+    [{ classifiers: ['mlp'], mlp: { batchSize: 0 } }, /batch size must be a positive integer/],
+  ] as const) {
+    let encoded = 0;
+    await rejects({ ...(o as object), onProgress: (p) => void (p.stage.startsWith('encode') && encoded++) }, re);
+    assert.equal(encoded, 0, `${JSON.stringify(o)}: images were encoded before the settings were checked`);
+  }
 });
 
 test('evaluate: the ResNet fixture on a few hundred Fashion-MNIST images (padded, gray -> RGB, white patch)', { skip: existsSync(fmnist) ? false : `${fmnist} not present (apt-get install dataset-fashion-mnist)` }, async () => {

@@ -147,6 +147,8 @@ test('user-named probes and features are checked, with close matches listed', as
   assert.throws(() => autoProbes(m, shapes, { features: 'feature' }), isMimic('E_INVALID_ARGUMENT', 'features', "'features'"));
   assert.throws(() => autoProbes(m, shapes, { probes: [m.graph!.initializer![0].name!] }), isMimic('E_INVALID_ARGUMENT', 'initializer'));
   assert.throws(() => autoProbes(m, shapes, { probes: ['stage1', 'stage1'] }), isMimic('E_INVALID_ARGUMENT', 'twice'));
+  const inputName = m.graph!.input![0].name!;
+  assert.throws(() => autoProbes(m, shapes, { probes: [inputName] }), isMimic('E_INVALID_ARGUMENT', `'${inputName}' is the model's input`));
   assert.throws(() => autoProbes(m, new Map(), { probes: ['stage1'] }), isMimic('E_INVALID_ARGUMENT', 'no shape'));
   // prepareProbes: one call, and the returned model serves the probes to onnxruntime
   const prep = await prepareProbes(m, { probes: ['stage2'] });

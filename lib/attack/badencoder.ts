@@ -13,7 +13,8 @@
  * BN is frozen). SGD with momentum, as the authors. Labels are read only to pick the reference images.
  */
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { ensureDir, prepareOutputFile } from '../io/out-path.ts';
 import { createHash } from 'node:crypto';
 import { MimicError, invalid } from '../errors.ts';
 import { loadModel } from '../onnx/index.ts';
@@ -126,6 +127,7 @@ export async function badEncoder(o: BadEncoderOptions, hooks: { signal?: AbortSi
   if (!(lr > 0)) throw invalid(`lr must be positive (got ${lr})`);
   if (!Number.isInteger(o.target) || o.target < 0) throw invalid(`target must be a class index >= 0 (got ${o.target})`);
   const transform = { normalize: o.transform?.normalize ?? 'cifar10', size: o.transform?.size ?? 'error', channelMode: o.transform?.channelMode ?? 'error' } as const;
+  await prepareOutputFile(o.out, { what: 'out', inputs: [{ path: o.encoder, what: 'encoder' }, { path: typeof o.data === 'string' ? o.data : undefined, what: 'data' }] });
 
   const model = await loadModel(o.encoder);
   const cleanSpec = specFromOnnx(model, { weights: 'teacher', source: o.encoder });
@@ -203,7 +205,7 @@ export async function badEncoder(o: BadEncoderOptions, hooks: { signal?: AbortSi
     hooks.onProgress?.({ ...ep, epochs });
   }
   const out = resolve(o.out);
-  await mkdir(dirname(out), { recursive: true });
+  await ensureDir(dirname(out), 'out');
   await saveSpecAsOnnx(spec, out, { params: student.getParams(), buffers: student.getBuffers(), foldBatchNorm: false });
   const sha256 = createHash('sha256').update(await readFile(out)).digest('hex');
   const report: BadEncoderReport = {

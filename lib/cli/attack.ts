@@ -1,5 +1,6 @@
 /** `mimic attack badencoder|poison`: make backdoored encoders for benchmarks (labels and triggers are used here). */
 import { Option, type Command } from 'commander';
+import { count, fraction, int, nonNegative, positive, seed, unitOpen } from './args.ts';
 import { badEncoder } from '../attack/badencoder.ts';
 import { MimicError } from '../errors.ts';
 import { poisonDataset } from '../attack/poison.ts';
@@ -8,7 +9,7 @@ import { openDataset } from '../data/open.ts';
 import { toModelLayout } from '../data/layout.ts';
 import type { SizeMode } from '../data/transform.ts';
 import { encoderSpec, pretrain, sampleImages } from '../train/pretrain.ts';
-import { addPretrainOptions, num, pretrainLine, pretrainOptions, withInterrupt } from './pretrain.ts';
+import { addPretrainOptions, checkTemplateConflicts, pretrainLine, pretrainOptions, withInterrupt } from './pretrain.ts';
 
 export function registerAttack(program: Command): void {
   const attack = program.command('attack').description('attack simulator: backdoor an encoder (for benchmarks and tests)');
@@ -19,23 +20,23 @@ export function registerAttack(program: Command): void {
     .requiredOption('--encoder <model>', 'the clean encoder (ONNX)')
     .requiredOption('--data <path>', 'shadow data with labels (references are target-class images from it)')
     .requiredOption('--trigger <spec>', 'e.g. white:10@21,21, png:t.png+mask.png, blend:noise@0.15, freq:100')
-    .requiredOption('--target <k>', 'target class', num)
+    .requiredOption('--target <k>', 'target class', int(0))
     .requiredOption('--out <file>', 'the backdoored encoder ONNX to write')
     .option('--split <name>', 'dataset split', 'train')
-    .option('--shadow-count <n>', 'shadow images (seeded sample)', num, 10000)
-    .option('--references <n>', 'reference images of the target class', num, 3)
-    .option('--epochs <n>', 'epochs', num, 20)
-    .option('--batch <n>', 'batch size', num, 64)
-    .option('--lr <x>', 'SGD learning rate', num, 0.01)
-    .option('--momentum <x>', 'SGD momentum', num, 0.9)
-    .option('--weight-decay <x>', 'SGD weight decay', num, 5e-4)
-    .option('--lambda1 <x>', 'weight of the reference-utility term', num, 1)
-    .option('--lambda2 <x>', 'weight of the clean-utility term', num, 1)
-    .option('--seed <n>', 'seed', num, 0)
+    .option('--shadow-count <n>', 'shadow images (seeded sample)', count, 10000)
+    .option('--references <n>', 'reference images of the target class', count, 3)
+    .option('--epochs <n>', 'epochs', count, 20)
+    .option('--batch <n>', 'batch size', int(2), 64)
+    .option('--lr <x>', 'SGD learning rate', positive, 0.01)
+    .option('--momentum <x>', 'SGD momentum', unitOpen, 0.9)
+    .option('--weight-decay <x>', 'SGD weight decay', nonNegative, 5e-4)
+    .option('--lambda1 <x>', 'weight of the reference-utility term', nonNegative, 1)
+    .option('--lambda2 <x>', 'weight of the clean-utility term', nonNegative, 1)
+    .option('--seed <n>', 'seed', seed, 0)
     .addOption(new Option('--normalize <preset>', 'input normalisation').choices(['none', 'cifar10']).default('cifar10'))
     .addOption(new Option('--resize <mode>', 'when image and model sizes differ').choices(['error', 'pad', 'resize']).default('error'))
     .option('--convert-channels', 'adapt 1 <-> 3 channels')
-    .option('-t, --threads <n>', 'engine threads', num)
+    .option('-t, --threads <n>', 'engine threads', count)
     .option('--json', 'print the report as JSON')
     .action(async (opts) => {
       const res = await withInterrupt((signal) =>
@@ -73,9 +74,10 @@ export function registerAttack(program: Command): void {
       .command('poison')
       .description('poisoning: SimCLR pre-training on data where a fraction of the target-class images carry the trigger')
       .requiredOption('--trigger <spec>', 'e.g. white:10@21,21, blend:noise@0.15, freq:100')
-      .requiredOption('--target <k>', 'target class', num)
-      .option('--poison-fraction <f>', 'share of the target-class images stamped', num, 0.5),
-  ).action(async (opts) => {
+      .requiredOption('--target <k>', 'target class', int(0))
+      .option('--poison-fraction <f>', 'share of the target-class images stamped', fraction, 0.5),
+  ).action(async (opts, cmd: Command) => {
+    checkTemplateConflicts(cmd);
     if (!Number.isInteger(opts.target) || opts.target < 0) throw new MimicError('E_INVALID_ARGUMENT', `--target must be a class index >= 0 (got ${opts.target})`);
     if (!(opts.poisonFraction > 0 && opts.poisonFraction <= 1)) throw new MimicError('E_INVALID_ARGUMENT', `--poison-fraction must be in (0, 1] (got ${opts.poisonFraction})`);
     const base = pretrainOptions(opts);

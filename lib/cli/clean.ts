@@ -1,5 +1,6 @@
 /** `mimic clean`: MIMIC's distillation of a fresh student from a suspect teacher on a small clean subset. */
 import { Option, type Command } from 'commander';
+import { count, fraction, int, nonNegative, positive, seed } from './args.ts';
 import { clean, parsePerturbSpec, type CleanProgress } from '../train/clean.ts';
 import type { SizeMode } from '../data/transform.ts';
 import { MimicError } from '../errors.ts';
@@ -31,21 +32,22 @@ export function registerClean(program: Command): void {
     .requiredOption('--data <path>', 'clean images: IDX (gz), CIFAR binary, NPY/NPZ, or a folder of PNGs (labels are never read)')
     .requiredOption('--out <file>', 'the student ONNX to write')
     .option('--out-dir <dir>', "checkpoint and report folder (default: '<out name>-mimic' next to --out)")
-    .option('--clean-fraction <f>', 'share of the data the defender holds (default 0.04)', (v) => Number(v))
-    .option('--clean-count <n>', 'or a number of clean images', (v) => Number(v))
-    .option('--epochs <n>', 'training epochs (30: what README Results measured)', (v) => Number(v), 30)
-    .option('--batch <n>', 'batch size (drop_last)', (v) => Number(v), 128)
-    .option('--lr <x>', 'Adam learning rate', (v) => Number(v), 1e-2)
-    .option('--weight-decay <x>', 'Adam L2 weight decay', (v) => Number(v), 1e-6)
-    .option('--tau <x>', 'NT-Xent temperature', (v) => Number(v), 0.5)
-    .option('--clone-weight <x>', 'lambda of the clone loss', (v) => Number(v), 1)
-    .option('--seed <n>', 'seed of the subset, student, shuffles and augmentation', (v) => Number(v), 0)
+    .option('--clean-fraction <f>', 'share of the data the defender holds (default 0.04)', fraction)
+    .option('--clean-count <n>', 'or a number of clean images', count)
+    .option('--epochs <n>', 'training epochs (30: what README Results measured)', count, 30)
+    .option('--batch <n>', 'batch size (drop_last)', int(2), 128)
+    .option('--lr <x>', 'Adam learning rate', positive, 1e-2)
+    .option('--weight-decay <x>', 'Adam L2 weight decay', nonNegative, 1e-6)
+    .option('--tau <x>', 'NT-Xent temperature', positive, 0.5)
+    .option('--clone-weight <x>', 'lambda of the clone loss', nonNegative, 1)
+    .option('--seed <n>', 'seed of the subset, student, shuffles and augmentation', seed, 0)
     .option('--split <name>', 'dataset split for folders with several (train, test)', 'train')
     .option('--faithful', 'the published method as written: no perturbation, constant lr (the defence is off)')
     .option('--perturb <spec>', "student-view perturbations: 'none' or families with optional rates and parameters, e.g. patch,noise=1:sigma=0.2:kind=uniform (the default: two squares and full-image noise per view), patch (squares only), patch,blend,noise, or patch=0.5,noise=0.25")
     .addOption(new Option('--lr-schedule <kind>', "learning-rate schedule (default cosine; constant with --faithful)").choices(['cosine', 'constant']))
-    .option('--warmup-epochs <n>', 'linear warm-up epochs of the cosine schedule (default 1)', (v) => Number(v))
+    .option('--warmup-epochs <n>', 'linear warm-up epochs of the cosine schedule (default 1)', nonNegative)
     .option('--resume', 'continue from the checkpoint in --out-dir')
+    .option('--restart', 'start over even when --out-dir holds an unfinished run (default: refuse)')
     .option('--uniform-beta', 'ablation: equal attention weights (no MI)')
     .option('--no-attention', 'ablation: no attention-transfer term')
     .option('--no-clone', 'ablation: no clone term')
@@ -56,22 +58,24 @@ export function registerClean(program: Command): void {
     .addOption(new Option('--resize <mode>', 'when image and model sizes differ').choices(['error', 'pad', 'resize']).default('error'))
     .option('--convert-channels', 'adapt 1 <-> 3 channels (gray replicated / luminance)')
     .option('--keep-bn', 'keep BatchNorm nodes in the exported student (default: folded)')
-    .option('--report-images <n>', 'clean images shown in the report as teacher-vs-student attention maps', (v) => Number(v), 4)
+    .option('--report-images <n>', 'clean images shown in the report as teacher-vs-student attention maps', int(0), 4)
     .option('--eval-trigger <spec>', 'evaluation only: also show the maps on copies stamped with this trigger, e.g. white:10@21,21')
-    .option('-t, --threads <n>', 'engine threads (default: all cores)', (v) => Number(v))
-    .option('--teacher-threads <n>', 'onnxruntime intra-op threads (default: 1 overlapped, the engine threads inline)', (v) => Number(v))
+    .option('-t, --threads <n>', 'engine threads (default: all cores)', count)
+    .option('--teacher-threads <n>', 'onnxruntime intra-op threads (default: 1 overlapped, the engine threads inline)', count)
     .addOption(new Option('--teacher-schedule <when>', "the teacher's batch during the student's previous step (overlap), before its own (inline), or overlap when the cores allow (auto)").choices(['auto', 'overlap', 'inline']).default('auto'))
     .addOption(new Option('--provider <p>', 'onnxruntime execution provider').choices(['cpu', 'cuda']).default('cpu'))
     .option('--json', 'print the result as JSON on stdout')
     .action(async (opts) => {
       const tty = !!process.stderr.isTTY;
       const ac = new AbortController();
-      const onSigint = () => {
-        if (ac.signal.aborted) process.exit(EXIT_INTERRUPTED); // a second Ctrl-C: leave now
-        process.stderr.write('\nmimic: interrupted, saving a checkpoint...\n');
+      // Ctrl-C, or SIGTERM from a scheduler / timeout / docker stop: save a checkpoint at the next step
+      const onSignal = (sig: NodeJS.Signals) => {
+        if (ac.signal.aborted) process.exit(EXIT_INTERRUPTED); // a second signal: leave now
+        process.stderr.write(`\nmimic: ${sig === 'SIGINT' ? 'interrupted' : sig}, stopping (a checkpoint is saved once training has started)...\n`);
         ac.abort();
       };
-      process.on('SIGINT', onSigint);
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       let lastLen = 0;
       try {
         const res = await clean(
@@ -91,6 +95,7 @@ export function registerClean(program: Command): void {
             cloneWeight: opts.cloneWeight,
             seed: opts.seed,
             resume: !!opts.resume,
+            restart: !!opts.restart,
             faithful: !!opts.faithful,
             perturb: opts.perturb !== undefined ? parsePerturbSpec(opts.perturb) : undefined,
             lrSchedule: opts.lrSchedule,
@@ -154,7 +159,8 @@ export function registerClean(program: Command): void {
         }
         throw err;
       } finally {
-        process.off('SIGINT', onSigint);
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
       }
     });
 }

@@ -1,5 +1,6 @@
 /** `mimic eval`: downstream clean accuracy and attack success rate of an encoder (kNN, linear probe, MLP). */
 import { Option, type Command } from 'commander';
+import { count, int, positive, seed, unitOpen } from './args.ts';
 import { evaluate, type EvaluateProgress } from '../eval/evaluate.ts';
 import { formatEvaluation } from '../eval/table.ts';
 import { KNN_DEFAULTS } from '../eval/knn.ts';
@@ -7,16 +8,6 @@ import { LINEAR_DEFAULTS } from '../eval/linear.ts';
 import { MLP_DEFAULTS } from '../eval/mlp.ts';
 import { CLASSIFIERS, type ClassifierKind } from '../eval/types.ts';
 import type { SizeMode } from '../data/transform.ts';
-import { MimicError } from '../errors.ts';
-
-function num(what: string, integer = false): (v: string) => number {
-  return (v: string) => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n)))
-      throw new MimicError('E_INVALID_ARGUMENT', `${what}: '${v}' is not ${integer ? 'an integer' : 'a number'}`);
-    return n;
-  };
-}
 
 function progressLine(p: EvaluateProgress): string {
   if (p.stage.startsWith('encode')) return `${p.stage.slice(7)} features ${p.done}/${p.total} images`;
@@ -34,28 +25,28 @@ export function registerEval(program: Command): void {
     .option('--train-split <name>', 'split of --train for folders with several', 'train')
     .option('--test-split <name>', 'split of --test for folders with several', 'test')
     .option('--trigger <spec>', 'trigger stamped on the test images, e.g. white:10@21,21, png:t.png, blend:noise@0.15, freq:100')
-    .option('--target <k>', 'the attack\'s target class (with --trigger)', num('--target', true))
+    .option('--target <k>', 'the attack\'s target class (with --trigger)', int(0))
     .option('--classifiers <list>', `comma-separated, from ${CLASSIFIERS.join(', ')}`, CLASSIFIERS.join(','))
-    .option('--knn-k <k>', 'kNN neighbours', num('--knn-k', true), KNN_DEFAULTS.k)
-    .option('--knn-t <t>', 'kNN temperature (weights exp(sim / t))', num('--knn-t'), KNN_DEFAULTS.t)
-    .option('--linear-epochs <n>', 'linear probe epochs', num('--linear-epochs', true), LINEAR_DEFAULTS.epochs)
-    .option('--linear-lr <x>', 'linear probe Adam learning rate', num('--linear-lr'), LINEAR_DEFAULTS.lr)
-    .option('--linear-batch <n>', 'linear probe batch size', num('--linear-batch', true), LINEAR_DEFAULTS.batchSize)
-    .option('--mlp-epochs <n>', 'MLP epochs (the BadEncoder paper trains 500)', num('--mlp-epochs', true), MLP_DEFAULTS.epochs)
-    .option('--mlp-lr <x>', 'MLP Adam learning rate', num('--mlp-lr'), MLP_DEFAULTS.lr)
-    .option('--mlp-batch <n>', 'MLP batch size', num('--mlp-batch', true), MLP_DEFAULTS.batchSize)
-    .option('--mlp-dropout <p>', 'MLP dropout after the first hidden layer', num('--mlp-dropout'), MLP_DEFAULTS.dropout)
+    .option('--knn-k <k>', 'kNN neighbours', count, KNN_DEFAULTS.k)
+    .option('--knn-t <t>', 'kNN temperature (weights exp(sim / t))', positive, KNN_DEFAULTS.t)
+    .option('--linear-epochs <n>', 'linear probe epochs', count, LINEAR_DEFAULTS.epochs)
+    .option('--linear-lr <x>', 'linear probe Adam learning rate', positive, LINEAR_DEFAULTS.lr)
+    .option('--linear-batch <n>', 'linear probe batch size', count, LINEAR_DEFAULTS.batchSize)
+    .option('--mlp-epochs <n>', 'MLP epochs (the BadEncoder paper trains 500)', count, MLP_DEFAULTS.epochs)
+    .option('--mlp-lr <x>', 'MLP Adam learning rate', positive, MLP_DEFAULTS.lr)
+    .option('--mlp-batch <n>', 'MLP batch size', count, MLP_DEFAULTS.batchSize)
+    .option('--mlp-dropout <p>', 'MLP dropout after the first hidden layer', unitOpen, MLP_DEFAULTS.dropout)
     .option('--mlp-no-standardize', "MLP input as the authors': L2-normalised features only (default: also standardised)")
-    .option('--train-count <n>', 'use a seeded random subset of the train images', num('--train-count', true))
-    .option('--test-count <n>', 'use a seeded random subset of the test images', num('--test-count', true))
+    .option('--train-count <n>', 'use a seeded random subset of the train images', count)
+    .option('--test-count <n>', 'use a seeded random subset of the test images', count)
     .option('--features <name>', 'feature tensor (default: the first model output)')
     .addOption(new Option('--normalize <preset>', 'input normalisation (after the trigger)').choices(['none', 'cifar10']).default('none'))
     .addOption(new Option('--resize <mode>', 'when image and model sizes differ').choices(['error', 'pad', 'resize']).default('error'))
     .option('--convert-channels', 'adapt 1 <-> 3 channels (gray replicated / luminance)')
-    .option('--seed <n>', 'seed of the subsets and the classifiers', num('--seed', true), 0)
-    .option('--batch <n>', 'encoder batch size', num('--batch', true), 64)
-    .option('-t, --threads <n>', 'engine threads (default: all cores)', num('--threads', true))
-    .option('--encoder-threads <n>', 'onnxruntime intra-op threads', num('--encoder-threads', true), 1)
+    .option('--seed <n>', 'seed of the subsets and the classifiers', seed, 0)
+    .option('--batch <n>', 'encoder batch size', count, 64)
+    .option('-t, --threads <n>', 'engine threads (default: all cores)', count)
+    .option('--encoder-threads <n>', 'onnxruntime intra-op threads', count, 1)
     .addOption(new Option('--provider <p>', 'onnxruntime execution provider').choices(['cpu', 'cuda']).default('cpu'))
     .option('--json', 'print the result as JSON')
     .action(async (opts) => {

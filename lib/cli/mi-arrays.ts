@@ -1,5 +1,6 @@
 /** `mimic mi-arrays`. */
 import { Option, type Command } from 'commander';
+import { count, seed } from './args.ts';
 import { MimicError } from '../errors.ts';
 import { estimateMI, QUANTITIES, type Quantity } from '../mi/estimate.ts';
 import { formatEstimate } from '../mi/table.ts';
@@ -17,10 +18,10 @@ export function registerMiArrays(program: Command): void {
     .option('--absolute', 'treat --bandwidth values as absolute sigma^2')
     .addOption(new Option('--scale <kind>', 'scale statistic for relative bandwidths').choices(['medianSq', 'meanSqNorm']).default('medianSq'))
     .option('-q, --quantities <list>', `comma-separated, from: ${QUANTITIES.join(', ')}`)
-    .option('-t, --threads <n>', 'threads (default: all cores)', (v) => Number(v))
+    .option('-t, --threads <n>', 'threads (default: all cores)', count)
     .addOption(new Option('--backend <b>', 'compute backend').choices(['auto', 'cpu', 'cuda']).default('auto'))
     .addOption(new Option('--precision <p>', 'fp32 engine or fp64 reference').choices(['fp32', 'fp64']).default('fp32'))
-    .option('--seed <n>', 'seed of the pair subsample for the scale statistic', (v) => Number(v), 0)
+    .option('--seed <n>', 'seed of the pair subsample for the scale statistic', seed, 0)
     .option('--json', 'print the estimate as JSON')
     .action(async (opts) => {
       if ((opts.layer as string[]).length === 0)

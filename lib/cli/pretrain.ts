@@ -1,15 +1,9 @@
 /** `mimic pretrain`: SimCLR pre-training of an encoder (the attack simulator's clean encoder). */
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { count, int, nonNegative, positive, seed } from './args.ts';
 import { pretrain, type PretrainOptions, type PretrainProgress } from '../train/pretrain.ts';
 import type { SizeMode } from '../data/transform.ts';
 import { MimicError } from '../errors.ts';
-
-/** A strict number option parser: 'abc', '' or '1x' are usage errors naming the option (commander adds its name). */
-export const num = (v: string): number => {
-  const x = Number(v);
-  if (v.trim() === '' || !Number.isFinite(x)) throw new InvalidArgumentError(`'${v}' is not a number`);
-  return x;
-};
 
 /** Options shared by pretrain and attack poison. */
 export function addPretrainOptions(cmd: Command): Command {
@@ -18,27 +12,36 @@ export function addPretrainOptions(cmd: Command): Command {
     .requiredOption('--out <file>', 'the encoder ONNX to write')
     .option('--out-dir <dir>', "checkpoint and report folder (default '<out name>-pretrain' next to --out)")
     .option('--split <name>', 'dataset split', 'train')
-    .option('--count <n>', 'use a seeded sample of this many images (default: all)', num)
+    .option('--count <n>', 'use a seeded sample of this many images (default: all)', count)
     .option('--template <model>', 'an ONNX encoder whose architecture (not weights) is trained; default: built-in CIFAR ResNet-18')
     .option('--init-from-template', 'start from the template\'s weights (fine-tuning) instead of a fresh replica')
-    .option('--width <n>', 'built-in ResNet-18 base width', num, 8)
-    .option('--in-channels <n>', 'built-in ResNet-18 input channels', num, 3)
-    .option('--image-size <n>', 'built-in ResNet-18 input side', num, 32)
-    .option('--epochs <n>', 'epochs', num, 50)
-    .option('--batch <n>', 'batch size (two views each)', num, 256)
-    .option('--lr <x>', 'Adam learning rate', num, 1e-3)
-    .option('--weight-decay <x>', 'Adam L2 weight decay', num, 1e-6)
+    .option('--width <n>', 'built-in ResNet-18 base width', count, 8)
+    .option('--in-channels <n>', 'built-in ResNet-18 input channels', count, 3)
+    .option('--image-size <n>', 'built-in ResNet-18 input side', count, 32)
+    .option('--epochs <n>', 'epochs', count, 50)
+    .option('--batch <n>', 'batch size (two views each)', int(2), 256)
+    .option('--lr <x>', 'Adam learning rate', positive, 1e-3)
+    .option('--weight-decay <x>', 'Adam L2 weight decay', nonNegative, 1e-6)
     .addOption(new Option('--schedule <kind>', 'learning-rate schedule').choices(['cosine', 'constant']).default('cosine'))
-    .option('--warmup-epochs <n>', 'linear warm-up epochs (cosine)', num, 0)
-    .option('--tau <x>', 'NT-Xent temperature', num, 0.5)
-    .option('--seed <n>', 'seed', num, 0)
+    .option('--warmup-epochs <n>', 'linear warm-up epochs (cosine)', nonNegative, 0)
+    .option('--tau <x>', 'NT-Xent temperature', positive, 0.5)
+    .option('--seed <n>', 'seed', seed, 0)
     .addOption(new Option('--normalize <preset>', 'input normalisation').choices(['none', 'cifar10']).default('cifar10'))
     .addOption(new Option('--resize <mode>', 'when image and model sizes differ').choices(['error', 'pad', 'resize']).default('error'))
     .option('--convert-channels', 'adapt 1 <-> 3 channels')
     .option('--keep-bn', 'keep BatchNorm nodes in the exported encoder (default: folded)')
     .option('--resume', 'continue from the checkpoint in --out-dir')
-    .option('-t, --threads <n>', 'engine threads (default: all cores)', num)
+    .option('--restart', 'start over even when --out-dir holds an unfinished run (default: refuse)')
+    .option('-t, --threads <n>', 'engine threads (default: all cores)', count)
     .option('--json', 'print the report as JSON');
+}
+
+/** The built-in ResNet's shape options mean nothing with --template: refuse them rather than ignore them. */
+export function checkTemplateConflicts(cmd: Command): void {
+  if (cmd.getOptionValue('template') === undefined) return;
+  for (const [key, flag] of [['width', '--width'], ['inChannels', '--in-channels'], ['imageSize', '--image-size']])
+    if (cmd.getOptionValueSource(key) === 'cli')
+      throw new MimicError('E_INVALID_ARGUMENT', `${flag} shapes the built-in ResNet-18; --template gives the architecture: drop one of them`);
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -61,6 +64,7 @@ export function pretrainOptions(opts: any): PretrainOptions {
     transform: { normalize: opts.normalize, size: opts.resize as SizeMode, channelMode: opts.convertChannels ? 'convert' : 'error' },
     keepBatchNorm: !!opts.keepBn,
     resume: !!opts.resume,
+    restart: !!opts.restart,
     threads: opts.threads,
   };
 }
@@ -68,12 +72,14 @@ export function pretrainOptions(opts: any): PretrainOptions {
 /** Runs a long job with Ctrl-C -> abort (checkpoint kept) and epoch lines on stderr. */
 export async function withInterrupt<T>(run: (signal: AbortSignal) => Promise<T>): Promise<T | undefined> {
   const ac = new AbortController();
-  const onSigint = () => {
+  // Ctrl-C, or SIGTERM from a scheduler / timeout / docker stop
+  const onSignal = (sig: NodeJS.Signals) => {
     if (ac.signal.aborted) process.exit(130);
-    process.stderr.write('\nmimic: interrupted, stopping...\n');
+    process.stderr.write(`\nmimic: ${sig === 'SIGINT' ? 'interrupted' : sig}, stopping...\n`);
     ac.abort();
   };
-  process.on('SIGINT', onSigint);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     return await run(ac.signal);
   } catch (err) {
@@ -84,7 +90,8 @@ export async function withInterrupt<T>(run: (signal: AbortSignal) => Promise<T>)
     }
     throw err;
   } finally {
-    process.off('SIGINT', onSigint);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
 
@@ -92,7 +99,8 @@ export const pretrainLine = (p: PretrainProgress) =>
   `epoch ${p.epoch}/${p.epochs}  loss ${p.loss.toFixed(4)}  lr ${p.lr.toExponential(2)}  ${p.imagesPerSecond.toFixed(0)} img/s  ETA ${Math.round(p.etaSeconds ?? 0)} s`;
 
 export function registerPretrain(program: Command): void {
-  addPretrainOptions(program.command('pretrain').description('SimCLR pre-training of an encoder (built-in CIFAR ResNet-18 or an ONNX architecture), exported as ONNX')).action(async (opts) => {
+  addPretrainOptions(program.command('pretrain').description('SimCLR pre-training of an encoder (built-in CIFAR ResNet-18 or an ONNX architecture), exported as ONNX')).action(async (opts, cmd: Command) => {
+    checkTemplateConflicts(cmd);
     const res = await withInterrupt((signal) => pretrain(pretrainOptions(opts), { signal, onMessage: (m) => process.stderr.write(`mimic: ${m}\n`), onProgress: (p) => p.epochDone && process.stderr.write(pretrainLine(p) + '\n') }));
     if (!res) return;
     if (opts.json) process.stdout.write(JSON.stringify(res, null, 2) + '\n');

@@ -98,7 +98,7 @@ export function planBatch(ds: Pick<ImageDataset, 'name' | 'channels' | 'height' 
   if (c === C) for (let k = 0; k < C; ++k) mix.push(Float64Array.from({ length: c }, (_, j) => (j === k ? 1 : 0)));
   else {
     if (channelMode === 'error')
-      throw new MimicError('E_SHAPE_MISMATCH', `${ds.name} has ${c}-channel images but the model takes ${C}: pass channelMode: 'convert' (gray <-> RGB)`);
+      throw new MimicError('E_SHAPE_MISMATCH', `${ds.name} has ${c}-channel images but the model takes ${C}: convert them (CLI --convert-channels; library channelMode: 'convert')`);
     if (c === 1 && C === 3) for (let k = 0; k < 3; ++k) mix.push(Float64Array.of(1));
     else if (c === 3 && C === 1) mix.push(Float64Array.from(LUMINANCE));
     else throw new MimicError('E_SHAPE_MISMATCH', `${ds.name}: cannot convert ${c} channels to ${C} (only 1 <-> 3)`);
@@ -108,10 +108,10 @@ export function planBatch(ds: Pick<ImageDataset, 'name' | 'channels' | 'height' 
   let top = 0, left = 0, ry: ResizeTable | undefined, rx: ResizeTable | undefined;
   if (h !== H || w !== W) {
     if (size === 'error')
-      throw new MimicError('E_SHAPE_MISMATCH', `${ds.name} has ${h}x${w} images but the model takes ${H}x${W}: pass size: 'pad' or 'resize'`);
+      throw new MimicError('E_SHAPE_MISMATCH', `${ds.name} has ${h}x${w} images but the model takes ${H}x${W}: pad or resize them (CLI --resize pad|resize; library size: 'pad' | 'resize')`);
     if (size === 'pad') {
       if (h > H || w > W)
-        throw new MimicError('E_SHAPE_MISMATCH', `${ds.name}: size 'pad' cannot fit ${h}x${w} images into ${H}x${W}: use size: 'resize'`);
+        throw new MimicError('E_SHAPE_MISMATCH', `${ds.name}: size 'pad' cannot fit ${h}x${w} images into ${H}x${W}: resize them instead (CLI --resize resize; library size: 'resize')`);
       geometry = 'pad';
       top = Math.floor((H - h) / 2);
       left = Math.floor((W - w) / 2);

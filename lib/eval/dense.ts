@@ -86,7 +86,8 @@ function gemm(args: Parameters<ReturnType<typeof native>['sgemm']>[0]): void {
   }
 }
 
-function checkTrainOptions(o: DenseTrainOptions): void {
+/** Throws E_INVALID_ARGUMENT for unusable settings (exported so callers can check before computing features). */
+export function checkTrainOptions(o: DenseTrainOptions): void {
   if (!Array.isArray(o.hidden) || o.hidden.some((h) => !Number.isInteger(h) || h < 1)) throw invalid(`hidden layer widths must be positive integers (got ${JSON.stringify(o.hidden)})`);
   if (!Number.isInteger(o.epochs) || o.epochs < 1) throw invalid(`epochs must be a positive integer (got ${o.epochs})`);
   if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw invalid(`batch size must be a positive integer (got ${o.batchSize})`);

@@ -21,6 +21,7 @@ import { encodeDataset, prepareEncoder } from './features.ts';
 import { fitKnn, KNN_DEFAULTS } from './knn.ts';
 import { fitLinearProbe, LINEAR_DEFAULTS } from './linear.ts';
 import { fitMlp, MLP_DEFAULTS } from './mlp.ts';
+import { checkTrainOptions } from './dense.ts';
 import { accuracy, attackSuccessRate, CLASSIFIERS, type ClassifierKind, type FeatureMatrix } from './types.ts';
 
 export interface EvaluateProgress {
@@ -193,6 +194,13 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
     weightDecay: o.mlp?.weightDecay ?? MLP_DEFAULTS.weightDecay,
     standardize: o.mlp?.standardize ?? MLP_DEFAULTS.standardize,
   };
+  // the classifiers' settings are checked now, not after encoding every image
+  if (classifiers.includes('knn')) {
+    if (!Number.isInteger(knnOpts.k) || knnOpts.k < 1) throw invalid(`knn k must be a positive integer (got ${knnOpts.k})`);
+    if (!(knnOpts.t > 0) || !Number.isFinite(knnOpts.t)) throw invalid(`knn t must be a positive number (got ${knnOpts.t})`);
+  }
+  if (classifiers.includes('linear')) checkTrainOptions({ ...linOpts, hidden: [], seed });
+  if (classifiers.includes('mlp')) checkTrainOptions({ ...mlpOpts, dropout: [mlpOpts.dropout], seed });
 
   const train = pickSubset(trainAll, o.trainCount, seed, 'trainCount');
   const test = pickSubset(testAll, o.testCount, seed + 1, 'testCount');

@@ -108,6 +108,7 @@ export async function localize(o: LocalizeOptions): Promise<LocalizeResult> {
 
   const ds = typeof o.data === 'string' ? await openDataset(o.data, o.dataOptions) : o.data;
   const want = positiveInt(o.n, 2000, 'n');
+  if (want > ds.count) o.onMessage?.(`n = ${want} is more than the ${ds.count} images of ${ds.source}: using all of them`);
   const subset = selectSubset(ds, { count: Math.min(want, ds.count), seed: o.seed ?? 0 });
   if (subset.selected < 2) throw invalid(`n: at least 2 images are needed (the dataset has ${ds.count})`);
 

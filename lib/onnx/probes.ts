@@ -361,6 +361,7 @@ export function autoProbes(model: ModelProto, shapes: Map<string, number[]>, opt
       const why = idx.initializers.has(name) ? `'${name}' is an initializer, not an activation` : `the model has no tensor '${name}'`;
       throw new MimicError('E_INVALID_ARGUMENT', `${what}: ${why}${suggest(name, names)}`);
     }
+    if (idx.graphInputs.has(name)) throw new MimicError('E_INVALID_ARGUMENT', `${what}: '${name}' is the model's input, not a layer's activation`);
     const shape = shapes.get(name);
     if (!shape) throw new MimicError('E_INVALID_ARGUMENT', `${what}: no shape is known for tensor '${name}' (was it exposed to inferShapes?)`);
     return { name, shape };

@@ -1,5 +1,6 @@
 /** Writes report.json and report.html into a directory, each atomically (temp file in the same directory + rename). */
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
+import { ensureDir } from '../io/out-path.ts';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { renderReportHtml, type CleanReport } from './html.ts';
@@ -28,7 +29,7 @@ async function writeAtomic(path: string, text: string): Promise<void> {
 export async function writeReport(report: CleanReport, dir: string): Promise<ReportPaths> {
   const json = `${JSON.stringify(report, null, 2)}\n`;
   const html = renderReportHtml(report);
-  await mkdir(dir, { recursive: true });
+  await ensureDir(dir, 'report folder');
   const paths = { json: join(dir, 'report.json'), html: join(dir, 'report.html') };
   await writeAtomic(paths.json, json);
   await writeAtomic(paths.html, html);

@@ -4,7 +4,8 @@
  * padding to a multiple of 4, then the float32 tensors back to back (little-endian); the header lists each
  * tensor's name, offset (in floats from the start of the data) and length.
  */
-import { open, readFile, rename, rm, mkdir } from 'node:fs/promises';
+import { open, readFile, rename, rm } from 'node:fs/promises';
+import { ensureDir } from '../io/out-path.ts';
 import { join } from 'node:path';
 import { MimicError } from '../errors.ts';
 
@@ -21,7 +22,7 @@ interface Header {
 }
 
 export async function writeCheckpoint(dir: string, meta: unknown, tensors: CheckpointTensors): Promise<string> {
-  await mkdir(dir, { recursive: true });
+  await ensureDir(dir, 'checkpoint folder');
   const file = join(dir, CHECKPOINT_FILE);
   const index: Header['tensors'] = [];
   let offset = 0;
@@ -49,6 +50,29 @@ export async function writeCheckpoint(dir: string, meta: unknown, tensors: Check
   await fh.close();
   await rename(tmp, file);
   return file;
+}
+
+/** The checkpoint's metadata only (no tensors), or null when `dir` holds no readable checkpoint. */
+export async function readCheckpointMeta<M>(dir: string): Promise<{ meta: M; file: string } | null> {
+  const file = join(dir, CHECKPOINT_FILE);
+  let fh;
+  try {
+    fh = await open(file, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    const head = Buffer.alloc(12);
+    if ((await fh.read(head, 0, 12, 0)).bytesRead < 12 || head.toString('latin1', 0, 8) !== MAGIC) return null;
+    const hlen = head.readUInt32LE(8);
+    const header = Buffer.alloc(hlen);
+    if ((await fh.read(header, 0, hlen, 12)).bytesRead < hlen) return null;
+    return { meta: (JSON.parse(header.toString('utf8')) as Header).meta as M, file };
+  } catch {
+    return null;
+  } finally {
+    await fh.close();
+  }
 }
 
 export async function readCheckpoint<M>(dir: string): Promise<{ meta: M; tensors: CheckpointTensors; file: string }> {

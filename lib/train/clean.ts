@@ -19,7 +19,6 @@
  */
 import { availableParallelism, cpus } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { mkdir } from 'node:fs/promises';
 import { writeReport } from '../report/write.ts';
 import { attentionPanels, type AttentionPanel } from './clean-maps.ts';
 import { resolveTrigger } from '../attack/trigger.ts';
@@ -34,6 +33,7 @@ import { type SizeMode, type ChannelMode, type Normalization, type Normalization
 import { selectSubset, verifyManifest, type SubsetManifest } from '../data/subset.ts';
 import { subsetDataset, type ImageDataset } from '../data/types.ts';
 import { toModelLayout } from '../data/layout.ts';
+import { ensureDir, prepareOutputDir, prepareOutputFile } from '../io/out-path.ts';
 import { localize, type ProbeReport } from '../mi/localize.ts';
 import { mimicBeta } from '../mi/beta.ts';
 import { TeacherRunner, type TensorOut } from '../teacher/runner.ts';
@@ -49,7 +49,7 @@ import { Network } from './network.ts';
 import { Optimizer, type OptimizerState } from './optim.ts';
 import type { NetworkSpec } from './spec.ts';
 import { saveSpecAsOnnx, specShapes } from './to-onnx.ts';
-import { readCheckpoint, writeCheckpoint, CHECKPOINT_FILE } from './clean-checkpoint.ts';
+import { readCheckpoint, readCheckpointMeta, writeCheckpoint, CHECKPOINT_FILE } from './clean-checkpoint.ts';
 
 export interface CleanOptions {
   /** The suspect encoder (ONNX file). */
@@ -129,6 +129,8 @@ export interface CleanOptions {
   evalTrigger?: string;
   /** Continue from outDir/checkpoint (same config; `epochs` may grow). */
   resume?: boolean;
+  /** Start over even when outDir holds an unfinished run (default: refuse, so that its progress is not lost). */
+  restart?: boolean;
   /** Testing hook: make the loss NaN at this global step (0-based). */
   faultInjection?: { nanAtStep?: number };
 }
@@ -186,6 +188,8 @@ export function parsePerturbSpec(spec: string): PerturbParams | null {
         fam[key] = value;
       }
     }
+    if (typeof fam.sizeMin === 'number' && typeof fam.sizeMax === 'number' && fam.sizeMin > fam.sizeMax)
+      throw invalid(`--perturb: ${name} sizeMin ${fam.sizeMin} is above sizeMax ${fam.sizeMax}`);
     (out as Record<string, unknown>)[name] = fam;
   }
   return out;
@@ -349,6 +353,13 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
   const outDir = resolve(options.outDir ?? join(dirname(out), `${basename(out, extname(out))}-mimic`));
   const ckptDir = join(outDir, 'checkpoint');
   const reportFile = join(outDir, 'report.json');
+  await prepareOutputFile(out, { what: 'out', inputs: [{ path: options.teacher, what: 'teacher' }] });
+  await prepareOutputDir(outDir, 'outDir');
+  if (!options.resume && !options.restart) {
+    const prev = await readCheckpointMeta<Pick<CheckpointMeta, 'epoch' | 'stepInEpoch' | 'config'>>(ckptDir);
+    if (prev && (prev.meta.epoch < prev.meta.config.epochs || prev.meta.stepInEpoch > 0))
+      throw invalid(`${prev.file} holds an unfinished run (epoch ${prev.meta.epoch}${prev.meta.stepInEpoch ? ` + ${prev.meta.stepInEpoch} steps` : ''} of ${prev.meta.config.epochs}): continue it with resume (--resume), or start over with restart (--restart)`);
+  }
   const seed = options.seed ?? 0;
   if (!Number.isInteger(seed)) throw invalid(`seed must be an integer (got ${options.seed})`);
   if (options.cleanFraction !== undefined && options.cleanCount !== undefined) throw invalid('give cleanFraction or cleanCount, not both');
@@ -366,6 +377,11 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
   if (probeSet.probes.length === 0) throw new MimicError('E_ONNX', `${options.teacher}: no probe tensors found: name them with 'probes'`);
   const featName = probeSet.features.name;
   const probes = probeSet.probes.map((p) => ({ name: p.name, shape: p.shape.slice(1) }));
+  for (const p of probes)
+    if (p.shape.length !== 3)
+      throw invalid(`probe '${p.name}' is [${p.shape}] per image: attention transfer needs a feature map (C, H, W); name 4-D tensors (mimic layers lists them)`);
+  // the report's trigger is checked now, not after training
+  const evalTrigger = options.evalTrigger ? await resolveTrigger(options.evalTrigger, { channels: C, height: H, width: W }) : undefined;
 
   const raw = typeof options.data === 'string' ? await openDataset(options.data, options.dataOptions) : options.data;
   const unlabeled: ImageDataset = { name: raw.name, count: raw.count, channels: raw.channels, height: raw.height, width: raw.width, pixels: raw.pixels, source: raw.source };
@@ -405,6 +421,12 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
     stepsPerEpoch: 0,
   };
   if (config.noAttention && config.noClone && config.noContrastive) throw invalid('noAttention, noClone and noContrastive together leave no loss');
+  if (config.faithful) {
+    // 'faithful' is what the report says was run: it cannot carry the defence or the cosine schedule
+    if (config.perturb) throw invalid('faithful runs the published method without perturbations: drop perturb (--perturb), or drop faithful (--faithful) and set the schedule yourself');
+    if (config.lrSchedule !== 'constant') throw invalid(`faithful runs the published method with a constant lr: drop lrSchedule '${config.lrSchedule}' (--lr-schedule), or drop faithful (--faithful)`);
+    if (config.warmupEpochs > 0) throw invalid('faithful runs the published method without warm-up: drop warmupEpochs (--warmup-epochs), or drop faithful (--faithful)');
+  }
 
   const manifest = selectSubset(unlabeled, config.cleanCount !== null ? { count: config.cleanCount, seed } : { fraction: config.cleanFraction!, seed });
   const clean = toModelLayout(subsetDataset(unlabeled, manifest.indices, `${unlabeled.name} clean subset`), C, H, W, config.transform);
@@ -445,7 +467,10 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
   const side = Math.min(H, W);
   if (config.perturb?.patch) {
     const p = config.perturb.patch;
-    if (p.sizeMax !== undefined && p.sizeMax > side) p.sizeMax = side;
+    if (p.sizeMax !== undefined && p.sizeMax > side) {
+      say(`perturb: patch sizeMax ${p.sizeMax} is larger than the ${side}-pixel image; using ${side}`);
+      p.sizeMax = side;
+    }
     if (p.sizeMin !== undefined && p.sizeMin > (p.sizeMax ?? side)) p.sizeMin = p.sizeMax ?? side;
   }
   const comparable = (c: CleanConfig) => JSON.stringify({ ...c, epochs: 0, scheduleEpochs: 0 });
@@ -563,6 +588,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
   // stay zero (the attention term sees view 1 only); and the student's outputs, reused by every step
   const probeGrads = probes.map((_, i) => new Float32Array(2 * batch * probeSizes[i]));
   const studentOut: Record<string, Float32Array> = {};
+  let at = { epoch: startEpoch, step: startStep };
   try {
     for (let epoch = startEpoch; epoch < config.epochs; ++epoch) {
       const order = epochOrder(clean.count, seed, epoch);
@@ -574,9 +600,10 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
           await pending?.catch(() => {});
           pending = undefined;
           const file = await snapshot(epoch, s, trainBefore + now() - tTrain);
-          throw new MimicError('E_ABORTED', `clean: stopped at epoch ${epoch + 1}, step ${s}; checkpoint saved to ${file} (continue with resume: true, or --resume)`);
+          throw new MimicError('E_ABORTED', `clean: stopped at epoch ${epoch + 1}, step ${s}; checkpoint saved to ${file} (continue it with resume (--resume))`);
         }
         const ts = now();
+        at = { epoch, step: s };
         const cur: Prepared = await (pending ?? prepare(order, s, globalStep));
         pending = undefined;
         const inlineTeacher = cur.teacher ? undefined : await runner.run(cur.view1, [batch, C, H, W]);
@@ -616,7 +643,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
         let total = con + att + config.cloneWeight * clo;
         if (options.faultInjection?.nanAtStep === globalStep) total = NaN;
         if (!Number.isFinite(total))
-          throw new MimicError('E_NON_FINITE', `clean: the loss is ${total} at epoch ${epoch + 1}, step ${s} (contrastive ${con}, attention ${att}, clone ${clo}); the last good checkpoint (${join(ckptDir, CHECKPOINT_FILE)}) is kept`);
+          throw new MimicError('E_NON_FINITE', `clean: the loss is ${total} at epoch ${epoch + 1}, step ${s} (contrastive ${con}, attention ${att}, clone ${clo}); try a lower lr (now ${config.lr}); the last good checkpoint (${join(ckptDir, CHECKPOINT_FILE)}) is kept`);
 
         // the teacher's next batch runs while the student steps
         if (s + 1 < steps) pending = prepare(order, s + 1, globalStep + 1);
@@ -657,6 +684,11 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
         onProgress?.({ phase: 'train', epoch: epoch + 1, epochs: config.epochs, step: s + 1, steps, total, contrastive: con, attention: att, clone: clo, imagesPerSecond: entry.imagesPerSecond, etaSeconds: remaining * (epochSeconds / (s + 1)), epochDone: last });
       }
     }
+  } catch (err) {
+    // a kernel's input check caught NaN / Inf (parameters blown up by the previous step): say where, and what to try
+    if (err instanceof MimicError && err.code === 'E_NON_FINITE' && !err.message.startsWith('clean:'))
+      throw new MimicError('E_NON_FINITE', `clean: the training diverged at epoch ${at.epoch + 1}, step ${at.step} (${err.message}); try a lower lr (now ${config.lr}); the last good checkpoint (${join(ckptDir, CHECKPOINT_FILE)}) is kept`, { cause: err });
+    throw err;
   } finally {
     if (pending) await pending.catch(() => {});
     await runner.close();
@@ -666,7 +698,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
   // ---- export ----
   onProgress?.({ phase: 'export', epoch: config.epochs, epochs: config.epochs, step: steps, steps });
   const te = now();
-  await mkdir(dirname(out), { recursive: true });
+  await ensureDir(dirname(out), 'out');
   await saveSpecAsOnnx(spec, out, { params: backbone.getParams(), buffers: backbone.getBuffers(), foldBatchNorm: !config.keepBatchNorm });
   const exportSeconds = now() - te;
 
@@ -681,7 +713,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
         images: clean,
         indices: Array.from({ length: shown }, (_, i) => i),
         normalize: config.transform.normalize ?? 'none',
-        trigger: options.evalTrigger ? await resolveTrigger(options.evalTrigger, { channels: C, height: H, width: W }) : undefined,
+        trigger: evalTrigger,
         teacherThreads: options.teacherThreads,
       })
     : [];

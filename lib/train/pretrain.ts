@@ -10,7 +10,8 @@
  * (an abort keeps the previous epoch's checkpoint). The lr schedule keeps the length of the first run.
  */
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { mkdir, writeFile, rename } from 'node:fs/promises';
+import { writeFile, rename } from 'node:fs/promises';
+import { ensureDir, prepareOutputDir, prepareOutputFile } from '../io/out-path.ts';
 import { MimicError, invalid } from '../errors.ts';
 import { native } from '../native.ts';
 import { loadModel, inputSpecs } from '../onnx/index.ts';
@@ -29,7 +30,7 @@ import { Optimizer, type OptimizerState } from './optim.ts';
 import { makeSchedule, lrAt, type ScheduleKind } from './schedule.ts';
 import type { NetworkSpec } from './spec.ts';
 import { saveSpecAsOnnx, specShapes, type OnnxIo } from './to-onnx.ts';
-import { readCheckpoint, writeCheckpoint } from './clean-checkpoint.ts';
+import { readCheckpoint, readCheckpointMeta, writeCheckpoint } from './clean-checkpoint.ts';
 
 export interface ArchitectureOptions {
   /** An ONNX encoder whose architecture (not weights) is used; otherwise the built-in CIFAR ResNet-18. */
@@ -64,6 +65,8 @@ export interface PretrainOptions {
   threads?: number;
   keepBatchNorm?: boolean;
   resume?: boolean;
+  /** Start over even when outDir holds an unfinished run (default: refuse, so that its progress is not lost). */
+  restart?: boolean;
   /** Recorded in the report (the poisoning attack describes itself here). */
   provenance?: Record<string, unknown>;
 }
@@ -129,7 +132,7 @@ export async function encoderSpec(a: ArchitectureOptions, seed: number): Promise
 }
 
 export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
+  await ensureDir(dirname(file), file);
   const tmp = `${file}.tmp-${process.pid}`;
   await writeFile(tmp, JSON.stringify(value, null, 2) + '\n');
   await rename(tmp, file);
@@ -140,6 +143,13 @@ export async function pretrain(o: PretrainOptions, hooks: { signal?: AbortSignal
   if (typeof o.out !== 'string' || !o.out) throw invalid('out: the encoder ONNX path is required');
   const out = resolve(o.out);
   const outDir = resolve(o.outDir ?? join(dirname(out), `${basename(out, extname(out))}-pretrain`));
+  await prepareOutputFile(out, { what: 'out', inputs: [{ path: o.architecture?.template, what: 'template' }, { path: typeof o.data === 'string' ? o.data : undefined, what: 'data' }] });
+  await prepareOutputDir(outDir, 'outDir');
+  if (!o.resume && !o.restart) {
+    const prev = await readCheckpointMeta<{ epoch: number; config: { epochs: number } }>(join(outDir, 'checkpoint'));
+    if (prev && prev.meta.epoch < prev.meta.config.epochs)
+      throw invalid(`${prev.file} holds an unfinished run (epoch ${prev.meta.epoch} of ${prev.meta.config.epochs}): continue it with resume (--resume), or start over with restart (--restart)`);
+  }
   const seed = o.seed ?? 0;
   if (!Number.isInteger(seed)) throw invalid(`seed must be an integer (got ${o.seed})`);
   const epochs = posInt(o.epochs, 50, 'epochs');
@@ -248,7 +258,7 @@ export async function pretrain(o: PretrainOptions, hooks: { signal?: AbortSignal
       hooks.onProgress?.({ epoch: epoch + 1, epochs, step: s + 1, steps, loss: r.loss, lr: lrNow, imagesPerSecond: batch / dt, epochDone: done, etaSeconds: ((epochs - epoch - 1) * steps + steps - s - 1) * dt });
     }
   }
-  await mkdir(dirname(out), { recursive: true });
+  await ensureDir(dirname(out), 'out');
   await saveSpecAsOnnx(spec, out, { params: backbone.getParams(), buffers: backbone.getBuffers(), foldBatchNorm: !o.keepBatchNorm });
   const reportFile = join(outDir, 'report.json');
   const report: PretrainReport = {
