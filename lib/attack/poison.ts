@@ -20,7 +20,7 @@ export function poisonDataset(ds: ImageDataset, t: ResolvedTrigger, target: numb
   if (!(fraction > 0 && fraction <= 1)) throw invalid(`poison fraction must be in (0, 1] (got ${fraction})`);
   const targets: number[] = [];
   for (let i = 0; i < ds.count; ++i) if (ds.labels[i] === target) targets.push(i);
-  if (targets.length === 0) throw invalid(`${ds.source}: no image has label ${target} (the target class)`);
+  if (targets.length === 0) throw invalid(`${ds.source}: none of the ${ds.count} images used has label ${target} (the target class)`);
   const r = mulberry32((seed ^ 0x9015) >>> 0);
   for (let i = targets.length - 1; i > 0; --i) {
     const j = Math.floor(r() * (i + 1));

@@ -499,7 +499,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
     localizeSeconds = m.timings.localize;
     trainBefore = m.timings.train;
     resumedFrom = m.globalStep;
-    say(`resuming from ${ck.file}: epoch ${m.epoch + 1}, step ${m.stepInEpoch}`);
+    say(m.epoch >= config.epochs ? `${ck.file} is the end of epoch ${m.epoch}: nothing left to train, exporting again` : `resuming from ${ck.file}: epoch ${m.epoch + 1}, step ${m.stepInEpoch}`);
   } else {
     const tl = now();
     if (!config.uniformBeta && !config.noAttention) {
