@@ -8,7 +8,9 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <string>
+#include <vector>
 
 #include "mimic/status.h"
 #include "mimic/threadpool.h"
@@ -84,6 +86,31 @@ ArrayArg<T> get_typed(Napi::Env env, Napi::Value v, const std::string& name, nap
   if (ta.TypedArrayType() != want) fail(env, Code::DType, name + " must be a " + want_name);
   auto* base = static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
   return {reinterpret_cast<T*>(base), ta.ElementLength()};
+}
+
+// Private copies of the arrays that queued work reads. A typed array passed to an async call may be transferred
+// (postMessage) or otherwise detached before the work runs or while it runs; its memory can then be freed under the
+// worker thread. Work that must survive that reads copies made here, on the calling thread (callers that own their
+// arrays for the whole call may opt out: `borrow`). The copies live as long as the task holds this object.
+class CallCopies {
+ public:
+  template <class T>
+  const T* hold(const T* src, size_t n) {
+    auto& buf = bufs_.emplace_back(n * sizeof(T));
+    if (n) std::memcpy(buf.data(), src, n * sizeof(T));
+    return reinterpret_cast<const T*>(buf.data());
+  }
+
+ private:
+  // byte vectors: new[]'s alignment suits float / int32; a deque never moves its elements' storage
+  std::deque<std::vector<unsigned char>> bufs_;
+};
+
+// A typed array's current extent: after a detach (transfer) it is 0 elements at a null address.
+inline bool is_detached(Napi::Value v) {
+  if (!v.IsTypedArray()) return false;
+  auto ta = v.As<Napi::TypedArray>();
+  return ta.ArrayBuffer().IsDetached();
 }
 
 // Index of the first NaN/Inf, or -1. Blocks are scanned with a branch-free exponent test (vectorisable) on the

@@ -78,11 +78,32 @@ Napi::Value SgemmSync(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// a, b and c are copied (CallCopies) unless args.borrow: the product goes into c's copy, which is written back
+// into c on the main thread once done, unless c was detached meanwhile (then the call rejects).
 Napi::Value SgemmAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<Napi::Value> keep;
   GemmCall g = parse(env, info[0], &keep);
-  return queue_task(env, "mimic.sgemm", keep, [g] { run(g); }, [](Napi::Env e) { return e.Undefined(); });
+  Napi::Object o = info[0].As<Napi::Object>();
+  if (get_bool(env, o, "borrow", "sgemm", false))
+    return queue_task(env, "mimic.sgemm", keep, [g] { run(g); }, [](Napi::Env e) { return e.Undefined(); });
+  auto copies = std::make_shared<CallCopies>();
+  const size_t a_len = o.Get("a").As<Napi::TypedArray>().ElementLength();
+  const size_t b_len = o.Get("b").As<Napi::TypedArray>().ElementLength();
+  const size_t c_len = o.Get("c").As<Napi::TypedArray>().ElementLength();
+  GemmCall w = g;
+  w.a = copies->hold(g.a, a_len);
+  w.b = copies->hold(g.b, b_len);
+  w.c = const_cast<float*>(copies->hold(g.c, c_len));  // beta may read it; the product is written into it
+  auto c_ref = std::make_shared<Napi::ObjectReference>(Napi::Persistent(o.Get("c").As<Napi::Object>()));
+  return queue_task(env, "mimic.sgemm", keep, [w, copies] { run(w); }, [w, c_ref, c_len](Napi::Env e) {
+    Napi::Value c = c_ref->Value();
+    if (is_detached(c) || c.As<Napi::TypedArray>().ElementLength() != c_len)
+      throw make_error(e, Code::InvalidArgument, "sgemm.c was detached (transferred) before the product was written");
+    auto dst = get_typed<float>(e, c, "sgemm.c", napi_float32_array, "Float32Array");
+    std::memcpy(dst.data, w.c, c_len * sizeof(float));
+    return e.Undefined();
+  });
 }
 }  // namespace
 

@@ -24,6 +24,7 @@ struct KdeJob {
   BandwidthSpec layer_bw, feature_bw;
   bool check_finite = true;
   std::vector<std::string> layer_names;
+  CallCopies copies;  // the input arrays, unless the caller borrows them
   // outputs
   kde::Result result;
   std::vector<double> layer_scale, s2_layers;
@@ -31,7 +32,7 @@ struct KdeJob {
   double seconds_check = 0, seconds_scale = 0, seconds_estimate = 0;
 };
 
-kde::Matrix parse_matrix(Napi::Env env, Napi::Value v, const std::string& name) {
+kde::Matrix parse_matrix(Napi::Env env, Napi::Value v, const std::string& name, CallCopies* copies) {
   Napi::Object o = as_object(env, v, name);
   auto arr = get_typed<float>(env, o.Get("data"), name + ".data", napi_float32_array, "Float32Array");
   kde::Matrix m;
@@ -41,7 +42,8 @@ kde::Matrix parse_matrix(Napi::Env env, Napi::Value v, const std::string& name) 
     fail(env, Code::ShapeMismatch,
          name + ".data has " + std::to_string(arr.length) + " elements, rows x cols = " + std::to_string(m.rows) +
              " x " + std::to_string(m.cols) + " = " + std::to_string(m.rows * m.cols));
-  run_checked(env, [&] { m = kde::as_matrix(TensorView::contiguous(arr.data, {m.rows, m.cols}), name); });
+  const float* data = copies ? copies->hold(arr.data, arr.length) : arr.data;
+  run_checked(env, [&] { m = kde::as_matrix(TensorView::contiguous(data, {m.rows, m.cols}), name); });
   return m;
 }
 
@@ -164,20 +166,21 @@ Napi::Value EstimateMI(const Napi::CallbackInfo& info) {
   if (!o.Get("layers").IsArray()) fail(env, Code::InvalidArgument, "layers must be an array");
   Napi::Array layers = o.Get("layers").As<Napi::Array>();
   if (layers.Length() == 0) fail(env, Code::InvalidArgument, "layers must not be empty");
+  CallCopies* copies = get_bool(env, o, "borrow", "request", false) ? nullptr : &job->copies;
   for (uint32_t l = 0; l < layers.Length(); ++l) {
     std::string name = "layers[" + std::to_string(l) + "]";
-    req.layers.push_back(parse_matrix(env, layers.Get(l), name));
+    req.layers.push_back(parse_matrix(env, layers.Get(l), name, copies));
     Napi::Object lo = layers.Get(l).As<Napi::Object>();
     job->layer_names.push_back(get_string(env, lo, "name", name, name));
   }
-  if (has(o, "features")) req.features = parse_matrix(env, o.Get("features"), "features");
+  if (has(o, "features")) req.features = parse_matrix(env, o.Get("features"), "features", copies);
   if (has(o, "labels")) {
     auto lab = get_typed<int32_t>(env, o.Get("labels"), "labels", napi_int32_array, "Int32Array");
     if (static_cast<int64_t>(lab.length) != req.layers[0].rows)
       fail(env, Code::ShapeMismatch,
            "labels has " + std::to_string(lab.length) + " entries, layers have " + std::to_string(req.layers[0].rows) +
                " samples");
-    req.labels = lab.data;
+    req.labels = copies ? copies->hold(lab.data, lab.length) : lab.data;
   }
   job->layer_bw = parse_bandwidth(env, o.Get("bandwidth"), "bandwidth");
   job->feature_bw = has(o, "featureBandwidth") ? parse_bandwidth(env, o.Get("featureBandwidth"), "featureBandwidth")
@@ -201,7 +204,7 @@ Napi::Value EstimateMI(const Napi::CallbackInfo& info) {
   req.s2_layers.assign(req.layers.size(), std::vector<double>(job->layer_bw.values.size(), 1.0));
   req.s2_features.assign(job->layer_bw.values.size(), 1.0);
   run_checked(env, [&] { kde::detail::validate(req); });
-  // The request holds every input array.
+  // The request holds every input array (read in place when borrowed).
   return queue_task(env, "mimic.estimateMI", {o}, [job] { execute(*job); },
                     [job](Napi::Env e) { return result_object(e, *job); });
 }

@@ -193,8 +193,9 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
   }
 
   // Pointers of the arrays in `rec` (one per name, in order; missing -> null unless required), checked sizes.
+  // With `copies`, the pointers are to private copies (see CallCopies), for work queued off the main thread.
   std::vector<const float*> gather(Napi::Env env, Napi::Value rv, const std::string& what, bool inputs,
-                                   int64_t* batch, std::vector<Napi::Value>* keep) {
+                                   int64_t* batch, std::vector<Napi::Value>* keep, CallCopies* copies = nullptr) {
     Napi::Object rec = as_object(env, rv, what);
     const size_t n = inputs ? net_->num_inputs() : net_->num_outputs();
     std::vector<const float*> ptrs(n, nullptr);
@@ -228,7 +229,7 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
                what + "." + name + " has " + std::to_string(arr.length) + " elements, expected " + std::to_string(want) +
                    " (the last forward's output)");
       }
-      ptrs[i] = arr.data;
+      ptrs[i] = copies ? copies->hold(arr.data, arr.length) : arr.data;
       keep->push_back(rec.Get(name));
     }
     return ptrs;
@@ -255,6 +256,8 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
       const size_t n = static_cast<size_t>(net_->output_numel(i));
       if (has_into && has(into.As<Napi::Object>(), name.c_str())) {
         Napi::Value v = into.As<Napi::Object>().Get(name);
+        if (is_detached(v))
+          fail(env, Code::InvalidArgument, what + "." + name + " was detached (transferred) before the output was copied into it");
         auto dst = get_typed<float>(env, v, what + "." + name, napi_float32_array, "Float32Array");
         if (dst.length != n)
           fail(env, Code::ShapeMismatch,
@@ -515,12 +518,15 @@ Napi::Value NetworkWrap::ForwardAsync(const Napi::CallbackInfo& info) {
   check_idle(env, "forwardAsync");
   int64_t batch = batch_arg(env, info[1], "forwardAsync");
   std::vector<Napi::Value> keep;
-  auto ptrs = gather(env, info[0], std::string(kCls) + ".forwardAsync inputs", true, &batch, &keep);
+  // inputs copied unless borrowed (info[3]): the forward may run after the caller's arrays are gone
+  auto copies = std::make_shared<CallCopies>();
+  const bool borrow = info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
+  auto ptrs = gather(env, info[0], std::string(kCls) + ".forwardAsync inputs", true, &batch, &keep, borrow ? nullptr : copies.get());
   const std::string into_what = std::string(kCls) + ".forwardAsync into";
   check_into(env, info[2], into_what);
   std::shared_ptr<Napi::ObjectReference> into;  // held until the result is copied into it
   if (!info[2].IsUndefined()) into = std::make_shared<Napi::ObjectReference>(Napi::Persistent(info[2].As<Napi::Object>()));
-  return queue(info, true, std::move(keep), [this, ptrs, batch] { net_->forward(ptrs, batch); },
+  return queue(info, true, std::move(keep), [this, ptrs, batch, copies] { net_->forward(ptrs, batch); },
                [this, into, into_what](Napi::Env e) { return outputs_js(e, into ? into->Value() : e.Undefined(), into_what); });
 }
 
@@ -531,8 +537,10 @@ Napi::Value NetworkWrap::BackwardAsync(const Napi::CallbackInfo& info) {
   if (net_->plan_info().batch == 0) fail(env, Code::InvalidArgument, std::string(kCls) + ".backwardAsync: call forward first");
   int64_t batch = 0;
   std::vector<Napi::Value> keep;
-  auto ptrs = gather(env, info[0], std::string(kCls) + ".backwardAsync gradients", false, &batch, &keep);
-  return queue(info, false, std::move(keep), [this, ptrs, ig] { net_->backward(ptrs, ig); },
+  auto copies = std::make_shared<CallCopies>();
+  const bool borrow = info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
+  auto ptrs = gather(env, info[0], std::string(kCls) + ".backwardAsync gradients", false, &batch, &keep, borrow ? nullptr : copies.get());
+  return queue(info, false, std::move(keep), [this, ptrs, ig, copies] { net_->backward(ptrs, ig); },
                [this, ig](Napi::Env e) { return ig ? input_grads_js(e) : e.Undefined(); });
 }
 

@@ -48,6 +48,8 @@ export interface NativeKdeRequest {
   precision: 'fp32' | 'fp64';
   backend: 'cpu' | 'cuda';
   checkFinite: boolean;
+  /** Read the arrays in place (no copies made at the call). */
+  borrow?: boolean;
 }
 
 export interface NativeKdeResult {
@@ -86,6 +88,8 @@ export interface SgemmArgs {
   ldc?: number;
   threads?: number;
   path?: KernelPathName;
+  /** sgemmAsync: use a, b and c in place instead of copies made at the call (c written back when it settles). */
+  borrow?: boolean;
 }
 
 export interface NativeAddon {

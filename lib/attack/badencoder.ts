@@ -24,7 +24,7 @@ import { makeBatch } from '../data/transform.ts';
 import { toModelLayout } from '../data/layout.ts';
 import type { ImageDataset } from '../data/types.ts';
 import { specFromOnnx } from '../train/from-onnx.ts';
-import { Network } from '../train/network.ts';
+import { BORROW, Network } from '../train/network.ts';
 import { Optimizer } from '../train/optim.ts';
 import { makeSchedule, lrAt, type ScheduleKind } from '../train/schedule.ts';
 import { saveSpecAsOnnx, specShapes } from '../train/to-onnx.ts';
@@ -171,7 +171,7 @@ export async function badEncoder(o: BadEncoderOptions, hooks: { signal?: AbortSi
   const sched = makeSchedule(o.schedule ?? 'constant', lr, epochs * steps);
   const bspec = { channels: C, height: H, width: W, normalize: transform.normalize } as const;
   const refBatch = makeBatch(refs, Array.from({ length: R }, (_, i) => i), bspec);
-  const refClean = (await frozen.forwardAsync({ [inT.name]: refBatch.slice() }, R))[feat];
+  const refClean = (await frozen.forwardAsync({ [inT.name]: refBatch.slice() }, R, BORROW))[feat];
   const stamped = applyTrigger(all, trig, shadowIdx);
 
   const history: BadEncoderReport['epochs'] = [];
@@ -188,14 +188,14 @@ export async function badEncoder(o: BadEncoderOptions, hooks: { signal?: AbortSi
       x.set(xc, 0);
       x.set(xt, xc.length);
       x.set(refBatch, 2 * xc.length);
-      const fsOut = (await student.forwardAsync({ [inT.name]: x }, 2 * batch + R))[feat];
-      const fxc = (await frozen.forwardAsync({ [inT.name]: xc }, batch))[feat];
+      const fsOut = (await student.forwardAsync({ [inT.name]: x }, 2 * batch + R, BORROW))[feat];
+      const fxc = (await frozen.forwardAsync({ [inT.name]: xc }, batch, BORROW))[feat];
       const fc = new Float32Array((batch + R) * d);
       fc.set(fxc, 0);
       fc.set(refClean, batch * d);
       const l = badEncoderLoss(fsOut, fc, batch, R, d, lambda1, lambda2);
       if (!Number.isFinite(l.loss)) throw new MimicError('E_NON_FINITE', `badencoder: the loss is ${l.loss} at epoch ${e + 1}; lower the lr`);
-      await student.backwardAsync({ [feat]: l.grad });
+      await student.backwardAsync({ [feat]: l.grad }, false, BORROW);
       opt.setLr(lrAt(sched, e * steps + s));
       await opt.stepAsync(student.gradViews());
       sl += l.loss; s0 += l.l0; s1 += l.l1; s2 += l.l2;

@@ -86,7 +86,7 @@ export class KnnClassifier implements Classifier {
     const gemm = (start: number, buf: Float32Array): Promise<void> => {
       const m = Math.min(chunk, rows - start);
       return native()
-        .sgemmAsync({ m, n: N, k: D, a: q.data.subarray(start * D, (start + m) * D), b: this.bank.data, transB: true, c: buf, threads: this.threads })
+        .sgemmAsync({ m, n: N, k: D, a: q.data.subarray(start * D, (start + m) * D), b: this.bank.data, transB: true, c: buf, threads: this.threads, borrow: true })
         .catch((err: unknown) => {
           throw fromNative(err);
         });

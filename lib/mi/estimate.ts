@@ -67,6 +67,12 @@ export interface EstimateMIOptions {
   kernelPath?: KernelPathName;
   /** Rejects NaN/Inf in the inputs (default true). */
   checkFinite?: boolean;
+  /**
+   * Read the arrays in place instead of copying them when the call is made (default false; the copy is O(N D)
+   * against the estimate's O(N^2 D)). Only for callers that neither transfer (postMessage) nor detach them until
+   * the promise settles: freed memory under the worker threads would crash the process.
+   */
+  borrow?: boolean;
   /** Checked before the native work starts and when it returns (a running native pass is not interrupted). */
   signal?: AbortSignal;
 }
@@ -144,10 +150,15 @@ export async function estimateMI(options: EstimateMIOptions): Promise<MIEstimate
 
   let labels: Int32Array | undefined;
   if (o.labels !== undefined) {
-    labels = o.labels instanceof Int32Array ? o.labels : Int32Array.from(o.labels);
-    labels.forEach((v, i) => {
-      if (!Number.isInteger(v) || v < 0) throw invalid(`labels[${i}] must be a non-negative integer (got ${v})`);
-    });
+    const given = o.labels as ArrayLike<unknown>;
+    if (!(given instanceof Int32Array || Array.isArray(given) || ArrayBuffer.isView(given)) || given instanceof DataView)
+      throw new MimicError('E_DTYPE', 'labels must be an Int32Array or an array of integers');
+    // checked before any conversion: Int32Array.from would truncate 0.5 and turn NaN into 0
+    for (let i = 0; i < given.length; ++i) {
+      const v = given[i];
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0x7fffffff) throw invalid(`labels[${i}] must be a non-negative integer (got ${String(v)})`);
+    }
+    labels = given instanceof Int32Array ? given : Int32Array.from(given as ArrayLike<number>);
   }
   const defaults: Quantity[] = [
     ...(features ? (['I_TZ', 'I_TZ_loo'] as const) : []),
@@ -190,6 +201,7 @@ export async function estimateMI(options: EstimateMIOptions): Promise<MIEstimate
       precision: o.precision ?? 'fp32',
       backend,
       checkFinite: o.checkFinite ?? true,
+      borrow: o.borrow === true,
     });
   } catch (err) {
     throw fromNative(err);

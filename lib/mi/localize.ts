@@ -146,6 +146,7 @@ export async function localize(o: LocalizeOptions): Promise<LocalizeResult> {
     threads: o.threads,
     backend: o.backend,
     signal: o.signal,
+    borrow: true, // the teacher's activations are this call's own
   });
   o.onProgress?.({ stage: 'mi', done: 1, total: 1 });
   const t2 = performance.now();

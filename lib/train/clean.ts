@@ -45,7 +45,7 @@ import { perturbBatchAsync, type PerturbParams } from './perturb.ts';
 import { makeSchedule, lrAt, type ScheduleKind } from './schedule.ts';
 import { specFromOnnx } from './from-onnx.ts';
 import { headSpec } from './head.ts';
-import { Network } from './network.ts';
+import { BORROW, Network } from './network.ts';
 import { Optimizer, type OptimizerState } from './optim.ts';
 import type { NetworkSpec } from './spec.ts';
 import { saveSpecAsOnnx, specShapes } from './to-onnx.ts';
@@ -607,14 +607,14 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
         const cur: Prepared = await (pending ?? prepare(order, s, globalStep));
         pending = undefined;
         const inlineTeacher = cur.teacher ? undefined : await runner.run(cur.view1, [batch, C, H, W]);
-        const sOut = await backbone.forwardAsync({ [studentIn]: cur.x }, undefined, { into: studentOut });
+        const sOut = await backbone.forwardAsync({ [studentIn]: cur.x }, undefined, { into: studentOut, borrow: true });
         Object.assign(studentOut, sOut); // the first step's arrays are reused by every later one
         const t = inlineTeacher ?? (await cur.teacher!);
         const feats = sOut[featName];
         let con = 0, att = 0, clo = 0;
         let uGrad: Float32Array | undefined;
         if (!config.noContrastive) {
-          const u = (await head.forwardAsync({ mimic_head_in: feats }))['mimic_head_u'];
+          const u = (await head.forwardAsync({ mimic_head_in: feats }, undefined, BORROW))['mimic_head_u'];
           const r = await L.ntXent({ u, shape: [2 * batch, config.projectionDim], tau: config.tau, async: true });
           con = r.loss;
           uGrad = r.grad;
@@ -650,7 +650,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
 
         const gFeat = new Float32Array(2 * batch * featDim);
         if (uGrad) {
-          const g = (await head.backwardAsync({ mimic_head_u: uGrad }, true))['mimic_head_in'];
+          const g = (await head.backwardAsync({ mimic_head_u: uGrad }, true, BORROW))['mimic_head_in'];
           gFeat.set(g);
         }
         if (cloGrad) for (let i = 0; i < cloGrad.length; ++i) gFeat[i] += config.cloneWeight * cloGrad[i];
@@ -658,7 +658,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
         probes.forEach((p, i) => {
           if (p.name !== featName) grads[p.name] = probeGrads[i]; // the attention kernel wrote view 1's rows in place
         });
-        await backbone.backwardAsync(grads);
+        await backbone.backwardAsync(grads, false, BORROW);
         opt.setLr(lrAt(sched, globalStep));
         await opt.stepAsync(optGrads);
 

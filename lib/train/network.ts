@@ -69,7 +69,19 @@ type F32Record = Record<string, Float32Array>;
 export interface ForwardOptions {
   /** Output name -> the array that output is copied into (instead of a new one). */
   into?: F32Record;
+  /**
+   * forwardAsync: read the input arrays in place instead of copying them when the call is made (default false).
+   * Only for callers that neither transfer (postMessage) nor detach them until the promise settles: freed memory
+   * under the worker thread would crash the process.
+   */
+  borrow?: boolean;
 }
+export interface BackwardOptions {
+  /** backwardAsync: read the gradient arrays in place (see ForwardOptions.borrow). */
+  borrow?: boolean;
+}
+/** Options of the training loops' own calls: their arrays are private to the loop, never transferred: read in place. */
+export const BORROW = { borrow: true } as const;
 function intoOf(options: ForwardOptions, what: string): F32Record | undefined {
   if (options === null || typeof options !== 'object') throw new MimicError('E_INVALID_ARGUMENT', `${what}: options must be an object`);
   return options.into === undefined ? undefined : record(options.into, `${what} into`);
@@ -80,8 +92,8 @@ interface NativeNetwork {
   mode(): NetworkMode;
   forward(inputs: F32Record, batch?: number, into?: F32Record): F32Record;
   backward(grads: F32Record, inputGrads?: boolean): F32Record | undefined;
-  forwardAsync(inputs: F32Record, batch?: number, into?: F32Record): Promise<F32Record>;
-  backwardAsync(grads: F32Record, inputGrads?: boolean): Promise<F32Record | undefined>;
+  forwardAsync(inputs: F32Record, batch?: number, into?: F32Record, borrow?: boolean): Promise<F32Record>;
+  backwardAsync(grads: F32Record, inputGrads?: boolean, borrow?: boolean): Promise<F32Record | undefined>;
   paramNames(): string[];
   paramShapes(): Record<string, number[]>;
   bufferNames(): string[];
@@ -160,10 +172,13 @@ export class Network {
   forward(inputs: F32Record, batch?: number, options: ForwardOptions = {}): F32Record {
     return call(() => this.impl.forward(record(inputs, 'Network.forward inputs'), batch, intoOf(options, 'Network.forward')));
   }
-  /** forward() off the event loop (the inputs and `into` arrays are held until it settles: do not touch them). */
+  /**
+   * forward() off the event loop. The inputs are copied when the call is made (unless `borrow`); the outputs are
+   * copied into `into` when it settles (an `into` array detached meanwhile rejects the call).
+   */
   async forwardAsync(inputs: F32Record, batch?: number, options: ForwardOptions = {}): Promise<F32Record> {
     try {
-      return await this.impl.forwardAsync(record(inputs, 'Network.forwardAsync inputs'), batch, intoOf(options, 'Network.forwardAsync'));
+      return await this.impl.forwardAsync(record(inputs, 'Network.forwardAsync inputs'), batch, intoOf(options, 'Network.forwardAsync'), options.borrow === true);
     } catch (err) {
       throw fromNative(err);
     }
@@ -176,11 +191,12 @@ export class Network {
     const r = call(() => this.impl.backward(record(outputGrads, 'Network.backward gradients'), inputGrads));
     return inputGrads ? (r as F32Record) : undefined;
   }
-  async backwardAsync(outputGrads: F32Record): Promise<void>;
-  async backwardAsync(outputGrads: F32Record, inputGrads: true): Promise<F32Record>;
-  async backwardAsync(outputGrads: F32Record, inputGrads = false): Promise<F32Record | void> {
+  /** backward() off the event loop; the gradients are copied when the call is made (unless `borrow`). */
+  async backwardAsync(outputGrads: F32Record, inputGrads?: false, options?: BackwardOptions): Promise<void>;
+  async backwardAsync(outputGrads: F32Record, inputGrads: true, options?: BackwardOptions): Promise<F32Record>;
+  async backwardAsync(outputGrads: F32Record, inputGrads = false, options: BackwardOptions = {}): Promise<F32Record | void> {
     try {
-      const r = await this.impl.backwardAsync(record(outputGrads, 'Network.backwardAsync gradients'), inputGrads);
+      const r = await this.impl.backwardAsync(record(outputGrads, 'Network.backwardAsync gradients'), inputGrads, options?.borrow === true);
       return inputGrads ? (r as F32Record) : undefined;
     } catch (err) {
       throw fromNative(err);

@@ -25,7 +25,7 @@ import { twoViewsAsync, type AugmentParams, type AugmentNormalize } from './augm
 import { specFromOnnx } from './from-onnx.ts';
 import { cifarResNet18Spec } from './models.ts';
 import { headSpec, HEAD_INPUT, HEAD_OUTPUT } from './head.ts';
-import { Network } from './network.ts';
+import { BORROW, Network } from './network.ts';
 import { Optimizer, type OptimizerState } from './optim.ts';
 import { makeSchedule, lrAt, type ScheduleKind } from './schedule.ts';
 import type { NetworkSpec } from './spec.ts';
@@ -239,12 +239,12 @@ export async function pretrain(o: PretrainOptions, hooks: { signal?: AbortSignal
       const x = new Float32Array(2 * v.view1.length);
       x.set(v.view1, 0);
       x.set(v.view2, v.view1.length);
-      const f = (await backbone.forwardAsync({ [inT.name]: x }))[featName];
-      const u = (await head.forwardAsync({ [HEAD_INPUT]: f }))[HEAD_OUTPUT];
+      const f = (await backbone.forwardAsync({ [inT.name]: x }, undefined, BORROW))[featName];
+      const u = (await head.forwardAsync({ [HEAD_INPUT]: f }, undefined, BORROW))[HEAD_OUTPUT];
       const r = await ntXent({ u, shape: [2 * batch, projectionDim], tau, async: true });
       if (!Number.isFinite(r.loss)) throw new MimicError('E_NON_FINITE', `pretrain: the loss is ${r.loss} at epoch ${epoch + 1}, step ${s + 1}; lower the lr (the last checkpoint is kept)`);
-      const gf = (await head.backwardAsync({ [HEAD_OUTPUT]: r.grad }, true))![HEAD_INPUT];
-      await backbone.backwardAsync({ [featName]: gf });
+      const gf = (await head.backwardAsync({ [HEAD_OUTPUT]: r.grad }, true, BORROW))![HEAD_INPUT];
+      await backbone.backwardAsync({ [featName]: gf }, false, BORROW);
       const lrNow = lrAt(sched, g);
       opt.setLr(lrNow);
       await opt.stepAsync(grads);

@@ -1,0 +1,83 @@
+// Arrays handed to an async call and then transferred (postMessage) before it settles: the native work reads its
+// own copies (the transferred memory is freed under it otherwise: a segfault), an output array detached meanwhile
+// rejects the call, and the result equals an undisturbed call's.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MessageChannel } from 'node:worker_threads';
+import { estimateMI, sgemm, Network, MimicError, specFromOnnx } from '../lib/index.ts';
+import { buildConvEncoder, decodeModel } from '../lib/onnx/index.ts';
+import { freshSeed, mulberry32 } from './helpers.ts';
+
+/** Detaches `a`'s buffer the way a service would hand it to a worker, and drops it (its memory is freed). */
+function transferAway(a: Float32Array): void {
+  const { port1, port2 } = new MessageChannel();
+  port1.postMessage(a.buffer, [a.buffer]);
+  port1.close();
+  port2.close();
+  assert.equal(a.length, 0, 'the array was not detached');
+}
+
+function random(n: number, seed: number): Float32Array {
+  const r = mulberry32(seed);
+  return Float32Array.from({ length: n }, () => r() * 2 - 1);
+}
+
+test('estimateMI: inputs transferred right after the call give the same estimate (the engine reads copies)', async () => {
+  const seed = freshSeed();
+  const N = 1500, D = 512;
+  const make = () => ({ layers: [{ data: random(N * D, seed), rows: N, cols: D, name: 'a' }], features: { data: random(N * 16, seed + 1), rows: N, cols: 16 }, threads: 1 });
+  const quiet = await estimateMI(make());
+  const req = make();
+  const pending = estimateMI(req);
+  transferAway(req.layers[0].data);
+  transferAway(req.features.data);
+  global.gc?.();
+  const moved = await pending;
+  assert.deepEqual(moved.layers.map((l) => l.values), quiet.layers.map((l) => l.values));
+});
+
+test('sgemm: a and b transferred during the call still give the product; c transferred rejects, naming it', async () => {
+  const seed = freshSeed();
+  const m = 300, n = 280, k = 260;
+  const args = () => ({ m, n, k, a: random(m * k, seed), b: random(k * n, seed + 1), c: new Float32Array(m * n), threads: 1 });
+  const quiet = args();
+  await sgemm(quiet);
+  const moved = args();
+  const p = sgemm(moved);
+  transferAway(moved.a);
+  transferAway(moved.b);
+  await p;
+  assert.deepEqual(moved.c, quiet.c);
+  const lost = args();
+  const q = sgemm(lost);
+  transferAway(lost.c);
+  await assert.rejects(q, (e: unknown) => e instanceof MimicError && e.code === 'E_INVALID_ARGUMENT' && /sgemm\.c was detached/.test(e.message));
+});
+
+test('Network.forwardAsync / backwardAsync: inputs transferred after the call are read from copies; a detached `into` rejects', async () => {
+  const enc = buildConvEncoder({ seed: 5 });
+  const spec = specFromOnnx(decodeModel(enc.bytes), { weights: 'teacher' });
+  const net = Network.create(spec, { threads: 1 });
+  const [input] = net.inputNames;
+  const [output] = net.outputNames;
+  const size = spec.inputs[0].shape.reduce((a, b) => a * b, 1);
+  const batch = 512, seed = freshSeed(); // a forward long enough for the transferred memory to be freed under it
+  const quiet = (await net.forwardAsync({ [input]: random(batch * size, seed) }))[output].slice();
+  const x = random(batch * size, seed);
+  const p = net.forwardAsync({ [input]: x });
+  transferAway(x);
+  assert.deepEqual((await p)[output], quiet);
+  // backward: the same gradients, given in place or transferred away after the call
+  const dy = random(quiet.length, seed + 2);
+  await net.forwardAsync({ [input]: random(batch * size, seed) });
+  const g1 = (await net.backwardAsync({ [output]: dy.slice() }, true))[input];
+  await net.forwardAsync({ [input]: random(batch * size, seed) });
+  const dyMoved = dy.slice();
+  const b = net.backwardAsync({ [output]: dyMoved }, true);
+  transferAway(dyMoved);
+  assert.deepEqual((await b)[input], g1);
+  const into = new Float32Array(quiet.length);
+  const r = net.forwardAsync({ [input]: random(batch * size, seed) }, undefined, { into: { [output]: into } });
+  transferAway(into);
+  await assert.rejects(r, (e: unknown) => e instanceof MimicError && e.code === 'E_INVALID_ARGUMENT' && /into\..* was detached/.test(e.message));
+});
