@@ -34,3 +34,14 @@ export function fromNative(err: unknown): MimicError {
 export function invalid(message: string): MimicError {
   return new MimicError('E_INVALID_ARGUMENT', message);
 }
+
+/**
+ * Throws E_ABORTED when `signal` has fired (AbortSignal.throwIfAborted would throw its reason, a DOMException
+ * whose numeric `code` is not one of ours). `what` names the call in the message.
+ */
+export function checkAborted(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) {
+    const why = signal.reason instanceof Error ? signal.reason.message : signal.reason === undefined ? '' : String(signal.reason);
+    throw new MimicError('E_ABORTED', `${what}: aborted${why && why !== 'This operation was aborted' ? ` (${why})` : ''}`, { cause: signal.reason });
+  }
+}

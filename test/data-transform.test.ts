@@ -3,6 +3,7 @@
 // implementation written here), 1 <-> 3 channel adaptation, the batch iterator, and the refusals.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { toModelLayout, toModelLayoutAsync } from '../lib/data/layout.ts';
 import { MimicError } from '../lib/errors.ts';
 import { batches, makeBatch, planBatch, NORMALIZATION_PRESETS } from '../lib/data/transform.ts';
 import type { ImageDataset } from '../lib/data/types.ts';
@@ -135,4 +136,32 @@ test('batches: sizes, dropLast, seeded shuffle (a permutation, reproducible), la
   }
   const sub = [...batches(ds, spec, { batchSize: 8, indices: [9, 3] })];
   assert.deepEqual(Array.from(sub[0].indices), [9, 3]);
+});
+
+test('toModelLayoutAsync: the same pixels as toModelLayout, with the event loop turning between chunks', async () => {
+  const n = 20000, side = 28;
+  const pixels = new Uint8Array(n * side * side);
+  for (let i = 0; i < pixels.length; ++i) pixels[i] = (i * 2654435761) >>> 24;
+  const gray: ImageDataset = { name: 'gray', count: n, channels: 1, height: side, width: side, pixels, source: 'gray' };
+  const t0 = performance.now();
+  const sync = toModelLayout(gray, 3, 32, 32, { size: 'pad', channelMode: 'convert' });
+  const oneGo = performance.now() - t0;
+  let last = performance.now(), longest = 0;
+  const timer = setInterval(() => {
+    const t = performance.now();
+    longest = Math.max(longest, t - last);
+    last = t;
+  }, 1);
+  let laid: ImageDataset;
+  try {
+    last = performance.now();
+    laid = await toModelLayoutAsync(gray, 3, 32, 32, { size: 'pad', channelMode: 'convert' });
+    longest = Math.max(longest, performance.now() - last); // the stretch since the timer's last turn
+  } finally {
+    clearInterval(timer);
+  }
+  assert.deepEqual(laid.pixels, sync.pixels);
+  assert.deepEqual([laid.channels, laid.height, laid.width, laid.count], [3, 32, 32, n]);
+  // in one piece the conversion holds the loop for all of `oneGo`; in chunks, for a small part of it at a time
+  assert.ok(longest < Math.max(60, oneGo / 4), `the event loop waited ${longest.toFixed(0)} ms (the whole conversion: ${oneGo.toFixed(0)} ms)`);
 });

@@ -84,8 +84,8 @@ test('evaluate: the trigger is stamped after the layout change (pad, gray -> RGB
   const ds = smoothImages(3, 1, 28, seed);
   const enc = { inputShape: [3, 32, 32] as [number, number, number] };
   const trig = await resolveTrigger('white:10@21,21', { channels: 3, height: 32, width: 32 });
-  const clean = encoderImages(enc, ds, { size: 'pad', channelMode: 'convert' });
-  const stamped = encoderImages(enc, ds, { size: 'pad', channelMode: 'convert', trigger: trig });
+  const clean = await encoderImages(enc, ds, { size: 'pad', channelMode: 'convert' });
+  const stamped = await encoderImages(enc, ds, { size: 'pad', channelMode: 'convert', trigger: trig });
   for (let i = 0; i < 3; ++i)
     for (let c = 0; c < 3; ++c)
       for (let y = 0; y < 32; ++y)

@@ -54,9 +54,15 @@ test('typed errors: garbage model, unknown output, wrong input shape; cuda falls
   const runner = await TeacherRunner.create({ model, outputs: ['features'] });
   try {
     await assert.rejects(runner.run(new Float32Array(2 * 3 * 30 * 30), [2, 3, 30, 30]), (e: unknown) => e instanceof MimicError && e.code === 'E_ONNX');
+    await assert.rejects(runner.run(null as unknown as Float32Array, [1, 3, 32, 32]), (e: unknown) => e instanceof MimicError && e.code === 'E_DTYPE');
+    await assert.rejects(runner.run(new Float32Array(3 * 32 * 32), [1, 3, -32, 32]), (e: unknown) => e instanceof MimicError && /dims must be positive integers/.test(e.message));
   } finally {
     await runner.close();
   }
+  // after close: a typed rejection (it used to wait forever, holding the process), and close() again is harmless
+  await assert.rejects(runner.run(new Float32Array(3 * 32 * 32), [1, 3, 32, 32]), (e: unknown) => e instanceof MimicError && /the runner is closed/.test(e.message));
+  await runner.close();
+  await assert.rejects(TeacherRunner.create({ model } as never), (e: unknown) => e instanceof MimicError && /outputs: an array/.test(e.message));
   const messages: string[] = [];
   const cuda = await TeacherRunner.create({ model, outputs: ['features'], provider: 'cuda', onMessage: (m) => messages.push(m) });
   try {

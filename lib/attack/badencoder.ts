@@ -21,7 +21,7 @@ import { loadModel } from '../onnx/index.ts';
 import { openDataset, type OpenOptions } from '../data/open.ts';
 import type { ChannelMode, SizeMode } from '../data/transform.ts';
 import { makeBatch } from '../data/transform.ts';
-import { toModelLayout } from '../data/layout.ts';
+import { toModelLayoutAsync } from '../data/layout.ts';
 import type { ImageDataset } from '../data/types.ts';
 import { specFromOnnx } from '../train/from-onnx.ts';
 import { BORROW, Network } from '../train/network.ts';
@@ -139,12 +139,12 @@ export async function badEncoder(o: BadEncoderOptions, hooks: { signal?: AbortSi
   const hasBn = cleanSpec.layers.some((l) => l.op === 'BatchNormalization');
 
   const raw = typeof o.data === 'string' ? await openDataset(o.data, o.dataOptions) : o.data;
-  const all = toModelLayout(raw, C, H, W, transform);
+  const all = await toModelLayoutAsync(raw, C, H, W, transform);
   const trig = typeof o.trigger === 'string' ? await resolveTrigger(o.trigger, { channels: C, height: H, width: W }) : o.trigger;
 
   // references: the first referenceCount target-class images of a seeded shuffle
   let refs: ImageDataset, refIdx: number[] = [];
-  if (o.references) refs = toModelLayout(o.references, C, H, W, transform);
+  if (o.references) refs = await toModelLayoutAsync(o.references, C, H, W, transform);
   else {
     if (!all.labels) throw invalid(`${all.source}: has no labels, so the target-class reference images cannot be chosen; give references`);
     const want = referenceCount;

@@ -6,7 +6,7 @@ import { MimicError } from '../errors.ts';
 import { poisonDataset } from '../attack/poison.ts';
 import { resolveTrigger } from '../attack/trigger.ts';
 import { openDataset } from '../data/open.ts';
-import { toModelLayout } from '../data/layout.ts';
+import { toModelLayoutAsync } from '../data/layout.ts';
 import type { SizeMode } from '../data/transform.ts';
 import { encoderSpec, pretrain, sampleImages } from '../train/pretrain.ts';
 import { addPretrainOptions, checkTemplateConflicts, pretrainLine, pretrainOptions, withInterrupt } from './pretrain.ts';
@@ -86,7 +86,7 @@ export function registerAttack(program: Command): void {
     const [C, H, W] = spec.inputs[0].shape;
     let ds = await openDataset(opts.data, { split: opts.split });
     if (opts.count !== undefined) ds = sampleImages(ds, opts.count, seed);
-    ds = toModelLayout(ds, C, H, W, base.transform);
+    ds = await toModelLayoutAsync(ds, C, H, W, base.transform);
     const trig = await resolveTrigger(opts.trigger, { channels: C, height: H, width: W });
     const p = poisonDataset(ds, trig, opts.target, opts.poisonFraction, seed);
     process.stderr.write(`mimic: stamped ${p.poisoned.length} of ${p.targetCount} class-${opts.target} images (${ds.count} in all) with ${trig.spec}\n`);

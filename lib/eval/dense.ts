@@ -12,7 +12,7 @@
  * rounding, and hence the trained weights, can differ slightly between thread counts). The last, short batch of an epoch is kept (PyTorch's DataLoader default, drop_last = False).
  * The loop runs on the calling thread and yields to the event loop after every epoch.
  */
-import { fromNative, invalid } from '../errors.ts';
+import { fromNative, invalid, checkAborted } from '../errors.ts';
 import { native } from '../native.ts';
 import { Optimizer } from '../train/optim.ts';
 import { linearDefault, paramSeed } from '../train/init.ts';
@@ -126,8 +126,9 @@ export async function trainDense(x: LabelledFeatures, o: DenseTrainOptions): Pro
   const xd = x.data;
   const a0 = pass.input, labels = pass.labels;
 
+  let lastTurn = performance.now();
   for (let epoch = 0; epoch < o.epochs; ++epoch) {
-    o.signal?.throwIfAborted();
+    checkAborted(o.signal, 'classifier training');
     for (let i = order.length - 1; i > 0; --i) {
       const j = Math.floor(shuffleRng() * (i + 1));
       const t = order[i];
@@ -144,6 +145,11 @@ export async function trainDense(x: LabelledFeatures, o: DenseTrainOptions): Pro
       }
       lossSum += pass.run(m);
       opt.step(grads);
+      // the batches run on the main thread: give the event loop a turn every ~20 ms
+      if (performance.now() - lastTurn > 20) {
+        await yieldToLoop();
+        lastTurn = performance.now();
+      }
     }
     const loss = lossSum / x.rows;
     losses.push(loss);

@@ -10,7 +10,7 @@
  *   asrAll[c]        = the same fraction over every triggered test image (target-class images included).
  * Rates are fractions in [0, 1].
  */
-import { MimicError, invalid } from '../errors.ts';
+import { MimicError, invalid, checkAborted } from '../errors.ts';
 import { openDataset, type OpenOptions } from '../data/open.ts';
 import { selectIndices } from '../data/subset.ts';
 import { checkDataset, subsetDataset, type ImageDataset } from '../data/types.ts';
@@ -149,6 +149,7 @@ function pickSubset(ds: ImageDataset, count: number | undefined, seed: number, w
 
 export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
   if (!o || typeof o !== 'object') throw invalid('evaluate: options object required');
+  checkAborted(o.signal, 'evaluate');
   const t0 = performance.now();
   const classifiers = classifierList(o.classifiers);
   const seed = o.seed ?? 0;
@@ -162,6 +163,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
 
   // Cheap checks first: the model, the datasets' labels, the target, the trigger.
   const enc = await prepareEncoder(o.encoder, { features: o.features, threads: 1 });
+  checkAborted(o.signal, 'evaluate');
   const trainAll = typeof o.train === 'string' ? await openDataset(o.train, o.trainOptions) : o.train;
   const testAll = typeof o.test === 'string' ? await openDataset(o.test, o.testOptions) : o.test;
   checkDataset(trainAll);
@@ -223,7 +225,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
   const losses: EvaluateResult['losses'] = {};
   const threads = o.threads ?? 0;
   for (const kind of classifiers) {
-    o.signal?.throwIfAborted();
+    checkAborted(o.signal, 'evaluate');
     const s0 = performance.now();
     const onEpoch = (epoch: number, epochs: number, loss: number) => o.onProgress?.({ stage: kind, done: epoch, total: epochs, loss });
     let predict: (x: FeatureMatrix) => Promise<Int32Array>;

@@ -9,7 +9,7 @@
  */
 import { MimicError } from '../errors.ts';
 import { encodeModel, inferShapes, inputSpecs, loadModel, summarize, withExtraOutputs, type ModelProto } from '../onnx/index.ts';
-import { toModelLayout } from '../data/layout.ts';
+import { toModelLayoutAsync } from '../data/layout.ts';
 import type { ChannelMode, Normalization, NormalizationPreset, SizeMode } from '../data/transform.ts';
 import type { ImageDataset } from '../data/types.ts';
 import { applyTrigger, type ResolvedTrigger } from '../attack/trigger.ts';
@@ -68,15 +68,15 @@ export interface EncodeOptions {
 }
 
 /** The dataset in the encoder's layout, stamped with the trigger when one is given (uint8, not normalised). */
-export function encoderImages(enc: Pick<PreparedEncoder, 'inputShape'>, ds: ImageDataset, o: Pick<EncodeOptions, 'trigger' | 'size' | 'channelMode'> = {}): ImageDataset {
+export async function encoderImages(enc: Pick<PreparedEncoder, 'inputShape'>, ds: ImageDataset, o: Pick<EncodeOptions, 'trigger' | 'size' | 'channelMode'> = {}): Promise<ImageDataset> {
   const [c, h, w] = enc.inputShape;
-  const laid = toModelLayout(ds, c, h, w, { size: o.size, channelMode: o.channelMode });
+  const laid = await toModelLayoutAsync(ds, c, h, w, { size: o.size, channelMode: o.channelMode });
   return o.trigger ? applyTrigger(laid, o.trigger) : laid;
 }
 
 /** Features of every image of `ds` (rows in dataset order), and the execution provider that ran the encoder. */
 export async function encodeDataset(enc: PreparedEncoder, ds: ImageDataset, o: EncodeOptions = {}): Promise<FeatureMatrix & { provider: 'cpu' | 'cuda' }> {
-  const images = encoderImages(enc, ds, o);
+  const images = await encoderImages(enc, ds, o);
   const [channels, height, width] = enc.inputShape;
   const run = await runTeacherOnDataset({
     model: enc.bytes,

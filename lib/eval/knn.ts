@@ -6,12 +6,13 @@
  *   - each neighbour votes for its label with weight exp(sim / t) (t default 0.5);
  *   - the prediction is the class with the largest summed weight (ties: the smaller label).
  * Similarities come from the engine's float32 SGEMM (test chunk x train^T), off the event loop, in chunks of test
- * rows sized so that a chunk's similarity block holds at most `chunkElements` floats (default 2^23 = 32 MiB; two
- * blocks are alive at once: the next chunk's GEMM runs while this chunk's top-k is selected).
+ * rows sized so that a chunk's similarity block holds at most `chunkElements` floats (default 2^21 = 8 MiB; two
+ * blocks are alive at once: the next chunk's GEMM runs while this chunk's top-k is selected on the main thread,
+ * ~25 ms per chunk at most, so the event loop keeps turning).
  * `probabilities` are the class weights of each row divided by their sum (the weights are computed as
  * exp((sim - max sim) / t), which changes no ratio and cannot overflow).
  */
-import { fromNative, invalid } from '../errors.ts';
+import { fromNative, invalid, checkAborted } from '../errors.ts';
 import { native } from '../native.ts';
 import { checkFeatures, checkLabels, l2Normalized, yieldToLoop, type Classifier, type ClassifierProgress, type FeatureMatrix, type LabelledFeatures } from './types.ts';
 
@@ -56,7 +57,7 @@ export class KnnClassifier implements Classifier {
     const t = o.t ?? KNN_DEFAULTS.t;
     if (!Number.isInteger(k) || k < 1) throw invalid(`knn k must be a positive integer (got ${o.k})`);
     if (!(t > 0) || !Number.isFinite(t)) throw invalid(`knn t must be a positive number (got ${o.t})`);
-    const chunk = o.chunkElements ?? 1 << 23;
+    const chunk = o.chunkElements ?? 1 << 21;
     if (!Number.isInteger(chunk) || chunk < 1) throw invalid(`knn chunkElements must be a positive integer (got ${o.chunkElements})`);
     this.k = Math.min(k, train.rows);
     this.t = t;
@@ -96,7 +97,7 @@ export class KnnClassifier implements Classifier {
     const score = new Float64Array(C);
     let pending = gemm(0, bufs[0]);
     for (let start = 0, b = 0; start < rows; start += chunk, b ^= 1) {
-      this.signal?.throwIfAborted();
+      checkAborted(this.signal, 'knn');
       await pending;
       const sims = bufs[b];
       const m = Math.min(chunk, rows - start);

@@ -2,7 +2,7 @@
  * estimateMI: batched KDE mutual information between L layers and one feature set, in one native pass, off the
  * event loop. Maths and test values: shared/docs/kde-mi.md; the engine: native/cpu/kde_mi.cc.
  */
-import { MimicError, fromNative, invalid } from '../errors.ts';
+import { MimicError, fromNative, invalid, checkAborted } from '../errors.ts';
 import { native, type KernelPathName, type NativeBandwidth, type NativeMatrix } from '../native.ts';
 
 export const QUANTITIES = [
@@ -141,7 +141,7 @@ function checkMatrix(m: Matrix, what: string): NativeMatrix {
 export async function estimateMI(options: EstimateMIOptions): Promise<MIEstimate> {
   const o = options;
   if (!o || typeof o !== 'object') throw invalid('estimateMI: options object required');
-  o.signal?.throwIfAborted?.();
+  checkAborted(o.signal, 'estimateMI');
   if (!Array.isArray(o.layers) || o.layers.length === 0) throw invalid('layers must be a non-empty array');
   const layers = o.layers.map((m, i) => checkMatrix(m, m?.name ? `layers[${i}] (${m.name})` : `layers[${i}]`));
   layers.forEach((m, i) => (m.name = o.layers[i].name ?? `layer${i}`));
@@ -206,7 +206,7 @@ export async function estimateMI(options: EstimateMIOptions): Promise<MIEstimate
   } catch (err) {
     throw fromNative(err);
   }
-  o.signal?.throwIfAborted?.();
+  checkAborted(o.signal, 'estimateMI');
 
   const B = r.numBandwidths;
   const Q = QUANTITIES.length;

@@ -3,7 +3,7 @@
  * seeded clean subset (no augmentation) with its probe tensors exposed, in a worker thread; the batched KDE engine
  * estimates I(T_l; Z) for every probe against the L2-normalised features in one call; MIMIC's weights follow.
  */
-import { MimicError, invalid } from '../errors.ts';
+import { MimicError, invalid, checkAborted } from '../errors.ts';
 import { encodeModel, inputSpecs, loadModel, prepareProbes, summarize } from '../onnx/index.ts';
 import { openDataset, type OpenOptions } from '../data/open.ts';
 import type { BatchSpec } from '../data/transform.ts';
@@ -91,9 +91,10 @@ function l2NormaliseRows(x: Float32Array, rows: number, cols: number): void {
 
 export async function localize(o: LocalizeOptions): Promise<LocalizeResult> {
   if (!o || typeof o !== 'object') throw invalid('localize: options object required');
-  o.signal?.throwIfAborted();
+  checkAborted(o.signal, 'localize');
   const source = typeof o.teacher === 'string' ? o.teacher : '<bytes>';
   const model = await loadModel(o.teacher);
+  checkAborted(o.signal, 'localize');
   const summary = summarize(model);
   const [input] = inputSpecs(model, { batch: 2 });
   if (!input || input.dims.length !== 4)
@@ -107,6 +108,7 @@ export async function localize(o: LocalizeOptions): Promise<LocalizeResult> {
   const size = (shape: number[]) => perSample(shape).reduce((a, b) => a * b, 1);
 
   const ds = typeof o.data === 'string' ? await openDataset(o.data, o.dataOptions) : o.data;
+  checkAborted(o.signal, 'localize');
   const want = positiveInt(o.n, 2000, 'n');
   if (want > ds.count) o.onMessage?.(`n = ${want} is more than the ${ds.count} images of ${ds.source}: using all of them`);
   const subset = selectSubset(ds, { count: Math.min(want, ds.count), seed: o.seed ?? 0 });

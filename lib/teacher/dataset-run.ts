@@ -2,7 +2,7 @@
  * Runs the teacher over chosen images of a dataset in batches and gathers the requested tensors (features, probe
  * maps) into one Float32Array each, sample-major. The next batch is built while the worker runs the current one.
  */
-import { MimicError, invalid } from '../errors.ts';
+import { MimicError, invalid, checkAborted } from '../errors.ts';
 import { makeBatch, planBatch, type BatchSpec } from '../data/transform.ts';
 import type { ImageDataset } from '../data/types.ts';
 import { TeacherRunner } from './runner.ts';
@@ -54,7 +54,7 @@ export async function runTeacherOnDataset(o: DatasetRunOptions): Promise<Dataset
     };
     let next = make(0);
     for (let start = 0; start < n; start += batchSize) {
-      o.signal?.throwIfAborted();
+      checkAborted(o.signal, 'teacher run');
       const cur = next;
       const pending = runner.run(cur.data, [cur.count, o.spec.channels, o.spec.height, o.spec.width]);
       if (start + batchSize < n) next = make(start + batchSize); // overlap: build the next batch now

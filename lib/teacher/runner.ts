@@ -33,6 +33,7 @@ export class TeacherRunner {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private failure?: MimicError;
+  private closed?: Promise<void>;
 
   private constructor(worker: Worker, ready: { provider: 'cpu' | 'cuda'; inputNames: string[]; outputNames: string[] }) {
     this.worker = worker;
@@ -51,6 +52,9 @@ export class TeacherRunner {
     if (!Number.isInteger(threads) || threads < 0) throw new MimicError('E_INVALID_ARGUMENT', `threads must be a non-negative integer (got ${threads})`);
     const provider = options.provider ?? 'cpu';
     if (provider !== 'cpu' && provider !== 'cuda') throw new MimicError('E_INVALID_ARGUMENT', `provider must be 'cpu' or 'cuda' (got '${provider}')`);
+    if (!options || typeof options !== 'object') throw new MimicError('E_INVALID_ARGUMENT', 'TeacherRunner.create: options object required');
+    if (!Array.isArray(options.outputs) || options.outputs.some((o) => typeof o !== 'string'))
+      throw new MimicError('E_INVALID_ARGUMENT', 'outputs: an array of the tensor names to fetch is required');
     if (options.outputs.length === 0) throw new MimicError('E_INVALID_ARGUMENT', 'outputs: at least one tensor to fetch is required');
     const worker = new Worker(new URL('./ort-worker.mjs', import.meta.url), {
       workerData: { model: options.model, outputs: options.outputs, threads, provider },
@@ -76,7 +80,11 @@ export class TeacherRunner {
 
   /** Runs one batch (the input is transferred to the worker: do not reuse `data` afterwards). */
   run(data: Float32Array, dims: number[]): Promise<Record<string, TensorOut>> {
+    if (this.closed) return Promise.reject(new MimicError('E_INVALID_ARGUMENT', 'TeacherRunner.run: the runner is closed'));
     if (this.failure) return Promise.reject(this.failure);
+    if (!(data instanceof Float32Array)) return Promise.reject(new MimicError('E_DTYPE', 'TeacherRunner.run: data must be a Float32Array'));
+    if (!Array.isArray(dims) || dims.some((d) => !Number.isInteger(d) || d < 1))
+      return Promise.reject(new MimicError('E_INVALID_ARGUMENT', `TeacherRunner.run: dims must be positive integers (got ${JSON.stringify(dims)})`));
     // Only a buffer the array owns whole can be transferred without detaching someone else's data.
     const owned = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
     const id = this.nextId++;
@@ -91,7 +99,12 @@ export class TeacherRunner {
    * release() aborted the process now and then on a loaded machine ("terminate called after throwing an instance of
    * 'Napi::Error'"). A worker that has not exited after 10 s is terminated.
    */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    this.closed ??= this.shutDown();
+    return this.closed;
+  }
+
+  private async shutDown(): Promise<void> {
     const exited = new Promise((r) => this.worker.once('exit', r));
     this.worker.postMessage({ type: 'close' });
     let timer: NodeJS.Timeout | undefined;

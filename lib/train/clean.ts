@@ -23,7 +23,7 @@ import { writeReport } from '../report/write.ts';
 import { attentionPanels, type AttentionPanel } from './clean-maps.ts';
 import { resolveTrigger } from '../attack/trigger.ts';
 import type { CleanReport as HtmlReport } from '../report/html.ts';
-import { MimicError, invalid } from '../errors.ts';
+import { MimicError, invalid, checkAborted } from '../errors.ts';
 import { buildInfo } from '../engine.ts';
 import type { BuildInfo } from '../native.ts';
 import { native } from '../native.ts';
@@ -32,7 +32,7 @@ import { openDataset, type OpenOptions } from '../data/open.ts';
 import { type SizeMode, type ChannelMode, type Normalization, type NormalizationPreset } from '../data/transform.ts';
 import { selectSubset, verifyManifest, type SubsetManifest } from '../data/subset.ts';
 import { subsetDataset, type ImageDataset } from '../data/types.ts';
-import { toModelLayout } from '../data/layout.ts';
+import { toModelLayoutAsync } from '../data/layout.ts';
 import { ensureDir, prepareOutputDir, prepareOutputFile } from '../io/out-path.ts';
 import { localize, type ProbeReport } from '../mi/localize.ts';
 import { mimicBeta } from '../mi/beta.ts';
@@ -345,7 +345,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
   if (!options || typeof options !== 'object') throw invalid('clean: options object required');
   const { signal, onProgress } = hooks;
   const say = hooks.onMessage ?? (() => {});
-  signal?.throwIfAborted();
+  checkAborted(signal, 'clean');
   const t0 = now();
   if (typeof options.teacher !== 'string') throw invalid('teacher: an ONNX file path is required');
   if (typeof options.out !== 'string' || !options.out) throw invalid('out: the student ONNX path is required');
@@ -429,7 +429,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
   }
 
   const manifest = selectSubset(unlabeled, config.cleanCount !== null ? { count: config.cleanCount, seed } : { fraction: config.cleanFraction!, seed });
-  const clean = toModelLayout(subsetDataset(unlabeled, manifest.indices, `${unlabeled.name} clean subset`), C, H, W, config.transform);
+  const clean = await toModelLayoutAsync(subsetDataset(unlabeled, manifest.indices, `${unlabeled.name} clean subset`), C, H, W, config.transform);
   const steps = Math.floor(clean.count / batch);
   if (steps < 1) throw invalid(`the clean subset has ${clean.count} images, fewer than one batch of ${batch} (drop_last)`);
   config.stepsPerEpoch = steps;

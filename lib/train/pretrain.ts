@@ -17,7 +17,7 @@ import { native } from '../native.ts';
 import { loadModel, inputSpecs } from '../onnx/index.ts';
 import { openDataset, type OpenOptions } from '../data/open.ts';
 import type { ChannelMode, SizeMode } from '../data/transform.ts';
-import { toModelLayout } from '../data/layout.ts';
+import { toModelLayoutAsync } from '../data/layout.ts';
 import type { ImageDataset } from '../data/types.ts';
 import { epochOrder } from '../util/rng.ts';
 import { posInt, posNum } from '../util/check.ts';
@@ -172,7 +172,7 @@ export async function pretrain(o: PretrainOptions, hooks: { signal?: AbortSignal
   const raw = typeof o.data === 'string' ? await openDataset(o.data, o.dataOptions) : o.data;
   let ds: ImageDataset = { name: raw.name, count: raw.count, channels: raw.channels, height: raw.height, width: raw.width, pixels: raw.pixels, source: raw.source };
   if (o.count !== undefined) ds = sampleImages(ds, posInt(o.count, 0, 'count'), seed);
-  ds = toModelLayout(ds, C, H, W, transform);
+  ds = await toModelLayoutAsync(ds, C, H, W, transform);
   const steps = Math.floor(ds.count / batch);
   if (steps < 1) throw invalid(`${ds.count} images are fewer than one batch of ${batch}`);
   const schedKind = o.schedule ?? 'cosine';

@@ -1,17 +1,18 @@
-// Arrays handed to an async call and then transferred (postMessage) before it settles: the native work reads its
-// own copies (the transferred memory is freed under it otherwise: a segfault), an output array detached meanwhile
-// rejects the call, and the result equals an undisturbed call's.
+// The Promise API under a service's conditions. Arrays handed to an async call and then transferred (postMessage)
+// before it settles: the native work reads its own copies (the transferred memory is freed under it otherwise: a
+// segfault), an output array detached meanwhile rejects the call, and the result equals an undisturbed call's.
+// Aborted calls reject with MimicError E_ABORTED, whatever the signal's reason.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MessageChannel } from 'node:worker_threads';
-import { estimateMI, sgemm, Network, MimicError, specFromOnnx } from '../lib/index.ts';
+import { estimateMI, sgemm, Network, MimicError, specFromOnnx, localize, evaluate } from '../lib/index.ts';
 import { buildConvEncoder, decodeModel } from '../lib/onnx/index.ts';
 import { freshSeed, mulberry32 } from './helpers.ts';
 
 /** Detaches `a`'s buffer the way a service would hand it to a worker, and drops it (its memory is freed). */
 function transferAway(a: Float32Array): void {
   const { port1, port2 } = new MessageChannel();
-  port1.postMessage(a.buffer, [a.buffer]);
+  port1.postMessage(a.buffer, [a.buffer as ArrayBuffer]);
   port1.close();
   port2.close();
   assert.equal(a.length, 0, 'the array was not detached');
@@ -23,7 +24,7 @@ function random(n: number, seed: number): Float32Array {
 }
 
 test('estimateMI: inputs transferred right after the call give the same estimate (the engine reads copies)', async () => {
-  const seed = freshSeed();
+  const seed = freshSeed('detach estimateMI');
   const N = 1500, D = 512;
   const make = () => ({ layers: [{ data: random(N * D, seed), rows: N, cols: D, name: 'a' }], features: { data: random(N * 16, seed + 1), rows: N, cols: 16 }, threads: 1 });
   const quiet = await estimateMI(make());
@@ -37,7 +38,7 @@ test('estimateMI: inputs transferred right after the call give the same estimate
 });
 
 test('sgemm: a and b transferred during the call still give the product; c transferred rejects, naming it', async () => {
-  const seed = freshSeed();
+  const seed = freshSeed('detach sgemm');
   const m = 300, n = 280, k = 260;
   const args = () => ({ m, n, k, a: random(m * k, seed), b: random(k * n, seed + 1), c: new Float32Array(m * n), threads: 1 });
   const quiet = args();
@@ -61,7 +62,7 @@ test('Network.forwardAsync / backwardAsync: inputs transferred after the call ar
   const [input] = net.inputNames;
   const [output] = net.outputNames;
   const size = spec.inputs[0].shape.reduce((a, b) => a * b, 1);
-  const batch = 512, seed = freshSeed(); // a forward long enough for the transferred memory to be freed under it
+  const batch = 512, seed = freshSeed('detach network'); // a forward long enough for the transferred memory to be freed under it
   const quiet = (await net.forwardAsync({ [input]: random(batch * size, seed) }))[output].slice();
   const x = random(batch * size, seed);
   const p = net.forwardAsync({ [input]: x });
@@ -80,4 +81,25 @@ test('Network.forwardAsync / backwardAsync: inputs transferred after the call ar
   const r = net.forwardAsync({ [input]: random(batch * size, seed) }, undefined, { into: { [output]: into } });
   transferAway(into);
   await assert.rejects(r, (e: unknown) => e instanceof MimicError && e.code === 'E_INVALID_ARGUMENT' && /into\..* was detached/.test(e.message));
+});
+
+test('an aborted signal rejects estimateMI, localize and evaluate with MimicError E_ABORTED', async () => {
+  const fixture = new URL('./fixtures/resnet18_w8.onnx', import.meta.url).pathname;
+  const images = { name: 'x', count: 8, channels: 3, height: 32, width: 32, pixels: new Uint8Array(8 * 3 * 32 * 32), labels: new Int32Array(8), source: 'x' };
+  const calls: [string, (signal: AbortSignal) => Promise<unknown>][] = [
+    ['estimateMI', (signal) => estimateMI({ layers: [{ data: random(64 * 4, 1), rows: 64, cols: 4 }], signal })],
+    ['localize', (signal) => localize({ teacher: fixture, data: images, n: 8, signal, threads: 1 })],
+    ['evaluate', (signal) => evaluate({ encoder: fixture, train: images, test: images, classifiers: ['knn'], signal })],
+  ];
+  for (const [name, call] of calls)
+    for (const reason of [undefined, new Error('shutting down'), 'stop']) {
+      const ac = new AbortController();
+      ac.abort(reason);
+      await assert.rejects(call(ac.signal), (e: unknown) => {
+        assert.ok(e instanceof MimicError, `${name}: ${String(e)}`);
+        assert.equal(e.code, 'E_ABORTED');
+        assert.match(e.message, new RegExp(`^${name}: aborted`));
+        return true;
+      });
+    }
 });
