@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MessageChannel } from 'node:worker_threads';
-import { estimateMI, sgemm, Network, MimicError, specFromOnnx, localize, evaluate } from '../lib/index.ts';
+import { estimateMI, sgemm, Network, MimicError, specFromOnnx, localize, evaluate, mimicBeta } from '../lib/index.ts';
+import { cifarResNet18Spec } from '../lib/train/models.ts';
 import { buildConvEncoder, decodeModel } from '../lib/onnx/index.ts';
 import { freshSeed, mulberry32 } from './helpers.ts';
 
@@ -102,4 +103,15 @@ test('an aborted signal rejects estimateMI, localize and evaluate with MimicErro
         return true;
       });
     }
+});
+
+test('null and out-of-range arguments are typed errors, not TypeErrors or huge allocations', async () => {
+  const typed = (re: RegExp) => (e: unknown) => e instanceof MimicError && e.code === 'E_INVALID_ARGUMENT' && re.test(e.message);
+  await assert.rejects(estimateMI({ layers: [{ data: random(16, 1), rows: 8, cols: 2 }], bandwidth: null as never }), typed(/bandwidth must be an array of factors/));
+  assert.throws(() => cifarResNet18Spec({ width: -4 }), typed(/width must be an integer in \[1, 512\]/));
+  const t0 = performance.now();
+  assert.throws(() => cifarResNet18Spec({ width: 1e6 }), typed(/width must be an integer in \[1, 512\] \(got 1000000\)/));
+  assert.ok(performance.now() - t0 < 50, 'the width was checked only after building the spec');
+  assert.throws(() => cifarResNet18Spec({ imageSize: 4 }), typed(/imageSize must be at least 8/));
+  assert.throws(() => mimicBeta(null as never), typed(/mi must be an array/));
 });

@@ -98,3 +98,25 @@ test('mimic mi on real images: the ResNet fixture on Fashion-MNIST (padded, gray
     assert.ok(p.values.I_TZ![0] <= r.lnN + 1e-9);
   }
 });
+
+test('localize: option errors come before the model and the data are read', async () => {
+  // neither path exists: an option checked after loading would report the missing file instead
+  const base = { teacher: '/nonexistent/teacher.onnx', data: '/nonexistent/images' };
+  for (const [bad, re] of [
+    [{ n: 0 }, /^n must be a positive integer/],
+    [{ batchSize: 1.5 }, /^batchSize must be a positive integer/],
+    [{ teacherThreads: -1 }, /^teacherThreads must be a non-negative integer/],
+    [{ provider: 'tpu' }, /^provider must be 'cpu' or 'cuda'/],
+    [{ transform: { normalize: 'imagenet' } }, /^transform\.normalize must be 'none', 'cifar10'/],
+    [{ quantities: ['I_XYZ'] }, /^unknown quantity 'I_XYZ'/],
+    [{ weights: { bandwidthIndex: 7 } }, /^weights\.bandwidthIndex must be in \[0, 2\] \(got 7\)/],
+    [{ bandwidth: [0.5], weights: { bandwidthIndex: 1 } }, /^weights\.bandwidthIndex must be in \[0, 0\]/],
+    [{ weights: { base: Infinity } }, /base and momentum must be finite/],
+    [{ data: null }, /^data: a dataset path or an ImageDataset/],
+  ] as const)
+    await assert.rejects(localize({ ...base, ...(bad as object) } as Parameters<typeof localize>[0]), (e: unknown) => {
+      assert.ok(e instanceof MimicError && e.code === 'E_INVALID_ARGUMENT', `${JSON.stringify(bad)}: ${String(e)}`);
+      assert.match(e.message, re);
+      return true;
+    });
+});

@@ -61,3 +61,12 @@ test('corrupt, truncated, unsupported and missing files give typed errors naming
   await writeFile(join(dir, 'short.npy'), header('<f4', '(10, 3)'));
   await assert.rejects(readNpy(join(dir, 'short.npy')), (e: unknown) => e instanceof MimicError && /short\.npy.*needs 120 bytes/.test(e.message));
 });
+
+test('writing: bad shapes, data types and unwritable paths are typed errors; nothing is left behind', async () => {
+  const isCode = (code: string, re: RegExp) => (e: unknown) => e instanceof MimicError && e.code === code && re.test(e.message);
+  assert.throws(() => encodeNpy(new Float32Array(4), [-2, -2]), isCode('E_INVALID_ARGUMENT', /non-negative integers/));
+  assert.throws(() => encodeNpy(new Float32Array(4), [2, 2.5]), isCode('E_INVALID_ARGUMENT', /non-negative integers/));
+  assert.throws(() => encodeNpy([1, 2] as unknown as Float32Array, [2]), isCode('E_DTYPE', /Float32Array/));
+  assert.throws(() => parseNpy(null as unknown as Uint8Array), isCode('E_DTYPE', /Uint8Array/));
+  await assert.rejects(writeNpy('/nonexistent-dir/x.npy', new Float32Array(2), [2]), isCode('E_FILE', /\/nonexistent-dir\/x\.npy: cannot write \(ENOENT\)/));
+});

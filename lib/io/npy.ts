@@ -1,5 +1,5 @@
 /** NumPy .npy files (format versions 1-3, little-endian, C order): read into typed arrays, write float32/int32. */
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { MimicError } from '../errors.ts';
 
 export type NpyDType = 'float32' | 'float64' | 'uint8' | 'int32' | 'int64';
@@ -24,6 +24,7 @@ function bad(file: string, why: string): MimicError {
 }
 
 export function parseNpy(buf: Uint8Array, file = '<buffer>'): NpyArray {
+  if (!(buf instanceof Uint8Array)) throw new MimicError('E_DTYPE', `${file}: npy bytes must be a Uint8Array (or Buffer)`);
   if (buf.length < 10 || buf[0] !== 0x93 || String.fromCharCode(...buf.subarray(1, 6)) !== 'NUMPY')
     throw bad(file, 'missing the \\x93NUMPY magic');
   const major = buf[6];
@@ -83,6 +84,10 @@ export async function readNpy(file: string): Promise<NpyArray> {
 }
 
 export function encodeNpy(data: Float32Array | Int32Array | Float64Array, shape: number[]): Uint8Array {
+  if (!(data instanceof Float32Array || data instanceof Int32Array || data instanceof Float64Array))
+    throw new MimicError('E_DTYPE', 'npy data must be a Float32Array, Int32Array or Float64Array');
+  if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0))
+    throw new MimicError('E_INVALID_ARGUMENT', `npy shape must be non-negative integers (got ${JSON.stringify(shape)})`);
   const descr = data instanceof Float32Array ? '<f4' : data instanceof Int32Array ? '<i4' : '<f8';
   const count = shape.reduce((a, b) => a * b, 1);
   if (count !== data.length) throw new MimicError('E_SHAPE_MISMATCH', `shape (${shape.join(', ')}) does not match ${data.length} elements`);
@@ -100,13 +105,20 @@ export function encodeNpy(data: Float32Array | Int32Array | Float64Array, shape:
 
 /** Writes atomically: a temporary file in the same folder, then a rename. */
 export async function writeNpy(file: string, data: Float32Array | Int32Array | Float64Array, shape: number[]): Promise<void> {
+  const bytes = encodeNpy(data, shape);
   const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, encodeNpy(data, shape));
-  await rename(tmp, file);
+  try {
+    await writeFile(tmp, bytes);
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw new MimicError('E_FILE', `${file}: cannot write (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
+  }
 }
 
 /** A 2-D float32 view (N x prod(rest)) of an array, converting float64/uint8/int32 explicitly. */
 export function toMatrix(a: NpyArray, file: string): { data: Float32Array; rows: number; cols: number } {
+  if (!a || typeof a !== 'object' || !Array.isArray(a.shape)) throw new MimicError('E_INVALID_ARGUMENT', `${file}: not an npy array (parseNpy / readNpy give one)`);
   if (a.shape.length < 1) throw new MimicError('E_SHAPE_MISMATCH', `${file}: a scalar cannot be a sample matrix`);
   const rows = a.shape[0];
   const cols = a.shape.slice(1).reduce((x, y) => x * y, 1);

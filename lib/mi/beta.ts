@@ -17,6 +17,7 @@ export function mimicBeta(mi: readonly number[], options: BetaOptions = {}): num
   const base = options.base ?? 1000;
   const momentum = options.momentum ?? 10000;
   if (!Number.isFinite(base) || !Number.isFinite(momentum)) throw invalid('beta: base and momentum must be finite numbers');
+  if (!Array.isArray(mi)) throw invalid('beta: mi must be an array of numbers');
   if (mi.length === 0) throw invalid('beta: at least one layer is required');
   const clean = mi.map((m) => (Number.isFinite(m) && m > 0 ? m : 0));
   const total = clean.reduce((a, b) => a + b, 0);

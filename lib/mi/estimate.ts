@@ -108,7 +108,10 @@ export interface MIEstimate {
 
 const DEFAULT_FACTORS = [1 / 16, 1 / 4, 1];
 
-function normaliseBandwidth(b: Bandwidth | number[] | undefined, what: string): Required<Bandwidth> {
+/** The bandwidth options with their defaults, checked (E_INVALID_ARGUMENT naming `what`). */
+export function normaliseBandwidth(b: Bandwidth | number[] | undefined, what: string): Required<Bandwidth> {
+  if (b !== undefined && !Array.isArray(b) && (b === null || typeof b !== 'object'))
+    throw invalid(`${what} must be an array of factors or { mode, values, scale } (got ${b === null ? 'null' : typeof b})`);
   const spec: Bandwidth = b === undefined ? { values: DEFAULT_FACTORS } : Array.isArray(b) ? { values: b } : b;
   if (!Array.isArray(spec.values) || spec.values.length === 0)
     throw invalid(`${what}.values must be a non-empty array of positive numbers`);

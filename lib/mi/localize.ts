@@ -6,11 +6,11 @@
 import { MimicError, invalid, checkAborted } from '../errors.ts';
 import { encodeModel, inputSpecs, loadModel, prepareProbes, summarize } from '../onnx/index.ts';
 import { openDataset, type OpenOptions } from '../data/open.ts';
-import type { BatchSpec } from '../data/transform.ts';
+import { NORMALIZATION_PRESETS, type BatchSpec } from '../data/transform.ts';
 import { selectSubset, type SubsetManifest } from '../data/subset.ts';
 import type { ImageDataset } from '../data/types.ts';
 import { runTeacherOnDataset } from '../teacher/dataset-run.ts';
-import { estimateMI, type Bandwidth, type MIEstimate, type Quantity } from './estimate.ts';
+import { estimateMI, normaliseBandwidth, QUANTITIES, type Bandwidth, type MIEstimate, type Quantity } from './estimate.ts';
 import { mimicBeta, type BetaOptions } from './beta.ts';
 import { buildInfo } from '../engine.ts';
 
@@ -89,9 +89,32 @@ function l2NormaliseRows(x: Float32Array, rows: number, cols: number): void {
   }
 }
 
+/** Everything about the options that needs no model or data, checked before the slow parts (minutes on big models). */
+function checkOptionsEarly(o: LocalizeOptions): void {
+  if (typeof o.teacher !== 'string' && !(o.teacher instanceof Uint8Array)) throw invalid('teacher: an ONNX file path or its bytes is required');
+  if (typeof o.data !== 'string' && (o.data === null || typeof o.data !== 'object' || !(o.data.pixels instanceof Uint8Array)))
+    throw invalid('data: a dataset path or an ImageDataset (with uint8 pixels) is required');
+  positiveInt(o.n, 2000, 'n');
+  if (o.seed !== undefined && !Number.isInteger(o.seed)) throw invalid(`seed must be an integer (got ${o.seed})`);
+  if (o.batchSize !== undefined) positiveInt(o.batchSize, 64, 'batchSize');
+  for (const [k, v] of [['threads', o.threads], ['teacherThreads', o.teacherThreads]] as const)
+    if (v !== undefined && (!Number.isInteger(v) || v < 0)) throw invalid(`${k} must be a non-negative integer (got ${v})`);
+  if (o.provider !== undefined && o.provider !== 'cpu' && o.provider !== 'cuda') throw invalid(`provider must be 'cpu' or 'cuda' (got '${String(o.provider)}')`);
+  const normalize = o.transform?.normalize;
+  if (typeof normalize === 'string' && !(normalize in NORMALIZATION_PRESETS))
+    throw invalid(`transform.normalize must be ${Object.keys(NORMALIZATION_PRESETS).map((k) => `'${k}'`).join(', ')} or { mean, std } (got '${normalize}')`);
+  for (const q of [...(o.quantities ?? []), ...(o.weights?.quantity ? [o.weights.quantity] : [])])
+    if (!QUANTITIES.includes(q)) throw invalid(`unknown quantity '${q}' (known: ${QUANTITIES.join(', ')})`);
+  const bandwidths = normaliseBandwidth(o.bandwidth as Bandwidth | number[] | undefined, 'bandwidth').values.length;
+  const bi = o.weights?.bandwidthIndex ?? 0;
+  if (!Number.isInteger(bi) || bi < 0 || bi >= bandwidths) throw invalid(`weights.bandwidthIndex must be in [0, ${bandwidths - 1}] (got ${bi})`);
+  mimicBeta([1], o.weights); // base and momentum
+}
+
 export async function localize(o: LocalizeOptions): Promise<LocalizeResult> {
   if (!o || typeof o !== 'object') throw invalid('localize: options object required');
   checkAborted(o.signal, 'localize');
+  checkOptionsEarly(o);
   const source = typeof o.teacher === 'string' ? o.teacher : '<bytes>';
   const model = await loadModel(o.teacher);
   checkAborted(o.signal, 'localize');

@@ -341,10 +341,10 @@ function mean(xs: number[]): number {
 }
 
 /** Runs MIMIC's distillation and writes the student, report.json and the checkpoint. */
-export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Promise<CleanResult> {
+export async function clean(options: CleanOptions, hooks: CleanHooks | null = {}): Promise<CleanResult> {
   if (!options || typeof options !== 'object') throw invalid('clean: options object required');
-  const { signal, onProgress } = hooks;
-  const say = hooks.onMessage ?? (() => {});
+  const { signal, onProgress } = hooks ?? {};
+  const say = hooks?.onMessage ?? (() => {});
   checkAborted(signal, 'clean');
   const t0 = now();
   if (typeof options.teacher !== 'string') throw invalid('teacher: an ONNX file path is required');
@@ -516,7 +516,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
         threads: threads || undefined,
         teacherThreads: options.teacherThreads,
         provider: options.provider,
-        onMessage: hooks.onMessage,
+        onMessage: hooks?.onMessage,
         signal,
       }).catch((err) => {
         if (signal?.aborted) throw new MimicError('E_ABORTED', 'clean: stopped during the MI localisation, before training (nothing to resume: start again)', { cause: err });
@@ -541,7 +541,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks = {}): Prom
     outputs: [featName, ...probes.map((p) => p.name)],
     threads: plan.threads,
     provider: options.provider ?? 'cpu',
-    onMessage: hooks.onMessage,
+    onMessage: hooks?.onMessage,
   });
   // a CUDA request that fell back to the CPU is planned again as a CPU teacher, on the threads it was given
   const overlap = planTeacher(schedule, studentThreads, plan.threads, cores, runner.provider === 'cuda').overlap;

@@ -4,6 +4,7 @@
  * size 8w). Fresh torchvision-style weights (lib/train/init.ts), seeded. Used by benchmarks and, later, by
  * `mimic pretrain`; tensor and parameter names follow PyTorch's module names.
  */
+import { invalid } from '../errors.ts';
 import type { LayerSpec, NetworkSpec, TensorSpec } from './spec.ts';
 import { constant, kaimingNormalFanOut, paramSeed } from './init.ts';
 
@@ -12,6 +13,10 @@ export function cifarResNet18Spec(options: { width?: number; seed?: number; inCh
   const seed = options.seed ?? 0;
   const cin = options.inChannels ?? 3;
   const size = options.imageSize ?? 32;
+  // 2^12 channels at the last stage is far past any model this engine trains; beyond it the spec alone is GBs
+  for (const [k, v, max] of [['width', w, 512], ['inChannels', cin, 64], ['imageSize', size, 4096]] as const)
+    if (!Number.isInteger(v) || v < 1 || v > max) throw invalid(`${k} must be an integer in [1, ${max}] (got ${v})`);
+  if (size < 8) throw invalid(`imageSize must be at least 8 (the network halves it three times; got ${size})`);
   const layers: LayerSpec[] = [];
   const params: TensorSpec[] = [];
   const buffers: TensorSpec[] = [];
