@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -96,14 +97,29 @@ class CallCopies {
  public:
   template <class T>
   const T* hold(const T* src, size_t n) {
-    auto& buf = bufs_.emplace_back(n * sizeof(T));
-    if (n) std::memcpy(buf.data(), src, n * sizeof(T));
-    return reinterpret_cast<const T*>(buf.data());
+    // default-initialised (a vector would zero the bytes first: one more pass over memory that is about to be
+    // overwritten), copied in parallel: a pass over GBs of layers must stay small next to the estimate
+    auto& buf = bufs_.emplace_back(new unsigned char[n * sizeof(T)]);
+    copy_parallel(buf.get(), src, n * sizeof(T));
+    return reinterpret_cast<const T*>(buf.get());
   }
 
  private:
-  // byte vectors: new[]'s alignment suits float / int32; a deque never moves its elements' storage
-  std::deque<std::vector<unsigned char>> bufs_;
+  static void copy_parallel(unsigned char* dst, const void* src, size_t bytes) {
+    constexpr size_t kPiece = size_t{4} << 20;
+    const auto* s = static_cast<const unsigned char*>(src);
+    const int64_t pieces = static_cast<int64_t>((bytes + kPiece - 1) / kPiece);
+    if (pieces <= 1) {
+      if (bytes) std::memcpy(dst, s, bytes);
+      return;
+    }
+    parallel_for(pieces, 0, [&](int64_t p0, int64_t p1) {
+      const size_t lo = static_cast<size_t>(p0) * kPiece, hi = std::min(bytes, static_cast<size_t>(p1) * kPiece);
+      std::memcpy(dst + lo, s + lo, hi - lo);
+    });
+  }
+  // new[]'s alignment suits float / int32; a deque never moves its elements
+  std::deque<std::unique_ptr<unsigned char[]>> bufs_;
 };
 
 // A typed array's current extent: after a detach (transfer) it is 0 elements at a null address.
