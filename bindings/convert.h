@@ -7,9 +7,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -97,32 +99,25 @@ class CallCopies {
  public:
   template <class T>
   const T* hold(const T* src, size_t n) {
-    // default-initialised (a vector would zero the bytes first: one more pass over memory that is about to be
-    // overwritten), copied in parallel: a pass over GBs of layers must stay small next to the estimate
-    auto& buf = bufs_.emplace_back(new unsigned char[n * sizeof(T)]);
-    copy_parallel(buf.get(), src, n * sizeof(T));
+    // Cache-line aligned, as the caller's large arrays are (page-aligned): malloc's 16-byte alignment made every
+    // 64-byte load of the kernels straddle two lines. Not zeroed first (a vector would: one more pass over memory
+    // about to be overwritten). One thread: the engine's pool may be busy with another call's region, which the
+    // main thread must not wait for.
+    const size_t bytes = (n * sizeof(T) + 63) / 64 * 64;
+    auto& buf = bufs_.emplace_back(static_cast<unsigned char*>(std::aligned_alloc(64, bytes ? bytes : 64)));
+    if (!buf) throw std::bad_alloc();
+    if (n) std::memcpy(buf.get(), src, n * sizeof(T));
     return reinterpret_cast<const T*>(buf.get());
   }
 
  private:
-  static void copy_parallel(unsigned char* dst, const void* src, size_t bytes) {
-    constexpr size_t kPiece = size_t{4} << 20;
-    const auto* s = static_cast<const unsigned char*>(src);
-    const int64_t pieces = static_cast<int64_t>((bytes + kPiece - 1) / kPiece);
-    if (pieces <= 1) {
-      if (bytes) std::memcpy(dst, s, bytes);
-      return;
-    }
-    parallel_for(pieces, 0, [&](int64_t p0, int64_t p1) {
-      const size_t lo = static_cast<size_t>(p0) * kPiece, hi = std::min(bytes, static_cast<size_t>(p1) * kPiece);
-      std::memcpy(dst + lo, s + lo, hi - lo);
-    });
-  }
-  // new[]'s alignment suits float / int32; a deque never moves its elements
-  std::deque<std::unique_ptr<unsigned char[]>> bufs_;
+  struct Free {
+    void operator()(unsigned char* p) const { std::free(p); }
+  };
+  std::deque<std::unique_ptr<unsigned char, Free>> bufs_;  // a deque never moves its elements
 };
 
-// A typed array's current extent: after a detach (transfer) it is 0 elements at a null address.
+// Whether a typed array's buffer has been detached (transferred): it then has 0 elements at a null address.
 inline bool is_detached(Napi::Value v) {
   if (!v.IsTypedArray()) return false;
   auto ta = v.As<Napi::TypedArray>();

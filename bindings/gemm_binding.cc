@@ -78,8 +78,9 @@ Napi::Value SgemmSync(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// a, b and c are copied (CallCopies) unless args.borrow: the product goes into c's copy, which is written back
-// into c on the main thread once done, unless c was detached meanwhile (then the call rejects).
+// a, b and c are copied (CallCopies) unless args.borrow: the product goes into c's copy, whose m x n block (rows
+// ldc apart: only what sgemm writes) is written back into c on the main thread once done, unless c was detached
+// meanwhile (then the call rejects).
 Napi::Value SgemmAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<Napi::Value> keep;
@@ -88,20 +89,21 @@ Napi::Value SgemmAsync(const Napi::CallbackInfo& info) {
   if (get_bool(env, o, "borrow", "sgemm", false))
     return queue_task(env, "mimic.sgemm", keep, [g] { run(g); }, [](Napi::Env e) { return e.Undefined(); });
   auto copies = std::make_shared<CallCopies>();
-  const size_t a_len = o.Get("a").As<Napi::TypedArray>().ElementLength();
-  const size_t b_len = o.Get("b").As<Napi::TypedArray>().ElementLength();
-  const size_t c_len = o.Get("c").As<Napi::TypedArray>().ElementLength();
+  // the extents parse() checked: (rows - 1) x ld + cols elements of each
+  const auto extent = [](int64_t rows, int64_t cols, int64_t ld) { return rows && cols ? static_cast<size_t>((rows - 1) * ld + cols) : 0; };
+  const bool ta = g.ta == Trans::T, tb = g.tb == Trans::T;
+  const size_t c_len = extent(g.m, g.n, g.ldc);
   GemmCall w = g;
-  w.a = copies->hold(g.a, a_len);
-  w.b = copies->hold(g.b, b_len);
+  w.a = copies->hold(g.a, extent(ta ? g.k : g.m, ta ? g.m : g.k, g.lda));
+  w.b = copies->hold(g.b, extent(tb ? g.n : g.k, tb ? g.k : g.n, g.ldb));
   w.c = const_cast<float*>(copies->hold(g.c, c_len));  // beta may read it; the product is written into it
   auto c_ref = std::make_shared<Napi::ObjectReference>(Napi::Persistent(o.Get("c").As<Napi::Object>()));
-  return queue_task(env, "mimic.sgemm", keep, [w, copies] { run(w); }, [w, c_ref, c_len](Napi::Env e) {
+  return queue_task(env, "mimic.sgemm", keep, [w, copies] { run(w); }, [w, copies, c_ref, c_len](Napi::Env e) {
     Napi::Value c = c_ref->Value();
-    if (is_detached(c) || c.As<Napi::TypedArray>().ElementLength() != c_len)
+    if (is_detached(c) || c.As<Napi::TypedArray>().ElementLength() < c_len)
       throw make_error(e, Code::InvalidArgument, "sgemm.c was detached (transferred) before the product was written");
     auto dst = get_typed<float>(e, c, "sgemm.c", napi_float32_array, "Float32Array");
-    std::memcpy(dst.data, w.c, c_len * sizeof(float));
+    for (int64_t r = 0; r < w.m; ++r) std::memcpy(dst.data + r * w.ldc, w.c + r * w.ldc, static_cast<size_t>(w.n) * sizeof(float));
     return e.Undefined();
   });
 }

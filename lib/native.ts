@@ -88,7 +88,10 @@ export interface SgemmArgs {
   ldc?: number;
   threads?: number;
   path?: KernelPathName;
-  /** sgemmAsync: use a, b and c in place instead of copies made at the call (c written back when it settles). */
+  /**
+   * sgemmAsync: read a and b and write c in place (default false: they are copied at the call and the product is
+   * written into c when the call settles).
+   */
   borrow?: boolean;
 }
 

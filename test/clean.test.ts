@@ -133,6 +133,11 @@ test('clean: resume after an abort at the end of epoch 1 gives the same student 
   const ac3 = new AbortController();
   await assert.rejects(clean(base(c2), { signal: ac3.signal, onProgress: (p) => p.epoch === 1 && p.step === 3 && ac3.abort() }), /stopped/);
   await assert.rejects(clean(base(c2)), /unfinished run \(epoch 0 \+ 3 steps of 2\)/);
+  await assert.rejects(clean(base(c2, { resume: true, restart: true })), /resume and restart exclude each other/);
+  // a restart drops the old checkpoint at once: stopped before its own first one, it leaves nothing to resume
+  const ac4 = new AbortController();
+  await assert.rejects(clean(base(c2, { restart: true }), { signal: ac4.signal, onProgress: (p) => p.phase === 'localize' && ac4.abort() }), /stopped during the MI localisation/);
+  assert.ok(!existsSync(join(c2, 'student-mimic', 'checkpoint', 'checkpoint.bin')), 'the restart left the old checkpoint');
   const restarted = await clean(base(c2, { restart: true }));
   assert.equal(restarted.resumedFrom, null);
   assert.ok((await readFile(restarted.outputs.student)).equals(x), 'the restarted student differs from a fresh run');
@@ -225,7 +230,7 @@ test('mimic clean --json: gray 28x28 IDX data padded and converted, end to end',
 });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const)
-  test(`mimic clean: ${signal} saves a checkpoint and exits with 130; a rerun without --resume is refused; --resume continues`, async () => {
+  test(`mimic clean: ${signal} saves a checkpoint and exits with 128 + its number; a rerun without --resume is refused; --resume continues`, async () => {
     const { spawn } = await import('node:child_process');
     const dir = await tmp();
     const file = join(dir, 'images-idx3-ubyte');
@@ -241,7 +246,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const)
       });
       child.on('exit', (c) => resolve(c));
     });
-    assert.equal(code, 130, stderr);
+    assert.equal(code, signal === 'SIGINT' ? 130 : 143, stderr); // 128 + the signal's number
     assert.match(stderr, /checkpoint saved/);
     const ck = await readCheckpoint<{ epoch: number; globalStep: number }>(join(dir, 'student-mimic', 'checkpoint'));
     assert.ok(ck.meta.globalStep >= 4 && ck.meta.globalStep < 800);

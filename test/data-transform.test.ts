@@ -139,7 +139,7 @@ test('batches: sizes, dropLast, seeded shuffle (a permutation, reproducible), la
 });
 
 test('toModelLayoutAsync: the same pixels as toModelLayout, with the event loop turning between chunks', async () => {
-  const n = 20000, side = 28;
+  const n = 40000, side = 28;
   const pixels = new Uint8Array(n * side * side);
   for (let i = 0; i < pixels.length; ++i) pixels[i] = (i * 2654435761) >>> 24;
   const gray: ImageDataset = { name: 'gray', count: n, channels: 1, height: side, width: side, pixels, source: 'gray' };
@@ -163,5 +163,5 @@ test('toModelLayoutAsync: the same pixels as toModelLayout, with the event loop 
   assert.deepEqual(laid.pixels, sync.pixels);
   assert.deepEqual([laid.channels, laid.height, laid.width, laid.count], [3, 32, 32, n]);
   // in one piece the conversion holds the loop for all of `oneGo`; in chunks, for a small part of it at a time
-  assert.ok(longest < Math.max(60, oneGo / 4), `the event loop waited ${longest.toFixed(0)} ms (the whole conversion: ${oneGo.toFixed(0)} ms)`);
+  assert.ok(longest < Math.max(250, oneGo / 3), `the event loop waited ${longest.toFixed(0)} ms (the whole conversion: ${oneGo.toFixed(0)} ms)`);
 });

@@ -13,9 +13,6 @@ function parse(v: string): number {
   return x;
 }
 
-/** Any finite decimal number. */
-export const num = (v: string): number => parse(v);
-
 /** An integer >= min. */
 export const int = (min: number) => (v: string): number => {
   const x = parse(v);

@@ -2,14 +2,14 @@
 import { Option, type Command } from 'commander';
 import { count, fraction, int, nonNegative, positive, seed, unitOpen } from './args.ts';
 import { badEncoder } from '../attack/badencoder.ts';
-import { MimicError } from '../errors.ts';
 import { poisonDataset } from '../attack/poison.ts';
 import { resolveTrigger } from '../attack/trigger.ts';
 import { openDataset } from '../data/open.ts';
 import { toModelLayoutAsync } from '../data/layout.ts';
 import type { SizeMode } from '../data/transform.ts';
 import { encoderSpec, pretrain, sampleImages } from '../train/pretrain.ts';
-import { addPretrainOptions, checkTemplateConflicts, pretrainLine, pretrainOptions, withInterrupt } from './pretrain.ts';
+import { addPretrainOptions, checkTemplateConflicts, pretrainLine, pretrainOptions } from './pretrain.ts';
+import { withInterrupt } from './common.ts';
 
 export function registerAttack(program: Command): void {
   const attack = program.command('attack').description('attack simulator: backdoor an encoder (for benchmarks and tests)');
@@ -78,8 +78,6 @@ export function registerAttack(program: Command): void {
       .option('--poison-fraction <f>', 'share of the target-class images stamped', fraction, 0.5),
   ).action(async (opts, cmd: Command) => {
     checkTemplateConflicts(cmd);
-    if (!Number.isInteger(opts.target) || opts.target < 0) throw new MimicError('E_INVALID_ARGUMENT', `--target must be a class index >= 0 (got ${opts.target})`);
-    if (!(opts.poisonFraction > 0 && opts.poisonFraction <= 1)) throw new MimicError('E_INVALID_ARGUMENT', `--poison-fraction must be in (0, 1] (got ${opts.poisonFraction})`);
     const base = pretrainOptions(opts);
     const seed = base.seed ?? 0;
     const { spec } = await encoderSpec(base.architecture ?? {}, seed);

@@ -3,10 +3,8 @@ import { Option, type Command } from 'commander';
 import { count, fraction, int, nonNegative, positive, seed } from './args.ts';
 import { clean, parsePerturbSpec, type CleanProgress } from '../train/clean.ts';
 import type { SizeMode } from '../data/transform.ts';
-import { MimicError } from '../errors.ts';
+import { withInterrupt } from './common.ts';
 
-/** Exit code when Ctrl-C (SIGINT) stopped the run after saving a checkpoint. */
-export const EXIT_INTERRUPTED = 130;
 
 function fmtTime(s: number): string {
   if (!Number.isFinite(s)) return '?';
@@ -67,18 +65,9 @@ export function registerClean(program: Command): void {
     .option('--json', 'print the result as JSON on stdout')
     .action(async (opts) => {
       const tty = !!process.stderr.isTTY;
-      const ac = new AbortController();
-      // Ctrl-C, or SIGTERM from a scheduler / timeout / docker stop: save a checkpoint at the next step
-      const onSignal = (sig: NodeJS.Signals) => {
-        if (ac.signal.aborted) process.exit(EXIT_INTERRUPTED); // a second signal: leave now
-        process.stderr.write(`\nmimic: ${sig === 'SIGINT' ? 'interrupted' : sig}, stopping (a checkpoint is saved once training has started)...\n`);
-        ac.abort();
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
       let lastLen = 0;
-      try {
-        const res = await clean(
+      // Ctrl-C / SIGTERM: a checkpoint at the next step (exit 130 / 143)
+      const res = await withInterrupt((signal) => clean(
           {
             teacher: opts.teacher,
             data: opts.data,
@@ -116,7 +105,7 @@ export function registerClean(program: Command): void {
             provider: opts.provider,
           },
           {
-            signal: ac.signal,
+            signal,
             onMessage: (m) => process.stderr.write(`mimic: ${m}\n`),
             onProgress: (p) => {
               if (tty) {
@@ -130,37 +119,27 @@ export function registerClean(program: Command): void {
               } else if (p.phase === 'train' && p.epochDone) process.stderr.write(progressLine(p) + '\n');
             },
           },
+        ), 'stopping (a checkpoint is saved once training has started)...');
+      if (!res) return;
+      const summary = {
+        student: res.outputs.student,
+        report: res.outputs.report,
+        checkpoint: res.outputs.checkpoint,
+        teacher: res.teacher,
+        beta: res.beta,
+        epochs: res.epochs,
+        timings: res.timings,
+        resumedFrom: res.resumedFrom,
+        manifest: { source: res.data.manifest.source, selected: res.data.manifest.selected, seed: res.data.manifest.seed, sha256: res.data.manifest.sha256 },
+      };
+      if (opts.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+      else {
+        const last = res.epochs.at(-1);
+        process.stdout.write(
+          `student ${res.outputs.student}\nreport ${res.outputs.report}\n` +
+            (last ? `epoch ${last.epoch}: loss ${last.total.toFixed(4)} (contrastive ${last.contrastive.toFixed(4)}, attention ${last.attention.toFixed(4)}, clone ${last.clone.toFixed(4)})\n` : '') +
+            `beta ${res.beta.map((b) => b.toFixed(1)).join(', ')}; ${res.timings.total.toFixed(1)} s\n`,
         );
-        const summary = {
-          student: res.outputs.student,
-          report: res.outputs.report,
-          checkpoint: res.outputs.checkpoint,
-          teacher: res.teacher,
-          beta: res.beta,
-          epochs: res.epochs,
-          timings: res.timings,
-          resumedFrom: res.resumedFrom,
-          manifest: { source: res.data.manifest.source, selected: res.data.manifest.selected, seed: res.data.manifest.seed, sha256: res.data.manifest.sha256 },
-        };
-        if (opts.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
-        else {
-          const last = res.epochs.at(-1);
-          process.stdout.write(
-            `student ${res.outputs.student}\nreport ${res.outputs.report}\n` +
-              (last ? `epoch ${last.epoch}: loss ${last.total.toFixed(4)} (contrastive ${last.contrastive.toFixed(4)}, attention ${last.attention.toFixed(4)}, clone ${last.clone.toFixed(4)})\n` : '') +
-              `beta ${res.beta.map((b) => b.toFixed(1)).join(', ')}; ${res.timings.total.toFixed(1)} s\n`,
-          );
-        }
-      } catch (err) {
-        if (err instanceof MimicError && err.code === 'E_ABORTED') {
-          process.stderr.write(`mimic: ${err.message}\n`);
-          process.exitCode = EXIT_INTERRUPTED;
-          return;
-        }
-        throw err;
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
       }
     });
 }

@@ -4,6 +4,7 @@ import { count, int, nonNegative, positive, seed } from './args.ts';
 import { pretrain, type PretrainOptions, type PretrainProgress } from '../train/pretrain.ts';
 import type { SizeMode } from '../data/transform.ts';
 import { MimicError } from '../errors.ts';
+import { withInterrupt } from './common.ts';
 
 /** Options shared by pretrain and attack poison. */
 export function addPretrainOptions(cmd: Command): Command {
@@ -67,32 +68,6 @@ export function pretrainOptions(opts: any): PretrainOptions {
     restart: !!opts.restart,
     threads: opts.threads,
   };
-}
-
-/** Runs a long job with Ctrl-C -> abort (checkpoint kept) and epoch lines on stderr. */
-export async function withInterrupt<T>(run: (signal: AbortSignal) => Promise<T>): Promise<T | undefined> {
-  const ac = new AbortController();
-  // Ctrl-C, or SIGTERM from a scheduler / timeout / docker stop
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (ac.signal.aborted) process.exit(130);
-    process.stderr.write(`\nmimic: ${sig === 'SIGINT' ? 'interrupted' : sig}, stopping...\n`);
-    ac.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  try {
-    return await run(ac.signal);
-  } catch (err) {
-    if (err instanceof MimicError && err.code === 'E_ABORTED') {
-      process.stderr.write(`mimic: ${err.message}\n`);
-      process.exitCode = 130;
-      return undefined;
-    }
-    throw err;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
 }
 
 export const pretrainLine = (p: PretrainProgress) =>

@@ -10,7 +10,7 @@
  * Everything random (initial weights, the per-epoch shuffle, dropout masks) comes from the seed, so a run is
  * reproducible for a given seed and thread count (the GEMM's work split depends on the thread count, so float32
  * rounding, and hence the trained weights, can differ slightly between thread counts). The last, short batch of an epoch is kept (PyTorch's DataLoader default, drop_last = False).
- * The loop runs on the calling thread and yields to the event loop after every epoch.
+ * The loop runs on the calling thread and gives the event loop a turn every ~20 ms (and after every epoch).
  */
 import { fromNative, invalid, checkAborted } from '../errors.ts';
 import { native } from '../native.ts';

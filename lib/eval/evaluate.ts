@@ -18,7 +18,7 @@ import type { ChannelMode, Normalization, NormalizationPreset, SizeMode } from '
 import { parseTriggerSpec, resolveTrigger, type ResolvedTrigger, type Trigger } from '../attack/trigger.ts';
 import type { ModelProto } from '../onnx/index.ts';
 import { encodeDataset, prepareEncoder } from './features.ts';
-import { fitKnn, KNN_DEFAULTS } from './knn.ts';
+import { checkKnnOptions, fitKnn, KNN_DEFAULTS } from './knn.ts';
 import { fitLinearProbe, LINEAR_DEFAULTS } from './linear.ts';
 import { fitMlp, MLP_DEFAULTS } from './mlp.ts';
 import { checkTrainOptions } from './dense.ts';
@@ -197,10 +197,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
     standardize: o.mlp?.standardize ?? MLP_DEFAULTS.standardize,
   };
   // the classifiers' settings are checked now, not after encoding every image
-  if (classifiers.includes('knn')) {
-    if (!Number.isInteger(knnOpts.k) || knnOpts.k < 1) throw invalid(`knn k must be a positive integer (got ${knnOpts.k})`);
-    if (!(knnOpts.t > 0) || !Number.isFinite(knnOpts.t)) throw invalid(`knn t must be a positive number (got ${knnOpts.t})`);
-  }
+  if (classifiers.includes('knn')) checkKnnOptions(knnOpts.k, knnOpts.t);
   if (classifiers.includes('linear')) checkTrainOptions({ ...linOpts, hidden: [], seed });
   if (classifiers.includes('mlp')) checkTrainOptions({ ...mlpOpts, dropout: [mlpOpts.dropout], seed });
 

@@ -16,6 +16,12 @@ import { fromNative, invalid, checkAborted } from '../errors.ts';
 import { native } from '../native.ts';
 import { checkFeatures, checkLabels, l2Normalized, yieldToLoop, type Classifier, type ClassifierProgress, type FeatureMatrix, type LabelledFeatures } from './types.ts';
 
+/** Throws E_INVALID_ARGUMENT for an unusable k or t (exported so callers can check before computing features). */
+export function checkKnnOptions(k: number, t: number): void {
+  if (!Number.isInteger(k) || k < 1) throw invalid(`knn k must be a positive integer (got ${k})`);
+  if (!(t > 0) || !Number.isFinite(t)) throw invalid(`knn t must be a positive number (got ${t})`);
+}
+
 export interface KnnOptions {
   /** Neighbours (default 200; capped at the training rows). */
   k?: number;
@@ -55,8 +61,7 @@ export class KnnClassifier implements Classifier {
     this.numClasses = checkLabels(train, 'knn training features', o.numClasses);
     const k = o.k ?? KNN_DEFAULTS.k;
     const t = o.t ?? KNN_DEFAULTS.t;
-    if (!Number.isInteger(k) || k < 1) throw invalid(`knn k must be a positive integer (got ${o.k})`);
-    if (!(t > 0) || !Number.isFinite(t)) throw invalid(`knn t must be a positive number (got ${o.t})`);
+    checkKnnOptions(k, t);
     const chunk = o.chunkElements ?? 1 << 21;
     if (!Number.isInteger(chunk) || chunk < 1) throw invalid(`knn chunkElements must be a positive integer (got ${o.chunkElements})`);
     this.k = Math.min(k, train.rows);

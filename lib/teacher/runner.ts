@@ -48,11 +48,11 @@ export class TeacherRunner {
   }
 
   static async create(options: TeacherOptions): Promise<TeacherRunner> {
+    if (!options || typeof options !== 'object') throw new MimicError('E_INVALID_ARGUMENT', 'TeacherRunner.create: options object required');
     const threads = options.threads ?? 1;
     if (!Number.isInteger(threads) || threads < 0) throw new MimicError('E_INVALID_ARGUMENT', `threads must be a non-negative integer (got ${threads})`);
     const provider = options.provider ?? 'cpu';
     if (provider !== 'cpu' && provider !== 'cuda') throw new MimicError('E_INVALID_ARGUMENT', `provider must be 'cpu' or 'cuda' (got '${provider}')`);
-    if (!options || typeof options !== 'object') throw new MimicError('E_INVALID_ARGUMENT', 'TeacherRunner.create: options object required');
     if (!Array.isArray(options.outputs) || options.outputs.some((o) => typeof o !== 'string'))
       throw new MimicError('E_INVALID_ARGUMENT', 'outputs: an array of the tensor names to fetch is required');
     if (options.outputs.length === 0) throw new MimicError('E_INVALID_ARGUMENT', 'outputs: at least one tensor to fetch is required');

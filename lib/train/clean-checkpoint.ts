@@ -7,7 +7,7 @@
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { ensureDir } from '../io/out-path.ts';
 import { join } from 'node:path';
-import { MimicError } from '../errors.ts';
+import { MimicError, invalid } from '../errors.ts';
 
 const MAGIC = 'MIMICKP1';
 export const CHECKPOINT_FILE = 'checkpoint.bin';
@@ -73,6 +73,24 @@ export async function readCheckpointMeta<M>(dir: string): Promise<{ meta: M; fil
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * Before a run writes checkpoints into `dir`. Without resume or restart, an unfinished run saved there is refused
+ * (starting over would overwrite its progress); with restart, its checkpoint is removed first, so that a restarted
+ * run stopped before its own first checkpoint leaves nothing of the old one to resume by mistake. `unfinished`
+ * describes a saved run that has not finished ("epoch 3 + 2 steps of 30"), or returns null for a finished one.
+ */
+export async function claimCheckpointDir<M>(dir: string, mode: { resume?: boolean; restart?: boolean }, unfinished: (meta: M) => string | null): Promise<void> {
+  if (mode.resume && mode.restart) throw invalid('resume and restart exclude each other (--resume, --restart)');
+  if (mode.resume) return;
+  if (mode.restart) {
+    await rm(join(dir, CHECKPOINT_FILE), { force: true });
+    return;
+  }
+  const prev = await readCheckpointMeta<M>(dir);
+  const where = prev && unfinished(prev.meta);
+  if (where) throw invalid(`${prev.file} holds an unfinished run (${where}): continue it with resume (--resume), or start over with restart (--restart)`);
 }
 
 export async function readCheckpoint<M>(dir: string): Promise<{ meta: M; tensors: CheckpointTensors; file: string }> {

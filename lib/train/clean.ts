@@ -49,7 +49,7 @@ import { BORROW, Network } from './network.ts';
 import { Optimizer, type OptimizerState } from './optim.ts';
 import type { NetworkSpec } from './spec.ts';
 import { saveSpecAsOnnx, specShapes } from './to-onnx.ts';
-import { readCheckpoint, readCheckpointMeta, writeCheckpoint, CHECKPOINT_FILE } from './clean-checkpoint.ts';
+import { claimCheckpointDir, readCheckpoint, writeCheckpoint, CHECKPOINT_FILE } from './clean-checkpoint.ts';
 
 export interface CleanOptions {
   /** The suspect encoder (ONNX file). */
@@ -103,7 +103,7 @@ export interface CleanOptions {
   perturb?: PerturbParams | null;
   /** Perturb the student's view 1 only (default), or both of its views (view 2 feeds only the contrastive term). */
   perturbViews?: 1 | 2;
-  /** The published method as written: no perturbation, constant lr (explicit perturb / lrSchedule still win). */
+  /** The published method as written: no perturbation, constant lr, no warm-up (conflicting options are refused). */
   faithful?: boolean;
   /** Default 'cosine' (warm-up `warmupEpochs`, default 1), or 'constant' when faithful. */
   lrSchedule?: ScheduleKind;
@@ -353,19 +353,17 @@ export async function clean(options: CleanOptions, hooks: CleanHooks | null = {}
   const outDir = resolve(options.outDir ?? join(dirname(out), `${basename(out, extname(out))}-mimic`));
   const ckptDir = join(outDir, 'checkpoint');
   const reportFile = join(outDir, 'report.json');
-  await prepareOutputFile(out, { what: 'out', inputs: [{ path: options.teacher, what: 'teacher' }] });
-  await prepareOutputDir(outDir, 'outDir');
-  if (!options.resume && !options.restart) {
-    const prev = await readCheckpointMeta<Pick<CheckpointMeta, 'epoch' | 'stepInEpoch' | 'config'>>(ckptDir);
-    if (prev && (prev.meta.epoch < prev.meta.config.epochs || prev.meta.stepInEpoch > 0))
-      throw invalid(`${prev.file} holds an unfinished run (epoch ${prev.meta.epoch}${prev.meta.stepInEpoch ? ` + ${prev.meta.stepInEpoch} steps` : ''} of ${prev.meta.config.epochs}): continue it with resume (--resume), or start over with restart (--restart)`);
-  }
   const seed = options.seed ?? 0;
   if (!Number.isInteger(seed)) throw invalid(`seed must be an integer (got ${options.seed})`);
   if (options.cleanFraction !== undefined && options.cleanCount !== undefined) throw invalid('give cleanFraction or cleanCount, not both');
   const threads = options.threads ?? 0;
   const schedule = options.teacherSchedule ?? 'auto';
   if (!TEACHER_SCHEDULES.includes(schedule)) throw invalid(`teacherSchedule must be one of ${TEACHER_SCHEDULES.join(', ')} (got '${String(schedule)}')`);
+  await prepareOutputFile(out, { what: 'out', inputs: [{ path: options.teacher, what: 'teacher' }, { path: typeof options.data === 'string' ? options.data : undefined, what: 'data' }] });
+  await prepareOutputDir(outDir, 'outDir');
+  await claimCheckpointDir<Pick<CheckpointMeta, 'epoch' | 'stepInEpoch' | 'config'>>(ckptDir, options, (m) =>
+    m.epoch < m.config.epochs || m.stepInEpoch > 0 ? `epoch ${m.epoch}${m.stepInEpoch ? ` + ${m.stepInEpoch} steps` : ''} of ${m.config.epochs}` : null,
+  );
   let teacherRun: CleanReport['environment']['teacher'] | undefined;
 
   // ---- teacher, probes, data ----

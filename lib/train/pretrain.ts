@@ -30,7 +30,7 @@ import { Optimizer, type OptimizerState } from './optim.ts';
 import { makeSchedule, lrAt, type ScheduleKind } from './schedule.ts';
 import type { NetworkSpec } from './spec.ts';
 import { saveSpecAsOnnx, specShapes, type OnnxIo } from './to-onnx.ts';
-import { readCheckpoint, readCheckpointMeta, writeCheckpoint } from './clean-checkpoint.ts';
+import { claimCheckpointDir, readCheckpoint, writeCheckpoint } from './clean-checkpoint.ts';
 
 export interface ArchitectureOptions {
   /** An ONNX encoder whose architecture (not weights) is used; otherwise the built-in CIFAR ResNet-18. */
@@ -132,7 +132,7 @@ export async function encoderSpec(a: ArchitectureOptions, seed: number): Promise
 }
 
 export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
-  await ensureDir(dirname(file), file);
+  await ensureDir(dirname(file), 'report folder');
   const tmp = `${file}.tmp-${process.pid}`;
   await writeFile(tmp, JSON.stringify(value, null, 2) + '\n');
   await rename(tmp, file);
@@ -143,13 +143,6 @@ export async function pretrain(o: PretrainOptions, hooks: { signal?: AbortSignal
   if (typeof o.out !== 'string' || !o.out) throw invalid('out: the encoder ONNX path is required');
   const out = resolve(o.out);
   const outDir = resolve(o.outDir ?? join(dirname(out), `${basename(out, extname(out))}-pretrain`));
-  await prepareOutputFile(out, { what: 'out', inputs: [{ path: o.architecture?.template, what: 'template' }, { path: typeof o.data === 'string' ? o.data : undefined, what: 'data' }] });
-  await prepareOutputDir(outDir, 'outDir');
-  if (!o.resume && !o.restart) {
-    const prev = await readCheckpointMeta<{ epoch: number; config: { epochs: number } }>(join(outDir, 'checkpoint'));
-    if (prev && prev.meta.epoch < prev.meta.config.epochs)
-      throw invalid(`${prev.file} holds an unfinished run (epoch ${prev.meta.epoch} of ${prev.meta.config.epochs}): continue it with resume (--resume), or start over with restart (--restart)`);
-  }
   const seed = o.seed ?? 0;
   if (!Number.isInteger(seed)) throw invalid(`seed must be an integer (got ${o.seed})`);
   const epochs = posInt(o.epochs, 50, 'epochs');
@@ -161,6 +154,9 @@ export async function pretrain(o: PretrainOptions, hooks: { signal?: AbortSignal
   const warmupEpochs = posNum(o.warmupEpochs, 0, 'warmupEpochs', true);
   const threads = o.threads ?? 0;
   const transform = { normalize: o.transform?.normalize ?? 'cifar10', size: o.transform?.size ?? 'error', channelMode: o.transform?.channelMode ?? 'error' } as const;
+  await prepareOutputFile(out, { what: 'out', inputs: [{ path: o.architecture?.template, what: 'template' }, { path: typeof o.data === 'string' ? o.data : undefined, what: 'data' }] });
+  await prepareOutputDir(outDir, 'outDir');
+  await claimCheckpointDir<{ epoch: number; config: { epochs: number } }>(join(outDir, 'checkpoint'), o, (m) => (m.epoch < m.config.epochs ? `epoch ${m.epoch} of ${m.config.epochs}` : null));
 
   const { spec, name: archName } = await encoderSpec(o.architecture ?? {}, seed);
   const [inT] = spec.inputs;
