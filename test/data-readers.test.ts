@@ -397,7 +397,9 @@ test('PNG folder: odd sizes, corrupt files, bad labels and empty folders are typ
   const cdir = await tmp('png-corrupt');
   await writeFile(join(cdir, 'a.png'), png(2, 2, 0, [1, 2, 3, 4]));
   await writeFile(join(cdir, 'b.png'), png(2, 2, 0, [1, 2, 3, 4]).subarray(0, 40));
-  await rejectsWith(readPngFolder(cdir), 'E_FORMAT', join(cdir, 'b.png'), 'not a readable PNG');
+  await rejectsWith(readPngFolder(cdir), 'E_FORMAT', join(cdir, 'b.png'), 'not a readable PNG (truncated or corrupt image data)');
+  await writeFile(join(cdir, 'b.png'), 'not an image at all');
+  await rejectsWith(readPngFolder(cdir), 'E_FORMAT', join(cdir, 'b.png'), 'not a readable PNG (no PNG signature: not a PNG file)');
   const edir = await tmp('png-empty');
   await rejectsWith(readPngFolder(edir), 'E_FILE', edir, 'no .png files');
   await rejectsWith(readPngFolder(join(edir, 'missing')), 'E_FILE', join(edir, 'missing'));

@@ -18,6 +18,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { PNG } from 'pngjs';
+import { pngProblem } from '../data/png.ts';
 import { MimicError, invalid } from '../errors.ts';
 import type { ImageDataset } from '../data/types.ts';
 import { mulberry32 } from '../util/rng.ts';
@@ -94,7 +95,7 @@ async function readPng(file: string, what: string): Promise<PNG> {
   try {
     return PNG.sync.read(buf);
   } catch (err) {
-    throw new MimicError('E_FORMAT', `${what} ${file}: not a readable PNG (${(err as Error).message})`, { cause: err });
+    throw new MimicError('E_FORMAT', `${what} ${file}: not a readable PNG (${pngProblem(buf)})`, { cause: err });
   }
 }
 

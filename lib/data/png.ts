@@ -18,6 +18,13 @@ import { MimicError } from '../errors.ts';
 import { byName, exists, listDir, readBytes } from './files.ts';
 import type { ImageDataset } from './types.ts';
 
+/** What is wrong with bytes pngjs refused, in words (its own messages are stream internals). */
+export function pngProblem(buf: Uint8Array): string {
+  const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+  if (buf.length < 8 || SIGNATURE.some((b, i) => buf[i] !== b)) return 'no PNG signature: not a PNG file';
+  return 'truncated or corrupt image data';
+}
+
 export interface PngFolderOptions {
   /** 'auto' (default): 1 when every image is gray, else 3. */
   channels?: 'auto' | 1 | 3;
@@ -40,7 +47,7 @@ async function decode(file: string): Promise<Decoded> {
   try {
     png = PNG.sync.read(buf);
   } catch (err) {
-    throw new MimicError('E_FORMAT', `${file}: not a readable PNG (${(err as Error).message})`, { cause: err });
+    throw new MimicError('E_FORMAT', `${file}: not a readable PNG (${pngProblem(buf)})`, { cause: err });
   }
   return { file, width: png.width, height: png.height, gray: png.colorType === 0 || png.colorType === 4, rgba: png.data };
 }

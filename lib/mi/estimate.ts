@@ -187,7 +187,7 @@ export async function estimateMI(options: EstimateMIOptions): Promise<MIEstimate
   if (backend === 'auto') backend = addon.buildInfo().gpuAvailable ? 'cuda' : 'cpu';
   if (backend !== 'cpu' && backend !== 'cuda') throw invalid(`backend must be 'auto', 'cpu' or 'cuda' (got '${backend}')`);
   const threads = o.threads ?? 0;
-  if (!Number.isInteger(threads) || threads < 0) throw invalid(`threads must be a non-negative integer (got ${threads})`);
+  if (!Number.isInteger(threads) || threads < 0) throw invalid(`threads must be a non-negative integer (got ${typeof threads === 'string' ? `'${threads}'` : String(threads)})`);
 
   let r;
   try {
