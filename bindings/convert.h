@@ -7,11 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
-#include <deque>
-#include <memory>
-#include <new>
 #include <string>
 #include <vector>
 
@@ -90,32 +86,6 @@ ArrayArg<T> get_typed(Napi::Env env, Napi::Value v, const std::string& name, nap
   auto* base = static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
   return {reinterpret_cast<T*>(base), ta.ElementLength()};
 }
-
-// Private copies of the arrays that queued work reads. A typed array passed to an async call may be transferred
-// (postMessage) or otherwise detached before the work runs or while it runs; its memory can then be freed under the
-// worker thread. Work that must survive that reads copies made here, on the calling thread (callers that own their
-// arrays for the whole call may opt out: `borrow`). The copies live as long as the task holds this object.
-class CallCopies {
- public:
-  template <class T>
-  const T* hold(const T* src, size_t n) {
-    // Cache-line aligned, as the caller's large arrays are (page-aligned): malloc's 16-byte alignment made every
-    // 64-byte load of the kernels straddle two lines. Not zeroed first (a vector would: one more pass over memory
-    // about to be overwritten). One thread: the engine's pool may be busy with another call's region, which the
-    // main thread must not wait for.
-    const size_t bytes = (n * sizeof(T) + 63) / 64 * 64;
-    auto& buf = bufs_.emplace_back(static_cast<unsigned char*>(std::aligned_alloc(64, bytes ? bytes : 64)));
-    if (!buf) throw std::bad_alloc();
-    if (n) std::memcpy(buf.get(), src, n * sizeof(T));
-    return reinterpret_cast<const T*>(buf.get());
-  }
-
- private:
-  struct Free {
-    void operator()(unsigned char* p) const { std::free(p); }
-  };
-  std::deque<std::unique_ptr<unsigned char, Free>> bufs_;  // a deque never moves its elements
-};
 
 // Whether a typed array's buffer has been detached (transferred): it then has 0 elements at a null address.
 inline bool is_detached(Napi::Value v) {

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "async_task.h"
+#include "call_copies.h"
 #include "convert.h"
 #include "exports.h"
 #include "mimic/kde_mi.h"

@@ -17,6 +17,7 @@
 #include <memory>
 
 #include "async_task.h"
+#include "call_copies.h"
 #include "convert.h"
 #include "exports.h"
 #include "mimic/network.h"

@@ -133,3 +133,13 @@ test('sgemm with a strided c: only its m x n block is written back (two calls fi
     assert.deepEqual(big.subarray(r * 2 * n + n, (r + 1) * 2 * n), right.subarray(r * n, (r + 1) * n), `row ${r}, right block`);
   }
 });
+
+test('copies reuse the buffers of earlier calls: successive calls on different data give the borrowed results', async () => {
+  const seed = freshSeed('copy pool');
+  const N = 300, D = 700; // 840 KB per layer: several calls reuse the same pooled blocks
+  for (let r = 0; r < 4; ++r) {
+    const req = (borrow: boolean) => ({ layers: [{ data: random(N * D, seed + r), rows: N, cols: D }], features: { data: random(N * 8, seed + 100 + r), rows: N, cols: 8 }, threads: 1, borrow });
+    const [copied, borrowed] = [await estimateMI(req(false)), await estimateMI(req(true))];
+    assert.deepEqual(copied.layers[0].values, borrowed.layers[0].values, `call ${r}`);
+  }
+});
