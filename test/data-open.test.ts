@@ -112,6 +112,12 @@ test('folders: IDX (train / t10k), CIFAR-10 batches in numeric order, CIFAR-100,
   const te = await openDataset(mn, { split: 'test' });
   assert.deepEqual([te.count, Array.from(te.pixels), Array.from(te.labels!)], [1, [4], [6]]);
   await rejectsWith(openDataset(mn, { split: 'val' }), 'E_FILE', mn, 'val-images-idx3-ubyte');
+  // a single file holds one split: naming another is refused, not ignored; a default split (the CLI's) is ignored
+  const one = join(mn, 't10k-images-idx3-ubyte');
+  await rejectsWith(openDataset(one, { split: 'train' }), 'E_INVALID_ARGUMENT', "split 'train' picks a split of a folder or an .npz", one);
+  assert.equal((await openDataset(one, { defaultSplit: 'train' })).count, 1);
+  const teDefault = await openDataset(mn, { defaultSplit: 'test' });
+  assert.deepEqual(Array.from(teDefault.pixels), [4]);
 
   const c10 = join(root, 'dl', 'cifar-10-batches-bin');
   await mkdir(c10, { recursive: true });

@@ -9,7 +9,7 @@ import { toModelLayoutAsync } from '../data/layout.ts';
 import type { SizeMode } from '../data/transform.ts';
 import { encoderSpec, pretrain, sampleImages } from '../train/pretrain.ts';
 import { addPretrainOptions, checkTemplateConflicts, pretrainLine, pretrainOptions } from './pretrain.ts';
-import { withInterrupt } from './common.ts';
+import { splitOptions, withInterrupt } from './common.ts';
 
 export function registerAttack(program: Command): void {
   const attack = program.command('attack').description('attack simulator: backdoor an encoder (for benchmarks and tests)');
@@ -38,13 +38,13 @@ export function registerAttack(program: Command): void {
     .option('--convert-channels', 'adapt 1 <-> 3 channels')
     .option('-t, --threads <n>', 'engine threads', count)
     .option('--json', 'print the report as JSON')
-    .action(async (opts) => {
+    .action(async (opts, cmd: Command) => {
       const res = await withInterrupt((signal) =>
         badEncoder(
           {
             encoder: opts.encoder,
             data: opts.data,
-            dataOptions: { split: opts.split },
+            dataOptions: splitOptions(cmd, 'split'),
             shadowCount: opts.shadowCount,
             referenceCount: opts.references,
             target: opts.target,
@@ -78,11 +78,11 @@ export function registerAttack(program: Command): void {
       .option('--poison-fraction <f>', 'share of the target-class images stamped', fraction, 0.5),
   ).action(async (opts, cmd: Command) => {
     checkTemplateConflicts(cmd);
-    const base = pretrainOptions(opts);
+    const base = pretrainOptions(opts, cmd);
     const seed = base.seed ?? 0;
     const { spec } = await encoderSpec(base.architecture ?? {}, seed);
     const [C, H, W] = spec.inputs[0].shape;
-    let ds = await openDataset(opts.data, { split: opts.split });
+    let ds = await openDataset(opts.data, splitOptions(cmd, 'split'));
     if (opts.count !== undefined) ds = sampleImages(ds, opts.count, seed);
     ds = await toModelLayoutAsync(ds, C, H, W, base.transform);
     const trig = await resolveTrigger(opts.trigger, { channels: C, height: H, width: W });

@@ -3,7 +3,7 @@ import { Option, type Command } from 'commander';
 import { count, fraction, int, nonNegative, positive, seed } from './args.ts';
 import { clean, parsePerturbSpec, type CleanProgress } from '../train/clean.ts';
 import type { SizeMode } from '../data/transform.ts';
-import { withInterrupt } from './common.ts';
+import { splitOptions, withInterrupt } from './common.ts';
 
 
 function fmtTime(s: number): string {
@@ -63,7 +63,7 @@ export function registerClean(program: Command): void {
     .addOption(new Option('--teacher-schedule <when>', "the teacher's batch during the student's previous step (overlap), before its own (inline), or overlap when the cores allow (auto)").choices(['auto', 'overlap', 'inline']).default('auto'))
     .addOption(new Option('--provider <p>', 'onnxruntime execution provider').choices(['cpu', 'cuda']).default('cpu'))
     .option('--json', 'print the result as JSON on stdout')
-    .action(async (opts) => {
+    .action(async (opts, cmd: Command) => {
       const tty = !!process.stderr.isTTY;
       let lastLen = 0;
       // Ctrl-C / SIGTERM: a checkpoint at the next step (exit 130 / 143)
@@ -71,7 +71,7 @@ export function registerClean(program: Command): void {
           {
             teacher: opts.teacher,
             data: opts.data,
-            dataOptions: { split: opts.split },
+            dataOptions: splitOptions(cmd, 'split'),
             out: opts.out,
             outDir: opts.outDir,
             cleanFraction: opts.cleanFraction,

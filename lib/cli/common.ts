@@ -1,4 +1,5 @@
 /** Small helpers shared by the CLI commands. */
+import type { Command } from 'commander';
 import { MimicError } from '../errors.ts';
 
 export function parseList(v: string): number[] {
@@ -45,4 +46,13 @@ export async function withInterrupt<T>(run: (signal: AbortSignal) => Promise<T>,
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/**
+ * A split option as openDataset takes it: `split` when given on the command line (a single file, which holds one
+ * split, then refuses it instead of ignoring it), else the option's default, for folders only.
+ */
+export function splitOptions(cmd: Command, key: string): { split?: string; defaultSplit: string } {
+  const value = String(cmd.getOptionValue(key));
+  return cmd.getOptionValueSource(key) === 'cli' ? { split: value, defaultSplit: value } : { defaultSplit: value };
 }

@@ -1,6 +1,7 @@
 /** `mimic eval`: downstream clean accuracy and attack success rate of an encoder (kNN, linear probe, MLP). */
 import { Option, type Command } from 'commander';
 import { count, int, positive, seed, unitOpen } from './args.ts';
+import { splitOptions } from './common.ts';
 import { evaluate, type EvaluateProgress } from '../eval/evaluate.ts';
 import { formatEvaluation } from '../eval/table.ts';
 import { KNN_DEFAULTS } from '../eval/knn.ts';
@@ -49,7 +50,7 @@ export function registerEval(program: Command): void {
     .option('--encoder-threads <n>', 'onnxruntime intra-op threads', count, 1)
     .addOption(new Option('--provider <p>', 'onnxruntime execution provider').choices(['cpu', 'cuda']).default('cpu'))
     .option('--json', 'print the result as JSON')
-    .action(async (opts) => {
+    .action(async (opts, cmd: Command) => {
       const tty = !!process.stderr.isTTY;
       let lastLen = 0;
       let lastStage = '';
@@ -57,8 +58,8 @@ export function registerEval(program: Command): void {
         encoder: opts.encoder,
         train: opts.train,
         test: opts.test,
-        trainOptions: { split: opts.trainSplit },
-        testOptions: { split: opts.testSplit },
+        trainOptions: splitOptions(cmd, 'trainSplit'),
+        testOptions: splitOptions(cmd, 'testSplit'),
         trigger: opts.trigger,
         target: opts.target,
         classifiers: String(opts.classifiers).split(',').map((s) => s.trim()).filter(Boolean) as ClassifierKind[],

@@ -5,7 +5,7 @@ import { localize } from '../mi/localize.ts';
 import { formatLocalize } from '../mi/localize-table.ts';
 import { QUANTITIES, type Quantity } from '../mi/estimate.ts';
 import type { SizeMode } from '../data/transform.ts';
-import { parseList } from './common.ts';
+import { parseList, splitOptions } from './common.ts';
 
 export function registerMi(program: Command): void {
   program
@@ -32,12 +32,12 @@ export function registerMi(program: Command): void {
     .addOption(new Option('--provider <p>', 'onnxruntime execution provider').choices(['cpu', 'cuda']).default('cpu'))
     .addOption(new Option('--backend <b>', 'KDE backend').choices(['auto', 'cpu', 'cuda']).default('auto'))
     .option('--json', 'print the result as JSON')
-    .action(async (opts) => {
+    .action(async (opts, cmd: Command) => {
       const quiet = !process.stderr.isTTY;
       const res = await localize({
         teacher: opts.teacher,
         data: opts.data,
-        dataOptions: { split: opts.split },
+        dataOptions: splitOptions(cmd, 'split'),
         n: opts.n,
         seed: opts.seed,
         probes: opts.probes ? String(opts.probes).split(',') : undefined,

@@ -4,7 +4,7 @@ import { count, int, nonNegative, positive, seed } from './args.ts';
 import { pretrain, type PretrainOptions, type PretrainProgress } from '../train/pretrain.ts';
 import type { SizeMode } from '../data/transform.ts';
 import { MimicError } from '../errors.ts';
-import { withInterrupt } from './common.ts';
+import { splitOptions, withInterrupt } from './common.ts';
 
 /** Options shared by pretrain and attack poison. */
 export function addPretrainOptions(cmd: Command): Command {
@@ -46,10 +46,10 @@ export function checkTemplateConflicts(cmd: Command): void {
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function pretrainOptions(opts: any): PretrainOptions {
+export function pretrainOptions(opts: any, cmd: Command): PretrainOptions {
   return {
     data: opts.data,
-    dataOptions: { split: opts.split },
+    dataOptions: splitOptions(cmd, 'split'),
     count: opts.count,
     architecture: { template: opts.template, templateWeights: !!opts.initFromTemplate, width: opts.width, inChannels: opts.inChannels, imageSize: opts.imageSize },
     out: opts.out,
@@ -76,7 +76,7 @@ export const pretrainLine = (p: PretrainProgress) =>
 export function registerPretrain(program: Command): void {
   addPretrainOptions(program.command('pretrain').description('SimCLR pre-training of an encoder (built-in CIFAR ResNet-18 or an ONNX architecture), exported as ONNX')).action(async (opts, cmd: Command) => {
     checkTemplateConflicts(cmd);
-    const res = await withInterrupt((signal) => pretrain(pretrainOptions(opts), { signal, onMessage: (m) => process.stderr.write(`mimic: ${m}\n`), onProgress: (p) => p.epochDone && process.stderr.write(pretrainLine(p) + '\n') }));
+    const res = await withInterrupt((signal) => pretrain(pretrainOptions(opts, cmd), { signal, onMessage: (m) => process.stderr.write(`mimic: ${m}\n`), onProgress: (p) => p.epochDone && process.stderr.write(pretrainLine(p) + '\n') }));
     if (!res) return;
     if (opts.json) process.stdout.write(JSON.stringify(res, null, 2) + '\n');
     else process.stdout.write(`encoder ${res.outputs.encoder}\nreport ${res.outputs.report}\nfinal loss ${res.epochs.at(-1)?.loss.toFixed(4)}; ${res.seconds.toFixed(1)} s\n`);

@@ -27,8 +27,10 @@ export const DATASET_FORMATS: readonly DatasetFormat[] = ['idx', 'cifar10', 'cif
 export interface OpenOptions {
   /** 'auto' (default) detects it as described above. */
   format?: DatasetFormat | 'auto';
-  /** Which split of a standard folder or archive: default 'train'. */
+  /** Which split of a standard folder or an .npz archive: default 'train'. Refused for any other single file. */
   split?: string;
+  /** The split of a folder or an .npz when `split` is not given (default 'train'); a single file ignores it. */
+  defaultSplit?: string;
   /** Explicit files inside the folder (or absolute): CIFAR batches, or [images, labels] for IDX / NPY. */
   files?: string[];
   /**
@@ -99,6 +101,9 @@ function cifarVariantBySize(file: string, size: number): CifarVariant {
 
 async function openFile(file: string, o: OpenOptions, format: DatasetFormat, extraFiles: string[] = []): Promise<ImageDataset> {
   const name = o.name;
+  // one file is one split (an .npz may hold several): a split named for any other file would be ignored
+  if (o.split !== undefined && format !== 'npz')
+    throw invalid(`split '${o.split}' picks a split of a folder or an .npz; ${file} is a single ${format} file (name that split's file instead)`);
   switch (format) {
     case 'idx': {
       let labels: string | undefined;
@@ -118,7 +123,7 @@ async function openFile(file: string, o: OpenOptions, format: DatasetFormat, ext
       return readNpyImages(file, { labels, layout: o.layout, floatRange: o.floatRange, name });
     }
     case 'npz':
-      return readNpzImages(file, { images: o.images, labels: o.labels, split: o.split, layout: o.layout, floatRange: o.floatRange, name });
+      return readNpzImages(file, { images: o.images, labels: o.labels, split: o.split ?? o.defaultSplit, layout: o.layout, floatRange: o.floatRange, name });
     case 'png':
       throw new MimicError('E_FORMAT', `${file}: format 'png' reads a folder of PNG images, not a file`);
   }
@@ -126,14 +131,15 @@ async function openFile(file: string, o: OpenOptions, format: DatasetFormat, ext
 
 async function openFolder(dir: string, o: OpenOptions): Promise<ImageDataset> {
   const format = o.format ?? 'auto';
-  const split = o.split ?? 'train';
+  const chosen = o.split ?? o.defaultSplit;
+  const split = chosen ?? 'train';
   if (o.files) {
     const files = o.files.map((f) => (isAbsolute(f) ? f : join(dir, f)));
     const f0 = format === 'auto' ? await detectFile(files[0]) : format;
     if (f0 === 'png') throw invalid(`files does not apply to a PNG folder (every *.png in ${dir} is read)`);
     if ((f0 === 'idx' || f0 === 'npy' || f0 === 'npz') && files.length > (f0 === 'npz' ? 1 : 2))
       throw invalid(`files for ${f0}: ${f0 === 'npz' ? '[archive]' : '[images, labels]'}, got ${files.length} files`);
-    return openFile(files[0], o, f0, files.slice(1));
+    return openFile(files[0], { ...o, split: undefined, defaultSplit: chosen }, f0, files.slice(1));
   }
   const names = (await listDir(dir)).sort(byName);
   const has = (n: string) => names.includes(n);
@@ -164,7 +170,7 @@ async function openFolder(dir: string, o: OpenOptions): Promise<ImageDataset> {
     const variant: CifarVariant = format === 'cifar10' ? 'cifar10' : 'cifar100';
     return readCifar([join(dir, f)], { variant, label: variant === 'cifar100' ? o.cifarLabel : undefined, name: o.name ?? `${basename(dir)} ${split}` });
   }
-  for (const sub of ['cifar-10-batches-bin', 'cifar-100-binary', ...(o.split !== undefined ? [o.split] : [])])
+  for (const sub of ['cifar-10-batches-bin', 'cifar-100-binary', ...(chosen !== undefined ? [chosen] : [])])
     if (has(sub) && (await pathKind(join(dir, sub))) === 'dir') return openFolder(join(dir, sub), o);
   if (pngs.length > 0 && named('png')) {
     const labels = typeof o.labels === 'string' && !isAbsolute(o.labels) && !(await exists(o.labels)) ? join(dir, o.labels) : o.labels;
