@@ -7,53 +7,25 @@ import { InvalidArgumentError } from 'commander';
 // decimal numbers only: Number() would also take '0x1', '1e', ' ' and ''
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
-function parse(v: string): number {
+/** A parser of finite decimal numbers that pass `ok`; `rule` says what they must be. */
+const checked = (ok: (x: number) => boolean, rule: string) => (v: string): number => {
   const x = Number(v);
   if (!DECIMAL.test(v.trim()) || !Number.isFinite(x)) throw new InvalidArgumentError(`'${v}' is not a number.`);
+  if (!ok(x)) throw new InvalidArgumentError(`${rule}.`);
   return x;
-}
+};
 
 /** An integer >= min. */
-export const int = (min: number) => (v: string): number => {
-  const x = parse(v);
-  if (!Number.isInteger(x) || x < min) throw new InvalidArgumentError(`must be an integer >= ${min}.`);
-  return x;
-};
-
+export const int = (min: number) => checked((x) => Number.isInteger(x) && x >= min, `must be an integer >= ${min}`);
 /** A positive integer (counts, epochs, batch sizes, threads). */
 export const count = int(1);
-
 /** An integer seed (any sign). */
-export const seed = (v: string): number => {
-  const x = parse(v);
-  if (!Number.isInteger(x)) throw new InvalidArgumentError('must be an integer.');
-  return x;
-};
-
+export const seed = checked(Number.isInteger, 'must be an integer');
 /** A number > 0 (learning rates, temperatures). */
-export const positive = (v: string): number => {
-  const x = parse(v);
-  if (!(x > 0)) throw new InvalidArgumentError('must be > 0.');
-  return x;
-};
-
+export const positive = checked((x) => x > 0, 'must be > 0');
 /** A number >= 0 (weights of loss terms, weight decay). */
-export const nonNegative = (v: string): number => {
-  const x = parse(v);
-  if (!(x >= 0)) throw new InvalidArgumentError('must be >= 0.');
-  return x;
-};
-
+export const nonNegative = checked((x) => x >= 0, 'must be >= 0');
 /** A share in (0, 1]. */
-export const fraction = (v: string): number => {
-  const x = parse(v);
-  if (!(x > 0 && x <= 1)) throw new InvalidArgumentError('must be in (0, 1].');
-  return x;
-};
-
+export const fraction = checked((x) => x > 0 && x <= 1, 'must be in (0, 1]');
 /** A number in [0, 1) (momentum, dropout). */
-export const unitOpen = (v: string): number => {
-  const x = parse(v);
-  if (!(x >= 0 && x < 1)) throw new InvalidArgumentError('must be in [0, 1).');
-  return x;
-};
+export const unitOpen = checked((x) => x >= 0 && x < 1, 'must be in [0, 1)');

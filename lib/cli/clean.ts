@@ -5,7 +5,6 @@ import { clean, parsePerturbSpec, type CleanProgress } from '../train/clean.ts';
 import type { SizeMode } from '../data/transform.ts';
 import { splitOptions, withInterrupt } from './common.ts';
 
-
 function fmtTime(s: number): string {
   if (!Number.isFinite(s)) return '?';
   const m = Math.floor(s / 60);
@@ -68,58 +67,58 @@ export function registerClean(program: Command): void {
       let lastLen = 0;
       // Ctrl-C / SIGTERM: a checkpoint at the next step (exit 130 / 143)
       const res = await withInterrupt((signal) => clean(
-          {
-            teacher: opts.teacher,
-            data: opts.data,
-            dataOptions: splitOptions(cmd, 'split'),
-            out: opts.out,
-            outDir: opts.outDir,
-            cleanFraction: opts.cleanFraction,
-            cleanCount: opts.cleanCount,
-            epochs: opts.epochs,
-            batchSize: opts.batch,
-            lr: opts.lr,
-            weightDecay: opts.weightDecay,
-            tau: opts.tau,
-            cloneWeight: opts.cloneWeight,
-            seed: opts.seed,
-            resume: !!opts.resume,
-            restart: !!opts.restart,
-            faithful: !!opts.faithful,
-            perturb: opts.perturb !== undefined ? parsePerturbSpec(opts.perturb) : undefined,
-            lrSchedule: opts.lrSchedule,
-            warmupEpochs: opts.warmupEpochs,
-            uniformBeta: !!opts.uniformBeta,
-            noAttention: opts.attention === false,
-            noClone: opts.clone === false,
-            noContrastive: opts.contrastive === false,
-            probes: opts.probes ? String(opts.probes).split(',') : undefined,
-            features: opts.features,
-            transform: { normalize: opts.normalize, size: opts.resize as SizeMode, channelMode: opts.convertChannels ? 'convert' : 'error' },
-            keepBatchNorm: !!opts.keepBn,
-            reportImages: opts.reportImages,
-            evalTrigger: opts.evalTrigger,
-            threads: opts.threads,
-            teacherThreads: opts.teacherThreads,
-            teacherSchedule: opts.teacherSchedule,
-            provider: opts.provider,
+        {
+          teacher: opts.teacher,
+          data: opts.data,
+          dataOptions: splitOptions(cmd, 'split'),
+          out: opts.out,
+          outDir: opts.outDir,
+          cleanFraction: opts.cleanFraction,
+          cleanCount: opts.cleanCount,
+          epochs: opts.epochs,
+          batchSize: opts.batch,
+          lr: opts.lr,
+          weightDecay: opts.weightDecay,
+          tau: opts.tau,
+          cloneWeight: opts.cloneWeight,
+          seed: opts.seed,
+          resume: !!opts.resume,
+          restart: !!opts.restart,
+          faithful: !!opts.faithful,
+          perturb: opts.perturb !== undefined ? parsePerturbSpec(opts.perturb) : undefined,
+          lrSchedule: opts.lrSchedule,
+          warmupEpochs: opts.warmupEpochs,
+          uniformBeta: !!opts.uniformBeta,
+          noAttention: opts.attention === false,
+          noClone: opts.clone === false,
+          noContrastive: opts.contrastive === false,
+          probes: opts.probes ? String(opts.probes).split(',') : undefined,
+          features: opts.features,
+          transform: { normalize: opts.normalize, size: opts.resize as SizeMode, channelMode: opts.convertChannels ? 'convert' : 'error' },
+          keepBatchNorm: !!opts.keepBn,
+          reportImages: opts.reportImages,
+          evalTrigger: opts.evalTrigger,
+          threads: opts.threads,
+          teacherThreads: opts.teacherThreads,
+          teacherSchedule: opts.teacherSchedule,
+          provider: opts.provider,
+        },
+        {
+          signal,
+          onMessage: (m) => process.stderr.write(`mimic: ${m}\n`),
+          onProgress: (p) => {
+            if (tty) {
+              const line = progressLine(p);
+              process.stderr.write(`\r${line}${' '.repeat(Math.max(0, lastLen - line.length))}`);
+              lastLen = line.length;
+              if (p.epochDone || p.phase !== 'train') {
+                process.stderr.write('\n');
+                lastLen = 0;
+              }
+            } else if (p.phase === 'train' && p.epochDone) process.stderr.write(progressLine(p) + '\n');
           },
-          {
-            signal,
-            onMessage: (m) => process.stderr.write(`mimic: ${m}\n`),
-            onProgress: (p) => {
-              if (tty) {
-                const line = progressLine(p);
-                process.stderr.write(`\r${line}${' '.repeat(Math.max(0, lastLen - line.length))}`);
-                lastLen = line.length;
-                if (p.epochDone || p.phase !== 'train') {
-                  process.stderr.write('\n');
-                  lastLen = 0;
-                }
-              } else if (p.phase === 'train' && p.epochDone) process.stderr.write(progressLine(p) + '\n');
-            },
-          },
-        ), 'stopping (a checkpoint is saved once training has started)...');
+        },
+      ), 'stopping (a checkpoint is saved once training has started)...');
       if (!res) return;
       const summary = {
         student: res.outputs.student,

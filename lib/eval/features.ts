@@ -1,6 +1,6 @@
 /**
  * Features of an image set under an ONNX encoder, for downstream evaluation. Per image, in this order:
- *   1. the model's layout: channels and size adapted as the options say (toModelLayout, uint8; 'pad' is exact,
+ *   1. the model's layout: channels and size adapted as the options say (toModelLayoutAsync, uint8; 'pad' is exact,
  *      'resize' rounds the bilinear result back to uint8);
  *   2. the trigger, when one is given (applyTrigger: uint8, before normalisation, as BadEncoder stamps images);
  *   3. normalisation ('none' | 'cifar10' | { mean, std }, as makeBatch);

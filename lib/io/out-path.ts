@@ -2,8 +2,7 @@
  * Output paths checked before the work that fills them: a long run must not train for an hour and then find that
  * its --out is a directory, unwritable, or the very model it read.
  */
-import { constants } from 'node:fs';
-import { access, mkdir, open, realpath, rm, stat } from 'node:fs/promises';
+import { mkdir, open, realpath, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { MimicError, invalid } from '../errors.ts';
 
@@ -52,11 +51,10 @@ export async function ensureDir(dir: string, what: string): Promise<void> {
   }
 }
 
-/** Fails unless a file can be created in `dir` (read-only mounts, permissions): creates and removes a probe file. */
-export async function assertWritableDir(dir: string, what: string): Promise<void> {
+/** Fails unless a file can be created in `dir` (read-only mounts, permissions, also as root): creates and removes a probe. */
+async function assertWritableDir(dir: string, what: string): Promise<void> {
   const probe = join(dir, `.mimic-write-probe.${process.pid}.${Date.now()}`);
   try {
-    await access(dir, constants.W_OK);
     const fh = await open(probe, 'wx');
     await fh.close();
   } catch (err) {
@@ -94,8 +92,7 @@ export async function prepareOutputFile(file: string, check: OutputCheck): Promi
   for (const input of check.inputs ?? [])
     if (typeof input.path === 'string' && (await samePath(path, input.path)))
       throw invalid(`${check.what} ${file} is the ${input.what} itself: writing there would replace it; choose another output file`);
-  await ensureDir(dirname(path), check.what);
-  await assertWritableDir(dirname(path), check.what);
+  await prepareOutputDir(dirname(path), check.what);
 }
 
 /** Before a long run: the checkpoint / report folder exists (created if needed) and takes new files. */
