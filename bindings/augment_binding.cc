@@ -2,8 +2,8 @@
 //   augment.twoViews({ pixels: Uint8Array, count, channels: 1|3, height, width, indices: Int32Array|number[],
 //                      seed, counter, out?: { size: n | [h, w] } (default 32), params?, threads?, returnDraws? })
 //     -> { view1: Float32Array, view2: Float32Array, shape: [n, C, outH, outW], draws1?, draws2? }
-//   augment.twoViewsAsync(same) -> Promise of the same (runs on a libuv worker; the input arrays must not be
-//     modified until it settles)
+//   augment.twoViewsAsync(same) -> Promise of the same (runs on a libuv worker, on a copy of the indexed images
+//     made at the call: pixels may be modified or transferred at once)
 //   augment.applyFixed({ pixels, count, channels, height, width, index?: 0, out?: { size },
 //                        crop: { top, left, height, width }, flip?: false,
 //                        jitter?: { brightness?: 1, contrast?: 1, saturation?: 1, hue?: 0, order?: [0,1,2,3] },
@@ -16,6 +16,7 @@
 //          order[0..3] (op ids 0 brightness, 1 contrast, 2 saturation, 3 hue; -1 unused), grayscale.
 // Errors: E_DTYPE (wrong array type), E_SHAPE_MISMATCH (pixels length, mean/std length), E_INVALID_ARGUMENT
 // (anything else), each naming the argument.
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -273,8 +274,22 @@ Napi::Value TwoViews(const Napi::CallbackInfo& info) {
   return call_now(info, parse_two_views, run_two_views, result_object, "augment.twoViews: ");
 }
 
+// The async call's own copy of its input: the batch's images gathered in order (the draws depend on the position k
+// in `indices`, not on the image index, so the views are the same).
+void own_batch(TwoViewsArgs& a, CallCopies& copies) {
+  if (a.indices.empty()) return;  // nothing is read
+  const size_t per = static_cast<size_t>(a.images.channels) * a.images.height * a.images.width;
+  uint8_t* batch = copies.alloc<uint8_t>(per * a.indices.size());
+  for (size_t k = 0; k < a.indices.size(); ++k) {
+    std::memcpy(batch + k * per, a.images.pixels + static_cast<size_t>(a.indices[k]) * per, per);
+    a.indices[k] = static_cast<int64_t>(k);
+  }
+  a.images.pixels = batch;
+  a.images.count = static_cast<int64_t>(a.indices.size());
+}
+
 Napi::Value TwoViewsAsync(const Napi::CallbackInfo& info) {
-  return call_async(info, parse_two_views, run_two_views, result_object, "pixels", "augment.twoViews: ");
+  return call_async(info, parse_two_views, run_two_views, result_object, own_batch, "augment.twoViews: ");
 }
 
 Napi::Value ApplyFixed(const Napi::CallbackInfo& info) {

@@ -83,10 +83,17 @@ class CallCopies {
   // One thread, on the calling thread: the engine's pool may be busy with another call's region, which the main
   // thread must not wait for.
   template <class T>
-  const T* hold(const T* src, size_t n) {
-    const CopyPool::Block& b = blocks_.emplace_back(CopyPool::instance().take(n * sizeof(T)));
-    if (n) std::memcpy(b.data, src, n * sizeof(T));
-    return reinterpret_cast<const T*>(b.data);
+  T* hold(const T* src, size_t n) {
+    T* copy = alloc<T>(n);
+    if (n) std::memcpy(copy, src, n * sizeof(T));
+    return copy;
+  }
+
+  // Room for n values (uninitialised), owned like the copies: for gathers, and for outputs written on the worker and
+  // copied into the caller's array on the main thread.
+  template <class T>
+  T* alloc(size_t n) {
+    return reinterpret_cast<T*>(blocks_.emplace_back(CopyPool::instance().take(n * sizeof(T))).data);
   }
 
  private:

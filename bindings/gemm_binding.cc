@@ -97,7 +97,7 @@ Napi::Value SgemmAsync(const Napi::CallbackInfo& info) {
   GemmCall w = g;
   w.a = copies->hold(g.a, extent(ta ? g.k : g.m, ta ? g.m : g.k, g.lda));
   w.b = copies->hold(g.b, extent(tb ? g.n : g.k, tb ? g.k : g.n, g.ldb));
-  w.c = const_cast<float*>(copies->hold(g.c, c_len));  // beta may read it; the product is written into it
+  w.c = copies->hold(g.c, c_len);  // beta may read it; the product is written into it
   auto c_ref = std::make_shared<Napi::ObjectReference>(Napi::Persistent(o.Get("c").As<Napi::Object>()));
   return queue_task(env, "mimic.sgemm", keep, [w, copies] { run(w); }, [w, copies, c_ref, c_len](Napi::Env e) {
     Napi::Value c = c_ref->Value();

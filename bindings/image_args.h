@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "async_task.h"
+#include "call_copies.h"
 #include "convert.h"
 #include "shape_args.h"
 
@@ -75,7 +76,8 @@ inline int get_threads(Napi::Env env, Napi::Object o, const std::string& name) {
 
 // A call that parses its argument, runs `run` (throws mimic::Error) and returns out(env, args, result); engine
 // errors start with `prefix`. call_now runs on this thread and throws; call_async runs on a libuv worker and
-// returns a promise, keeping the argument's `keep_key` array alive until it settles.
+// returns a promise. Before queueing, call_async has own(args, copies) point the arguments at private copies of what
+// the work reads (CallCopies, made on this thread), so the caller may transfer or reuse its arrays at once.
 template <class Args, class Result>
 Napi::Value call_now(const Napi::CallbackInfo& info, Args (*parse)(Napi::Env, Napi::Value),
                      void (*run)(const Args&, Result&), Napi::Object (*out)(Napi::Env, const Args&, const Result&),
@@ -97,16 +99,18 @@ Napi::Value call_now(const Napi::CallbackInfo& info, Args (*parse)(Napi::Env, Na
 template <class Args, class Result>
 Napi::Value call_async(const Napi::CallbackInfo& info, Args (*parse)(Napi::Env, Napi::Value),
                        void (*run)(const Args&, Result&), Napi::Object (*out)(Napi::Env, const Args&, const Result&),
-                       const char* keep_key, const std::string& prefix) {
+                       void (*own)(Args&, CallCopies&), const std::string& prefix) {
   Napi::Env env = info.Env();
   return promise_or_reject(env, [&] {
     struct Job {
       Args args;
       Result result;
+      CallCopies copies;
     };
-    auto job = std::make_shared<Job>(Job{parse(env, info[0]), {}});
-    return queue_task(env, "generic", {info[0].As<Napi::Object>().Get(keep_key)},
-                      [job, run] { run(job->args, job->result); },
+    auto job = std::make_shared<Job>();
+    job->args = parse(env, info[0]);
+    own(job->args, job->copies);
+    return queue_task(env, "generic", {}, [job, run] { run(job->args, job->result); },
                       [job, out](Napi::Env e) { return out(e, job->args, job->result); }, prefix);
   });
 }

@@ -1,8 +1,10 @@
-// `losses`: the fused MIMIC loss kernels of mimic/loss.h as synchronous functions (or, with `async: true`, Promises
-// resolved off the event loop) (the training
-// engine calls the kernels natively). Each takes one args object and returns a new object; nothing passed in is
-// modified, except an attention layer's optional `grad`, the array its gradient is written to (instead of a new one). `losses.<name>` runs the float32 kernel on Float32Arrays, `losses.ref.<name>` the float64 reference
-// on Float64Arrays, with the same arguments:
+// `losses`: the fused MIMIC loss kernels of mimic/loss.h as synchronous functions, or with `async: true` as Promises
+// resolved off the event loop (the training engine calls the kernels natively). Each takes one args object and
+// returns a new object; nothing passed in is modified, except an attention layer's optional `grad`, the array its
+// gradient is written to (instead of a new one). An async call copies its input arrays when it is made and writes a
+// `grad` when it settles (rejecting if that array was detached meanwhile), unless `borrow: true`: then it reads and
+// writes them in place on the worker. `losses.<name>` runs the float32 kernel on Float32Arrays, `losses.ref.<name>`
+// the float64 reference on Float64Arrays, with the same arguments:
 //   clone({student, teacher, shape:[B,D], teacherNormalized?:false, threads?}) -> {loss, grad}
 //   attention({layers:[{student, teacher, studentShape:[B,Cs,H,W], teacherShape:[B,Ct,H,W], beta?:1, grad?}], p?:2,
 //              threads?}) -> {loss, layerLosses:number[], grads:(Float32Array|Float64Array)[]}  (grads[l] is layer
@@ -15,6 +17,7 @@
 // Errors: E_DTYPE (wrong array type), E_SHAPE_MISMATCH (lengths vs shapes, shapes that disagree),
 // E_INVALID_ARGUMENT (bad option), E_NON_FINITE (NaN/Inf in an input), each naming the argument.
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
@@ -22,6 +25,7 @@
 #include <vector>
 
 #include "async_task.h"
+#include "call_copies.h"
 #include "convert.h"
 #include "shape_args.h"
 #include "exports.h"
@@ -62,30 +66,47 @@ bool all_finite(const T* x, int64_t n) {
   }
 }
 
-// The array at o[key] with exactly len elements, all finite.
+// The array at o[key] with exactly len elements, all finite; a private copy of it with `copies` (async calls).
 template <class T>
-const T* get_arr(Napi::Env env, Napi::Object o, const char* key, const std::string& name, int64_t len) {
+const T* get_arr(Napi::Env env, Napi::Object o, const char* key, const std::string& name, int64_t len,
+                 CallCopies* copies = nullptr) {
   if (!has(o, key)) fail(env, Code::InvalidArgument, name + " is required");
   auto a = get_typed<T>(env, o.Get(key), name, Kind<T>::type, Kind<T>::name);
   if (static_cast<int64_t>(a.length) != len)
     fail(env, Code::ShapeMismatch, name + " has " + str(a.length) + " elements, the shape needs " + str(len));
   if (!all_finite(a.data, len)) fail(env, Code::NonFinite, name + " contains NaN or Inf");
-  return a.data;
+  return copies ? copies->hold(a.data, static_cast<size_t>(len)) : a.data;
+}
+
+// `async` and `borrow`: an async call reads copies of its input arrays, made now (the caller may transfer or reuse
+// them at once), unless it borrows them (the training loops, whose arrays stay untouched until the promise
+// settles). `copies` is null when nothing is copied.
+struct Mode {
+  bool async = false;
+  std::shared_ptr<CallCopies> copies;
+};
+Mode get_mode(Napi::Env env, Napi::Object o, const std::string& fn) {
+  Mode m;
+  m.async = get_bool(env, o, "async", fn, false);
+  const bool borrow = get_bool(env, o, "borrow", fn, false);
+  if (m.async && !borrow) m.copies = std::make_shared<CallCopies>();
+  return m;
 }
 
 // Sync: run now and return the result; async (args.async === true): run `work` off the event loop and return a
-// promise. `work` touches native memory only: args holds every input array, result the gradient arrays. `finish`
-// fills the result on the main thread.
+// promise. `work` touches native memory only: args holds every input array (or mode.copies their copies), result
+// the gradient arrays. `finish` fills the result on the main thread (and may throw: the promise then rejects).
 template <class Work>
-Napi::Value run_or_queue(Napi::Env env, Napi::Object args, Napi::Object result, bool async, Work work,
+Napi::Value run_or_queue(Napi::Env env, Napi::Object args, Napi::Object result, const Mode& mode, Work work,
                          std::function<void(Napi::Env, Napi::Object&)> finish) {
-  if (!async) {
+  if (!mode.async) {
     run_checked(env, work);
     finish(env, result);
     return result;
   }
   auto res = std::make_shared<Napi::ObjectReference>(Napi::Persistent(result));
-  return queue_task(env, "mimic.loss", {args}, work, [res, finish](Napi::Env e) {
+  auto copies = mode.copies;  // alive until the task settles
+  return queue_task(env, "mimic.loss", {args}, [work, copies] { work(); }, [res, finish](Napi::Env e) {
     Napi::Object r = res->Value();
     finish(e, r);
     return r;
@@ -140,17 +161,17 @@ Napi::Value Clone(const Napi::CallbackInfo& info) {
   const std::string fn = std::string(Kind<T>::prefix) + "clone";
   Napi::Object o = as_object(env, info[0], fn + " args");
   const Shape shape = get_shape(env, o, "shape", fn, 2);
-  const T* s = get_arr<T>(env, o, "student", fn + ".student", numel(shape));
-  const T* t = get_arr<T>(env, o, "teacher", fn + ".teacher", numel(shape));
+  const Mode mode = get_mode(env, o, fn);
+  const T* s = get_arr<T>(env, o, "student", fn + ".student", numel(shape), mode.copies.get());
+  const T* t = get_arr<T>(env, o, "teacher", fn + ".teacher", numel(shape), mode.copies.get());
   const bool tn = get_bool(env, o, "teacherNormalized", fn, false);
   const Opts opts = get_opts<T>(env, o, fn);
-  const bool async = get_bool(env, o, "async", fn, false);
   auto grad = Napi::TypedArrayOf<T>::New(env, static_cast<size_t>(numel(shape)));
   Napi::Object r = Napi::Object::New(env);
   r.Set("grad", grad);
   auto L = std::make_shared<double>(0.0);
   T* g = grad.Data();
-  return run_or_queue(env, o, r, async, [=] { *L = clone_k(shape[0], shape[1], s, t, tn, g, opts); },
+  return run_or_queue(env, o, r, mode, [=] { *L = clone_k(shape[0], shape[1], s, t, tn, g, opts); },
                       [L](Napi::Env e, Napi::Object& res) { res.Set("loss", Napi::Number::New(e, *L)); });
 }
 
@@ -162,17 +183,17 @@ Napi::Value NtXent(const Napi::CallbackInfo& info) {
   const Shape shape = get_shape(env, o, "shape", fn, 2);
   if (shape[0] % 2 != 0)
     fail(env, Code::ShapeMismatch, fn + ".shape[0] must be even (2B rows: two views), got " + str(shape[0]));
-  const T* u = get_arr<T>(env, o, "u", fn + ".u", numel(shape));
+  const Mode mode = get_mode(env, o, fn);
+  const T* u = get_arr<T>(env, o, "u", fn + ".u", numel(shape), mode.copies.get());
   const double tau = get_number(env, o, "tau", fn, 0.5);
   if (!(tau > 0)) fail(env, Code::InvalidArgument, fn + ".tau must be > 0");
   const Opts opts = get_opts<T>(env, o, fn);
-  const bool async = get_bool(env, o, "async", fn, false);
   auto grad = Napi::TypedArrayOf<T>::New(env, static_cast<size_t>(numel(shape)));
   Napi::Object r = Napi::Object::New(env);
   r.Set("grad", grad);
   auto L = std::make_shared<double>(0.0);
   T* g = grad.Data();
-  return run_or_queue(env, o, r, async, [=] { *L = ntxent_k(shape[0] / 2, shape[1], u, tau, g, opts); },
+  return run_or_queue(env, o, r, mode, [=] { *L = ntxent_k(shape[0] / 2, shape[1], u, tau, g, opts); },
                       [L](Napi::Env e, Napi::Object& res) { res.Set("loss", Napi::Number::New(e, *L)); });
 }
 
@@ -194,6 +215,15 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   if (n == 0) fail(env, Code::InvalidArgument, fn + ".layers must not be empty");
   const int p = get_p(env, o, fn);
   const Opts opts = get_opts<T>(env, o, fn);
+  const Mode mode = get_mode(env, o, fn);
+  // With copies, a caller's `grad` is written into a private buffer first, copied into it when the call settles.
+  struct Written {
+    uint32_t layer;
+    std::shared_ptr<Napi::ObjectReference> dst;
+    const T* src;
+    size_t len;
+  };
+  std::vector<Written> written;
   std::vector<loss::AttentionLayer> lf(n);
   std::vector<ref::AttentionLayerRef> ld(n);
   Napi::Array grads = Napi::Array::New(env, n);
@@ -209,8 +239,8 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
     if (ts[0] != ss[0] || ts[2] != ss[2] || ts[3] != ss[3])
       fail(env, Code::ShapeMismatch,
            ln + ".teacherShape " + shape_str(ts) + " must match studentShape " + shape_str(ss) + " in B, H and W");
-    const T* s = get_arr<T>(env, lo, "student", ln + ".student", numel(ss));
-    const T* t = get_arr<T>(env, lo, "teacher", ln + ".teacher", numel(ts));
+    const T* s_in = get_arr<T>(env, lo, "student", ln + ".student", numel(ss));
+    const T* t_in = get_arr<T>(env, lo, "teacher", ln + ".teacher", numel(ts));
     const double beta = get_number(env, lo, "beta", ln, 1.0);
     T* gd;
     if (has(lo, "grad")) {  // the caller's destination (held with the args until an async call settles)
@@ -219,21 +249,27 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
         fail(env, Code::ShapeMismatch, ln + ".grad has " + str(ga.length) + " elements, the student's shape needs " + str(numel(ss)));
       gd = ga.data;
       const T* end = gd + numel(ss);
-      if ((gd < s + numel(ss) && s < end) || (gd < t + numel(ts) && t < end))
+      if ((gd < s_in + numel(ss) && s_in < end) || (gd < t_in + numel(ts) && t_in < end))
         fail(env, Code::InvalidArgument, ln + ".grad overlaps the layer's student or teacher array");
       grads.Set(l, lo.Get("grad"));
+      if (mode.copies) {
+        gd = mode.copies->template alloc<T>(static_cast<size_t>(numel(ss)));
+        written.push_back({l, std::make_shared<Napi::ObjectReference>(Napi::Persistent(lo.Get("grad").As<Napi::Object>())),
+                           gd, static_cast<size_t>(numel(ss))});
+      }
     } else {
       auto g = Napi::TypedArrayOf<T>::New(env, static_cast<size_t>(numel(ss)));
       gd = g.Data();
       grads.Set(l, g);
     }
+    const T* s = mode.copies ? mode.copies->hold(s_in, static_cast<size_t>(numel(ss))) : s_in;
+    const T* t = mode.copies ? mode.copies->hold(t_in, static_cast<size_t>(numel(ts))) : t_in;
     if constexpr (std::is_same_v<T, float>) {
       lf[l] = {ss[1], ts[1], ss[2], ss[3], s, t, beta, gd};
     } else {
       ld[l] = {ss[1], ts[1], ss[2], ss[3], s, t, beta, gd};
     }
   }
-  const bool async = get_bool(env, o, "async", fn, false);
   struct State {
     std::vector<loss::AttentionLayer> lf;
     std::vector<ref::AttentionLayerRef> ld;
@@ -247,14 +283,21 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   Napi::Object r = Napi::Object::New(env);
   r.Set("grads", grads);
   return run_or_queue(
-      env, o, r, async,
+      env, o, r, mode,
       [=] {
         if constexpr (std::is_same_v<T, float>)
           st->L = loss::attention_loss(opts.backend, B, p, st->lf.data(), n, st->layer_losses.data(), opts.ctx);
         else
           st->L = ref::attention_loss(B, p, st->ld.data(), n, st->layer_losses.data());
       },
-      [st, n](Napi::Env e, Napi::Object& res) {
+      [st, n, written, fn](Napi::Env e, Napi::Object& res) {
+        for (const Written& w : written) {
+          Napi::Value dst = w.dst->Value();
+          if (is_detached(dst) || dst.As<Napi::TypedArray>().ElementLength() != w.len)
+            throw make_error(e, Code::InvalidArgument,
+                             fn + ".layers[" + str(w.layer) + "].grad was detached (transferred) before the gradient was written");
+          std::memcpy(get_typed<T>(e, dst, "grad", Kind<T>::type, Kind<T>::name).data, w.src, w.len * sizeof(T));
+        }
         Napi::Array ll = Napi::Array::New(e, n);
         for (uint32_t l = 0; l < n; ++l) ll.Set(l, Napi::Number::New(e, st->layer_losses[l]));
         res.Set("loss", Napi::Number::New(e, st->L));

@@ -2,7 +2,8 @@
 //   new Optimizer({ kind: 'adam'|'adamw'|'sgd', params: Float32Array[], lr, betas: [b1, b2], eps, weightDecay,
 //                   amsgrad, momentum, dampening, nesterov, groups?: [{ params: number[], ...overrides }],
 //                   threads })
-//   step(grads: Float32Array[]): void          stepAsync(grads): Promise<void> (off the event loop)
+//   step(grads: Float32Array[]): void          stepAsync(grads, { borrow }?): Promise<void> (off the event loop, on
+//     copies of the parameters and gradients unless borrow: see StepAsync)
 //   setLr(lr, group?)   stepCount()   hyperparameters(): per-group objects
 //   saveState(dtype?: 'float32'|'float64'): { kind, step, slots, sizes, groups, state }
 //   loadState(saved): restores the buffers, the step counter and (when present) the groups' hyperparameters
@@ -11,6 +12,7 @@
 #include <set>
 
 #include "async_task.h"
+#include "call_copies.h"
 #include "convert.h"
 #include "exports.h"
 #include "mimic/optim.h"
@@ -233,17 +235,47 @@ class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap> {
     return env.Undefined();
   }
 
+  // The step runs on copies of the parameters and gradients, made now, and the updated parameters are written back
+  // on the main thread when it settles: the caller may transfer or reuse any of these arrays meanwhile (a parameter
+  // detached by then is not written, and the call rejects naming it). `{ borrow: true }` updates them in place on
+  // the worker, for callers that leave them alone until the promise settles (the training loops).
   Napi::Value StepAsync(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    const std::string name = std::string(kCls) + ".stepAsync";
     check_idle(env, "stepAsync");
+    bool borrow = false;
+    if (!info[1].IsUndefined()) borrow = get_bool(env, as_object(env, info[1], name + " options"), "borrow", name, false);
     std::vector<float*> p;
     std::vector<const float*> g;
     std::vector<Napi::Value> keep;
     gather(env, info[0], "stepAsync", &p, &g, &keep);
     keep.push_back(info.This());  // holds the optimiser, and through it the parameters
-    auto work = [this, p, g, threads = threads_] { opt_->step(p.data(), g.data(), threads); };
-    Napi::Promise pr = queue_task(env, "mimic.optimizerStep", keep, work, [](Napi::Env e) { return e.Undefined(); },
-                                  "", [this] { busy_ = false; });
+    auto copies = std::make_shared<CallCopies>();
+    const std::vector<int64_t> sizes = opt_->sizes();
+    if (!borrow)
+      for (size_t i = 0; i < p.size(); ++i) {
+        p[i] = copies->hold(p[i], static_cast<size_t>(sizes[i]));
+        g[i] = copies->hold(g[i], static_cast<size_t>(sizes[i]));
+      }
+    auto work = [this, p, g, copies, threads = threads_] { opt_->step(p.data(), g.data(), threads); };
+    auto written = [this, p, sizes, borrow, name](Napi::Env e) -> Napi::Value {
+      if (borrow) return e.Undefined();
+      std::string lost;
+      for (size_t i = 0; i < p.size(); ++i) {
+        Napi::Value v = params_[i].Value();
+        if (is_detached(v) || static_cast<int64_t>(v.As<Napi::TypedArray>().ElementLength()) != sizes[i]) {
+          lost += (lost.empty() ? "params[" : ", params[") + std::to_string(i) + "]";
+          continue;
+        }
+        std::memcpy(typed_data(v.As<Napi::TypedArray>()), p[i], static_cast<size_t>(sizes[i]) * sizeof(float));
+      }
+      if (!lost.empty())
+        throw make_error(e, Code::InvalidArgument,
+                         name + ": " + lost + " was detached (transferred) before the step was written back (the other "
+                                              "parameters and the optimiser's state took the step)");
+      return e.Undefined();
+    };
+    Napi::Promise pr = queue_task(env, "mimic.optimizerStep", keep, work, written, "", [this] { busy_ = false; });
     busy_ = true;  // once queued; the task settles on a later tick
     return pr;
   }

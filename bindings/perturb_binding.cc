@@ -5,8 +5,8 @@
 //                   count?: 1 }, blend?: { rate, alphaMin?: 0.1, alphaMax?: 0.3 }, noise?: { rate, sigma?: 0.1,
 //                   kind?: 'uniform'|'checker'|'mixed' }, threads?, returnDraws? })
 //     -> { images: Float32Array (n * C * H * W), draws?: Float64Array (n * drawFields), drawFields }
-//   perturb.batchAsync(same) -> Promise of the same (runs on a libuv worker; views must not be modified until it
-//     settles)
+//   perturb.batchAsync(same) -> Promise of the same (runs on a libuv worker, on a copy of views made at the call:
+//     views may be modified or transferred at once)
 //   Without sizeMin / sizeMax the defaults are min(12, side) and min(4, sizeMax), side = min(H, W); explicit values
 //   must satisfy 1 <= sizeMin <= sizeMax <= side.
 //   draws, per image: keyHi, keyLo (the image's stream key, 32-bit halves), blend (0/1), partner (-1 when none),
@@ -242,8 +242,13 @@ Napi::Object result_object(Napi::Env env, const Args& a, const Result& r) {
 
 Napi::Value Batch(const Napi::CallbackInfo& info) { return call_now(info, parse, run, result_object, kFn + ": "); }
 
+// The async call reads a copy of views, made at the call.
+void own_views(Args& a, CallCopies& copies) {
+  a.views = copies.hold(a.views, static_cast<size_t>(a.shape.n) * a.shape.c * a.shape.h * a.shape.w);
+}
+
 Napi::Value BatchAsync(const Napi::CallbackInfo& info) {
-  return call_async(info, parse, run, result_object, "views", kFn + ": ");
+  return call_async(info, parse, run, result_object, own_views, kFn + ": ");
 }
 
 }  // namespace

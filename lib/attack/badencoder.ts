@@ -197,7 +197,7 @@ export async function badEncoder(o: BadEncoderOptions, hooks: { signal?: AbortSi
       if (!Number.isFinite(l.loss)) throw new MimicError('E_NON_FINITE', `badencoder: the loss is ${l.loss} at epoch ${e + 1}; lower the lr`);
       await student.backwardAsync({ [feat]: l.grad }, false, BORROW);
       opt.setLr(lrAt(sched, e * steps + s));
-      await opt.stepAsync(student.gradViews());
+      await opt.stepAsync(student.gradViews(), BORROW);
       sl += l.loss; s0 += l.l0; s1 += l.l1; s2 += l.l2;
     }
     const ep = { epoch: e + 1, loss: sl / steps, l0: s0 / steps, l1: s1 / steps, l2: s2 / steps, seconds: now() - te };

@@ -165,7 +165,7 @@ export function twoViews(dataset: ImageDataset, indices: ArrayLike<number>, opts
   }
 }
 
-/** As twoViews, on a worker thread (the event loop keeps running). Do not modify dataset.pixels meanwhile. */
+/** As twoViews, on a worker thread (the event loop keeps running), on a copy of the indexed images made at the call. */
 export async function twoViewsAsync(dataset: ImageDataset, indices: ArrayLike<number>, opts: TwoViewsOptions): Promise<TwoViews> {
   const a = addon();
   try {

@@ -319,7 +319,7 @@ interface CheckpointMeta {
 }
 
 type LossOut = { loss: number; grad: Float32Array; grads: Float32Array[]; layerLosses: number[] };
-/** With `async: true` the kernels run on a libuv worker and return a Promise: the event loop never waits on them. */
+/** With `async: true` the kernels run on a libuv worker and return a Promise: the event loop never waits on them (`borrow: true`: on the loop's own arrays, not copies). */
 type Fn = (args: Record<string, unknown>) => Promise<LossOut>;
 function lossKernels(): { clone: Fn; attention: Fn; ntXent: Fn } {
   const l = (native() as unknown as { losses?: { clone: Fn; attention: Fn; ntXent: Fn } }).losses;
@@ -613,13 +613,14 @@ export async function clean(options: CleanOptions, hooks: CleanHooks | null = {}
         let uGrad: Float32Array | undefined;
         if (!config.noContrastive) {
           const u = (await head.forwardAsync({ mimic_head_in: feats }, undefined, BORROW))['mimic_head_u'];
-          const r = await L.ntXent({ u, shape: [2 * batch, config.projectionDim], tau: config.tau, async: true });
+          const r = await L.ntXent({ u, shape: [2 * batch, config.projectionDim], tau: config.tau, async: true, borrow: true });
           con = r.loss;
           uGrad = r.grad;
         }
         if (!config.noAttention) {
           const r = await L.attention({
             async: true,
+            borrow: true,
             layers: probes.map((p, i) => ({
               student: sOut[p.name].subarray(0, batch * probeSizes[i]),
               teacher: t[p.name].data,
@@ -634,7 +635,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks | null = {}
         }
         let cloGrad: Float32Array | undefined;
         if (!config.noClone) {
-          const r = await L.clone({ student: feats.subarray(0, batch * featDim), teacher: t[featName].data, shape: [batch, featDim], async: true });
+          const r = await L.clone({ student: feats.subarray(0, batch * featDim), teacher: t[featName].data, shape: [batch, featDim], async: true, borrow: true });
           clo = r.loss;
           cloGrad = r.grad;
         }
@@ -658,7 +659,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks | null = {}
         });
         await backbone.backwardAsync(grads, false, BORROW);
         opt.setLr(lrAt(sched, globalStep));
-        await opt.stepAsync(optGrads);
+        await opt.stepAsync(optGrads, BORROW);
 
         const dt = now() - ts;
         epochSeconds += dt;

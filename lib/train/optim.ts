@@ -67,7 +67,7 @@ export interface OptimizerState {
 
 interface NativeOptimizer {
   step(grads: Float32Array[]): void;
-  stepAsync(grads: Float32Array[]): Promise<void>;
+  stepAsync(grads: Float32Array[], options?: { borrow?: boolean }): Promise<void>;
   setLr(lr: number, group?: number): void;
   stepCount(): number;
   hyperparameters(): GroupHyperparameters[];
@@ -108,10 +108,15 @@ export class Optimizer {
     call(() => this.impl.step(grads));
   }
 
-  /** The same step off the event loop. Do not touch the parameters or gradients until it resolves. */
-  async stepAsync(grads: Float32Array[]): Promise<void> {
+  /**
+   * The same step off the event loop, on copies of the parameters and gradients made at the call: the updated
+   * parameters are written into params when the promise settles (a parameter transferred or detached meanwhile is
+   * not, and the call rejects naming it). `borrow: true` skips the copies and updates params in place on the worker:
+   * only for callers that neither read, write nor transfer params and grads until it settles (the training loops).
+   */
+  async stepAsync(grads: Float32Array[], options?: { borrow?: boolean }): Promise<void> {
     try {
-      await call(() => this.impl.stepAsync(grads));
+      await call(() => this.impl.stepAsync(grads, options));
     } catch (err) {
       throw fromNative(err);
     }

@@ -159,7 +159,7 @@ export function perturbBatch(views: Float32Array, shape: PerturbShape, opts: Per
   }
 }
 
-/** As perturbBatch, on a worker thread (the event loop keeps running). Do not modify `views` meanwhile. */
+/** As perturbBatch, on a worker thread (the event loop keeps running), on a copy of `views` made at the call. */
 export async function perturbBatchAsync(views: Float32Array, shape: PerturbShape, opts: PerturbOptions): Promise<PerturbResult> {
   const a = addon();
   try {

@@ -237,13 +237,13 @@ export async function pretrain(o: PretrainOptions, hooks: { signal?: AbortSignal
       x.set(v.view2, v.view1.length);
       const f = (await backbone.forwardAsync({ [inT.name]: x }, undefined, BORROW))[featName];
       const u = (await head.forwardAsync({ [HEAD_INPUT]: f }, undefined, BORROW))[HEAD_OUTPUT];
-      const r = await ntXent({ u, shape: [2 * batch, projectionDim], tau, async: true });
+      const r = await ntXent({ u, shape: [2 * batch, projectionDim], tau, async: true, borrow: true });
       if (!Number.isFinite(r.loss)) throw new MimicError('E_NON_FINITE', `pretrain: the loss is ${r.loss} at epoch ${epoch + 1}, step ${s + 1}; lower the lr (the last checkpoint is kept)`);
       const gf = (await head.backwardAsync({ [HEAD_OUTPUT]: r.grad }, true, BORROW))![HEAD_INPUT];
       await backbone.backwardAsync({ [featName]: gf }, false, BORROW);
       const lrNow = lrAt(sched, g);
       opt.setLr(lrNow);
-      await opt.stepAsync(grads);
+      await opt.stepAsync(grads, BORROW);
       sum += r.loss;
       const dt = now() - ts;
       const done = s + 1 === steps;
