@@ -106,7 +106,7 @@ Napi::Value run_or_queue(Napi::Env env, Napi::Object args, Napi::Object result, 
   }
   auto res = std::make_shared<Napi::ObjectReference>(Napi::Persistent(result));
   auto copies = mode.copies;  // alive until the task settles
-  return queue_task(env, "mimic.loss", {args}, [work, copies] { work(); }, [res, finish](Napi::Env e) {
+  return queue_task(env, "mimic.loss", {args}, [work, copies] { work(); }, [res, finish, copies](Napi::Env e) {
     Napi::Object r = res->Value();
     finish(e, r);
     return r;
@@ -224,6 +224,14 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
     size_t len;
   };
   std::vector<Written> written;
+  // The caller's arrays, for the overlap check: a `grad` may share memory with no input and no other `grad` (the
+  // kernel would read what it wrote, differently in place than on copies).
+  struct Range {
+    const T* begin;
+    const T* end;
+    std::string what;
+  };
+  std::vector<Range> inputs, outputs;
   std::vector<loss::AttentionLayer> lf(n);
   std::vector<ref::AttentionLayerRef> ld(n);
   Napi::Array grads = Napi::Array::New(env, n);
@@ -241,6 +249,9 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
            ln + ".teacherShape " + shape_str(ts) + " must match studentShape " + shape_str(ss) + " in B, H and W");
     const T* s_in = get_arr<T>(env, lo, "student", ln + ".student", numel(ss));
     const T* t_in = get_arr<T>(env, lo, "teacher", ln + ".teacher", numel(ts));
+    const std::string short_ln = "layers[" + str(l) + "]";
+    inputs.push_back({s_in, s_in + numel(ss), short_ln + ".student"});
+    inputs.push_back({t_in, t_in + numel(ts), short_ln + ".teacher"});
     const double beta = get_number(env, lo, "beta", ln, 1.0);
     T* gd;
     if (has(lo, "grad")) {  // the caller's destination (held with the args until an async call settles)
@@ -248,9 +259,7 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
       if (static_cast<int64_t>(ga.length) != numel(ss))
         fail(env, Code::ShapeMismatch, ln + ".grad has " + str(ga.length) + " elements, the student's shape needs " + str(numel(ss)));
       gd = ga.data;
-      const T* end = gd + numel(ss);
-      if ((gd < s_in + numel(ss) && s_in < end) || (gd < t_in + numel(ts) && t_in < end))
-        fail(env, Code::InvalidArgument, ln + ".grad overlaps the layer's student or teacher array");
+      outputs.push_back({gd, gd + numel(ss), short_ln + ".grad"});
       grads.Set(l, lo.Get("grad"));
       if (mode.copies) {
         gd = mode.copies->template alloc<T>(static_cast<size_t>(numel(ss)));
@@ -269,6 +278,16 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
     } else {
       ld[l] = {ss[1], ts[1], ss[2], ss[3], s, t, beta, gd};
     }
+  }
+  for (size_t a = 0; a < outputs.size(); ++a) {
+    const Range& g = outputs[a];
+    auto check = [&](const Range& r) {
+      if (g.begin < r.end && r.begin < g.end)
+        fail(env, Code::InvalidArgument,
+             fn + ": " + g.what + " overlaps " + r.what + " (a grad must not share memory with an input or another grad)");
+    };
+    for (const Range& r : inputs) check(r);
+    for (size_t b = a + 1; b < outputs.size(); ++b) check(outputs[b]);
   }
   struct State {
     std::vector<loss::AttentionLayer> lf;
@@ -291,13 +310,15 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
           st->L = ref::attention_loss(B, p, st->ld.data(), n, st->layer_losses.data());
       },
       [st, n, written, fn](Napi::Env e, Napi::Object& res) {
+        // every destination checked before any is written: a rejected call leaves them all untouched
         for (const Written& w : written) {
           Napi::Value dst = w.dst->Value();
           if (is_detached(dst) || dst.As<Napi::TypedArray>().ElementLength() != w.len)
             throw make_error(e, Code::InvalidArgument,
-                             fn + ".layers[" + str(w.layer) + "].grad was detached (transferred) before the gradient was written");
-          std::memcpy(get_typed<T>(e, dst, "grad", Kind<T>::type, Kind<T>::name).data, w.src, w.len * sizeof(T));
+                             fn + ".layers[" + str(w.layer) + "].grad was detached (transferred) or resized before the gradient was written");
         }
+        for (const Written& w : written)
+          std::memcpy(get_typed<T>(e, w.dst->Value(), "grad", Kind<T>::type, Kind<T>::name).data, w.src, w.len * sizeof(T));
         Napi::Array ll = Napi::Array::New(e, n);
         for (uint32_t l = 0; l < n; ++l) ll.Set(l, Napi::Number::New(e, st->layer_losses[l]));
         res.Set("loss", Napi::Number::New(e, st->L));

@@ -8,8 +8,10 @@
 //   saveState(dtype?: 'float32'|'float64'): { kind, step, slots, sizes, groups, state }
 //   loadState(saved): restores the buffers, the step counter and (when present) the groups' hyperparameters
 // The parameter arrays are held (referenced) by the optimiser; their lengths are re-checked at every step.
+#include <algorithm>
 #include <memory>
 #include <set>
+#include <utility>
 
 #include "async_task.h"
 #include "call_copies.h"
@@ -131,11 +133,22 @@ class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap> {
     if (!o.Get("params").IsArray()) fail(env, Code::InvalidArgument, name + ".params must be an array of Float32Array");
     Napi::Array pa = o.Get("params").As<Napi::Array>();
     std::vector<int64_t> sizes;
+    std::vector<std::pair<const float*, uint32_t>> starts;  // for the overlap check
     for (uint32_t i = 0; i < pa.Length(); ++i) {
       const std::string pn = name + ".params[" + std::to_string(i) + "]";
       auto arr = get_typed<float>(env, pa.Get(i), pn, napi_float32_array, "Float32Array");
       sizes.push_back(static_cast<int64_t>(arr.length));
       params_.push_back(Napi::Persistent(pa.Get(i).As<Napi::Object>()));
+      if (arr.length) starts.emplace_back(arr.data, i);
+    }
+    // Two parameters sharing memory would take two updates per step, and different ones on copies than in place.
+    std::sort(starts.begin(), starts.end());
+    for (size_t k = 1; k < starts.size(); ++k) {
+      const auto [prev, i] = starts[k - 1];
+      if (prev + sizes[i] > starts[k].first)
+        fail(env, Code::InvalidArgument,
+             name + ".params[" + std::to_string(i) + "] and params[" + std::to_string(starts[k].second) +
+                 "] share memory (the same array twice, or overlapping views)");
     }
 
     OptimHyper defaults;
@@ -236,8 +249,8 @@ class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap> {
   }
 
   // The step runs on copies of the parameters and gradients, made now, and the updated parameters are written back
-  // on the main thread when it settles: the caller may transfer or reuse any of these arrays meanwhile (a parameter
-  // detached by then is not written, and the call rejects naming it). `{ borrow: true }` updates them in place on
+  // on the main thread when it settles: the caller may transfer any of these arrays or reuse the gradients meanwhile
+  // (a parameter detached by then is not written, and the call rejects naming it; one written to is overwritten). `{ borrow: true }` updates them in place on
   // the worker, for callers that leave them alone until the promise settles (the training loops).
   Napi::Value StepAsync(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -258,10 +271,11 @@ class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap> {
         g[i] = copies->hold(g[i], static_cast<size_t>(sizes[i]));
       }
     auto work = [this, p, g, copies, threads = threads_] { opt_->step(p.data(), g.data(), threads); };
-    auto written = [this, p, sizes, borrow, name](Napi::Env e) -> Napi::Value {
+    auto written = [this, p, copies, sizes, borrow, name](Napi::Env e) -> Napi::Value {
       if (borrow) return e.Undefined();
       std::string lost;
       for (size_t i = 0; i < p.size(); ++i) {
+        if (sizes[i] == 0) continue;
         Napi::Value v = params_[i].Value();
         if (is_detached(v) || static_cast<int64_t>(v.As<Napi::TypedArray>().ElementLength()) != sizes[i]) {
           lost += (lost.empty() ? "params[" : ", params[") + std::to_string(i) + "]";
@@ -271,12 +285,13 @@ class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap> {
       }
       if (!lost.empty())
         throw make_error(e, Code::InvalidArgument,
-                         name + ": " + lost + " was detached (transferred) before the step was written back (the other "
-                                              "parameters and the optimiser's state took the step)");
+                         name + ": " + lost + " was detached (transferred) or resized before the step was written back "
+                                              "(the other parameters and the optimiser's state took the step)");
       return e.Undefined();
     };
     Napi::Promise pr = queue_task(env, "mimic.optimizerStep", keep, work, written, "", [this] { busy_ = false; });
     busy_ = true;  // once queued; the task settles on a later tick
+    steps_before_ = opt_->step_count();
     return pr;
   }
 
@@ -298,7 +313,8 @@ class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap> {
   }
 
   Napi::Value StepCount(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), static_cast<double>(opt_->step_count()));
+    // while a step runs, the count before it (the worker updates the counter)
+    return Napi::Number::New(info.Env(), static_cast<double>(busy_ ? steps_before_ : opt_->step_count()));
   }
 
   Napi::Value Hyperparameters(const Napi::CallbackInfo& info) {
@@ -406,6 +422,7 @@ class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap> {
   std::vector<Napi::ObjectReference> params_;
   int threads_ = 0;
   bool busy_ = false;
+  int64_t steps_before_ = 0;
 };
 
 }  // namespace

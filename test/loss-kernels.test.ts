@@ -119,7 +119,12 @@ test('attention transfer: gradients written into the caller\'s arrays (views inc
   }
   const code = (c: string, re: RegExp) => (e: unknown) => (e as { code?: string }).code === c && re.test((e as Error).message);
   assert.throws(() => losses.attention({ layers: [{ ...layers[0], grad: new Float32Array(7) }], p: 2 }), code('E_SHAPE_MISMATCH', /layers\[0\]\.grad has 7 elements/));
-  assert.throws(() => losses.attention({ layers: [{ ...layers[0], grad: layers[0].student }], p: 2 }), code('E_INVALID_ARGUMENT', /grad overlaps the layer's student or teacher array/));
+  assert.throws(() => losses.attention({ layers: [{ ...layers[0], grad: layers[0].student }], p: 2 }), code('E_INVALID_ARGUMENT', /layers\[0\]\.grad overlaps layers\[0\]\.student/));
+  // across layers too: a grad may not be another layer's input, nor share memory with another grad
+  const two = [layers[0], { ...layers[0], student: layers[0].student.slice(), teacher: layers[0].teacher.slice() }];
+  assert.throws(() => losses.attention({ layers: [{ ...two[0], grad: two[1].student }, two[1]], p: 2 }), code('E_INVALID_ARGUMENT', /layers\[0\]\.grad overlaps layers\[1\]\.student/));
+  const shared = new Float32Array(layers[0].student.length);
+  assert.throws(() => losses.attention({ layers: [{ ...two[0], grad: shared }, { ...two[1], grad: shared }], p: 2 }), code('E_INVALID_ARGUMENT', /layers\[0\]\.grad overlaps layers\[1\]\.grad/));
   assert.throws(() => losses.attention({ layers: [{ ...layers[0], grad: new Float64Array(dest[0].length) }], p: 2 }), code('E_DTYPE', /grad must be a Float32Array/));
 });
 

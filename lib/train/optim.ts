@@ -111,7 +111,7 @@ export class Optimizer {
   /**
    * The same step off the event loop, on copies of the parameters and gradients made at the call: the updated
    * parameters are written into params when the promise settles (a parameter transferred or detached meanwhile is
-   * not, and the call rejects naming it). `borrow: true` skips the copies and updates params in place on the worker:
+   * not, and the call rejects naming it; values written into a parameter meanwhile are overwritten by the step). `borrow: true` skips the copies and updates params in place on the worker:
    * only for callers that neither read, write nor transfer params and grads until it settles (the training loops).
    */
   async stepAsync(grads: Float32Array[], options?: { borrow?: boolean }): Promise<void> {
