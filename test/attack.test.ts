@@ -230,7 +230,9 @@ test('pretrain -> ONNX -> badencoder: the exported encoders run in onnxruntime a
   const local = idx.map((_, k) => k);
   const pull = async (s: ort.InferenceSession) => meanCos(await feats(s, stamped, local), await feats(s, data, br.referenceIndices), 16);
   const before = await pull(sess), after = await pull(s2);
-  assert.ok(after > before + 0.05, `cos(f(x + t), f(r)): clean ${before.toFixed(3)}, backdoored ${after.toFixed(3)}`);
+  // it closes at least half of the clean encoder's gap to cos = 1 (an absolute margin failed on seeds where the clean
+  // encoder already sits near 1: 0.938 -> 0.985; over 8 fresh seeds the attack closed 76-100% of the gap)
+  assert.ok(1 - after < 0.5 * (1 - before), `cos(f(x + t), f(r)): clean ${before.toFixed(3)}, backdoored ${after.toFixed(3)}`);
   await assert.rejects(badEncoder({ encoder: clean, data: { ...data, labels: undefined }, target: 1, trigger: 'white:4@12,12', out: bad }), /has no labels/);
   await assert.rejects(badEncoder({ encoder: clean, data, target: 7, trigger: 'white:4@12,12', out: bad }), /no image has label 7/);
 });

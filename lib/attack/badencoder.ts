@@ -31,6 +31,7 @@ import { saveSpecAsOnnx, specShapes } from '../train/to-onnx.ts';
 import { writeJsonAtomic } from '../train/pretrain.ts';
 import { epochOrder } from '../util/rng.ts';
 import { applyTrigger, resolveTrigger, type ResolvedTrigger } from './trigger.ts';
+import { checkOptionNames, optionNames } from '../util/options.ts';
 
 export interface BadEncoderOptions {
   /** The clean encoder (ONNX). */
@@ -58,6 +59,8 @@ export interface BadEncoderOptions {
   transform?: { normalize?: 'none' | 'cifar10'; size?: SizeMode; channelMode?: ChannelMode };
   threads?: number;
 }
+
+const BADENCODER_OPTIONS = optionNames<BadEncoderOptions>({ lambda1: true, lambda2: true, encoder: true, data: true, dataOptions: true, shadowCount: true, target: true, referenceCount: true, references: true, trigger: true, out: true, epochs: true, batchSize: true, lr: true, momentum: true, weightDecay: true, schedule: true, seed: true, transform: true, threads: true });
 
 export interface BadEncoderReport {
   version: 1;
@@ -110,6 +113,9 @@ export function badEncoderLoss(fs: Float32Array, fc: Float32Array, b: number, r:
 }
 
 export async function badEncoder(o: BadEncoderOptions, hooks: { signal?: AbortSignal; onProgress?: (p: { epoch: number; epochs: number; loss: number; l0: number; l1: number; l2: number }) => void } = {}): Promise<BadEncoderReport> {
+  if (!o || typeof o !== 'object') throw invalid('badEncoder: options object required');
+  checkOptionNames(o, BADENCODER_OPTIONS, 'badEncoder');
+  checkOptionNames(hooks ?? {}, ['signal', 'onProgress'], 'badEncoder hooks');
   const t0 = now();
   if (typeof o.encoder !== 'string') throw invalid('encoder: the clean encoder ONNX path is required');
   if (typeof o.out !== 'string' || !o.out) throw invalid('out: the backdoored encoder ONNX path is required');

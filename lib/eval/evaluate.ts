@@ -23,6 +23,7 @@ import { fitLinearProbe, LINEAR_DEFAULTS } from './linear.ts';
 import { fitMlp, MLP_DEFAULTS } from './mlp.ts';
 import { checkTrainOptions } from './dense.ts';
 import { accuracy, attackSuccessRate, CLASSIFIERS, type ClassifierKind, type FeatureMatrix } from './types.ts';
+import { checkOptionNames, optionNames } from '../util/options.ts';
 
 export interface EvaluateProgress {
   stage: 'encode-train' | 'encode-test' | 'encode-triggered' | ClassifierKind;
@@ -71,6 +72,8 @@ export interface EvaluateOptions {
   onMessage?: (message: string) => void;
   signal?: AbortSignal;
 }
+
+const EVALUATE_OPTIONS = optionNames<EvaluateOptions>({ encoder: true, train: true, test: true, trainOptions: true, testOptions: true, trigger: true, target: true, classifiers: true, knn: true, linear: true, mlp: true, features: true, normalize: true, size: true, channelMode: true, trainCount: true, testCount: true, seed: true, threads: true, encoderThreads: true, batchSize: true, provider: true, onProgress: true, onMessage: true, signal: true });
 
 export type PerClassifier = Partial<Record<ClassifierKind, number>>;
 
@@ -149,6 +152,7 @@ function pickSubset(ds: ImageDataset, count: number | undefined, seed: number, w
 
 export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
   if (!o || typeof o !== 'object') throw invalid('evaluate: options object required');
+  checkOptionNames(o, EVALUATE_OPTIONS, 'evaluate');
   checkAborted(o.signal, 'evaluate');
   const t0 = performance.now();
   const classifiers = classifierList(o.classifiers);

@@ -1,5 +1,6 @@
 /** MIMIC's per-layer attention weights from the layers' mutual information with the features. */
 import { invalid } from '../errors.ts';
+import { checkOptionNames, optionNames } from '../util/options.ts';
 
 export interface BetaOptions {
   /** Every layer's floor (default 1000). */
@@ -8,12 +9,15 @@ export interface BetaOptions {
   momentum?: number;
 }
 
+const BETA_OPTIONS = optionNames<BetaOptions>({ base: true, momentum: true });
+
 /**
  * beta_l = base + momentum * MI_l / sum_k MI_k. Negative or non-finite MI counts as 0 (the estimator's bias can
  * push an unrelated layer below 0); when every MI is 0 the momentum is split evenly, so the weights still sum to
  * L * base + momentum.
  */
 export function mimicBeta(mi: readonly number[], options: BetaOptions = {}): number[] {
+  checkOptionNames(options, BETA_OPTIONS, 'mimicBeta');
   const base = options.base ?? 1000;
   const momentum = options.momentum ?? 10000;
   if (!Number.isFinite(base) || !Number.isFinite(momentum)) throw invalid('beta: base and momentum must be finite numbers');

@@ -4,6 +4,7 @@
  */
 import { MimicError, fromNative, invalid, checkAborted } from '../errors.ts';
 import { native, type KernelPathName, type NativeBandwidth, type NativeMatrix } from '../native.ts';
+import { checkOptionNames, optionNames } from '../util/options.ts';
 
 export const QUANTITIES = [
   'I_TZ',
@@ -77,6 +78,8 @@ export interface EstimateMIOptions {
   signal?: AbortSignal;
 }
 
+const ESTIMATE_OPTIONS = optionNames<EstimateMIOptions>({ layers: true, features: true, labels: true, bandwidth: true, featureBandwidth: true, quantities: true, threads: true, backend: true, precision: true, tile: true, kernelPath: true, checkFinite: true, borrow: true, signal: true });
+
 export interface LayerEstimate {
   name: string;
   dim: number;
@@ -144,6 +147,7 @@ function checkMatrix(m: Matrix, what: string): NativeMatrix {
 export async function estimateMI(options: EstimateMIOptions): Promise<MIEstimate> {
   const o = options;
   if (!o || typeof o !== 'object') throw invalid('estimateMI: options object required');
+  checkOptionNames(o, ESTIMATE_OPTIONS, 'estimateMI');
   checkAborted(o.signal, 'estimateMI');
   if (!Array.isArray(o.layers) || o.layers.length === 0) throw invalid('layers must be a non-empty array');
   const layers = o.layers.map((m, i) => checkMatrix(m, m?.name ? `layers[${i}] (${m.name})` : `layers[${i}]`));

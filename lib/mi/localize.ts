@@ -13,6 +13,7 @@ import { runTeacherOnDataset } from '../teacher/dataset-run.ts';
 import { estimateMI, normaliseBandwidth, QUANTITIES, type Bandwidth, type MIEstimate, type Quantity } from './estimate.ts';
 import { mimicBeta, type BetaOptions } from './beta.ts';
 import { buildInfo } from '../engine.ts';
+import { checkOptionNames, optionNames } from '../util/options.ts';
 
 export interface LocalizeOptions {
   /** The suspect encoder: an ONNX file path or its bytes. */
@@ -46,6 +47,8 @@ export interface LocalizeOptions {
   onMessage?: (message: string) => void;
   signal?: AbortSignal;
 }
+
+const LOCALIZE_OPTIONS = optionNames<LocalizeOptions>({ teacher: true, data: true, dataOptions: true, probes: true, features: true, n: true, seed: true, transform: true, batchSize: true, bandwidth: true, featureBandwidth: true, quantities: true, weights: true, threads: true, backend: true, teacherThreads: true, provider: true, onProgress: true, onMessage: true, signal: true });
 
 export interface ProbeReport {
   name: string;
@@ -108,11 +111,16 @@ function checkOptionsEarly(o: LocalizeOptions): void {
   const bandwidths = normaliseBandwidth(o.bandwidth as Bandwidth | number[] | undefined, 'bandwidth').values.length;
   const bi = o.weights?.bandwidthIndex ?? 0;
   if (!Number.isInteger(bi) || bi < 0 || bi >= bandwidths) throw invalid(`weights.bandwidthIndex must be in [0, ${bandwidths - 1}] (got ${bi})`);
-  mimicBeta([1], o.weights); // base and momentum
+  if (o.weights !== undefined) checkOptionNames(o.weights, WEIGHTS_OPTIONS, 'localize weights');
+  mimicBeta([1], betaOptions(o.weights)); // base and momentum
 }
+
+const WEIGHTS_OPTIONS = optionNames<NonNullable<LocalizeOptions['weights']>>({ base: true, momentum: true, quantity: true, bandwidthIndex: true });
+const betaOptions = (w: LocalizeOptions['weights']): BetaOptions => ({ base: w?.base, momentum: w?.momentum });
 
 export async function localize(o: LocalizeOptions): Promise<LocalizeResult> {
   if (!o || typeof o !== 'object') throw invalid('localize: options object required');
+  checkOptionNames(o, LOCALIZE_OPTIONS, 'localize');
   checkAborted(o.signal, 'localize');
   checkOptionsEarly(o);
   const source = typeof o.teacher === 'string' ? o.teacher : '<bytes>';
@@ -181,7 +189,7 @@ export async function localize(o: LocalizeOptions): Promise<LocalizeResult> {
     throw invalid(`weights.bandwidthIndex must be in [0, ${est.bandwidth.values.length - 1}] (got ${bandwidthIndex})`);
   const beta = mimicBeta(
     est.layers.map((l) => l.values[weightQuantity]![bandwidthIndex]),
-    o.weights,
+    betaOptions(o.weights),
   );
   return {
     model: { source, input: input.name, inputShape: [channels, height, width], opset: summary.opset, irVersion: summary.irVersion },

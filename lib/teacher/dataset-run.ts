@@ -6,6 +6,7 @@ import { MimicError, invalid, checkAborted } from '../errors.ts';
 import { makeBatch, planBatch, type BatchSpec } from '../data/transform.ts';
 import type { ImageDataset } from '../data/types.ts';
 import { TeacherRunner } from './runner.ts';
+import { checkOptionNames, optionNames } from '../util/options.ts';
 
 export interface DatasetRunOptions {
   /** ONNX bytes with every requested tensor exposed as a graph output. */
@@ -25,6 +26,8 @@ export interface DatasetRunOptions {
   signal?: AbortSignal;
 }
 
+const RUN_OPTIONS = optionNames<DatasetRunOptions>({ model: true, data: true, indices: true, spec: true, tensors: true, batchSize: true, threads: true, provider: true, onMessage: true, onProgress: true, signal: true });
+
 export interface DatasetRunResult {
   /** One array per requested tensor, (n x size) row-major. */
   outputs: Float32Array[];
@@ -33,6 +36,7 @@ export interface DatasetRunResult {
 }
 
 export async function runTeacherOnDataset(o: DatasetRunOptions): Promise<DatasetRunResult> {
+  checkOptionNames(o, RUN_OPTIONS, 'runTeacherOnDataset');
   const indices = o.indices ?? Array.from({ length: o.data.count }, (_, i) => i);
   const n = indices.length;
   const batchSize = o.batchSize ?? 64;

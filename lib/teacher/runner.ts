@@ -4,6 +4,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { MimicError, type ErrorCode } from '../errors.ts';
+import { checkOptionNames, optionNames } from '../util/options.ts';
 
 export interface TeacherOptions {
   /** The ONNX model bytes (with every tensor to return already exposed as a graph output). */
@@ -17,6 +18,8 @@ export interface TeacherOptions {
   /** Receives notices such as the CUDA fallback (default: stderr). */
   onMessage?: (message: string) => void;
 }
+
+const TEACHER_OPTIONS = optionNames<TeacherOptions>({ model: true, outputs: true, threads: true, provider: true, onMessage: true });
 
 export interface TensorOut {
   data: Float32Array;
@@ -49,6 +52,7 @@ export class TeacherRunner {
 
   static async create(options: TeacherOptions): Promise<TeacherRunner> {
     if (!options || typeof options !== 'object') throw new MimicError('E_INVALID_ARGUMENT', 'TeacherRunner.create: options object required');
+    checkOptionNames(options, TEACHER_OPTIONS, 'TeacherRunner.create');
     const threads = options.threads ?? 1;
     if (!Number.isInteger(threads) || threads < 0) throw new MimicError('E_INVALID_ARGUMENT', `threads must be a non-negative integer (got ${threads})`);
     const provider = options.provider ?? 'cpu';

@@ -50,6 +50,7 @@ import { Optimizer, type OptimizerState } from './optim.ts';
 import type { NetworkSpec } from './spec.ts';
 import { saveSpecAsOnnx, specShapes } from './to-onnx.ts';
 import { claimCheckpointDir, readCheckpoint, writeCheckpoint, CHECKPOINT_FILE } from './clean-checkpoint.ts';
+import { checkOptionNames, optionNames } from '../util/options.ts';
 
 export interface CleanOptions {
   /** The suspect encoder (ONNX file). */
@@ -134,6 +135,9 @@ export interface CleanOptions {
   /** Testing hook: make the loss NaN at this global step (0-based). */
   faultInjection?: { nanAtStep?: number };
 }
+
+const CLEAN_OPTIONS = optionNames<CleanOptions>({ teacher: true, data: true, dataOptions: true, out: true, outDir: true, cleanFraction: true, cleanCount: true, epochs: true, batchSize: true, lr: true, weightDecay: true, tau: true, cloneWeight: true, betaBase: true, betaMomentum: true, seed: true, projectionHidden: true, projectionDim: true, uniformBeta: true, noAttention: true, noClone: true, noContrastive: true, probes: true, features: true, transform: true, augment: true, perturb: true, perturbViews: true, faithful: true, lrSchedule: true, warmupEpochs: true, threads: true, teacherThreads: true, teacherSchedule: true, provider: true, keepBatchNorm: true, reportImages: true, evalTrigger: true, resume: true, restart: true, faultInjection: true });
+const CLEAN_HOOKS = optionNames<CleanHooks>({ signal: true, onProgress: true, onMessage: true });
 
 /** Each perturbation family's parameters when named without details (`--perturb patch,blend,noise`). */
 export const PERTURB_FAMILIES: Required<PerturbParams> = {
@@ -343,6 +347,8 @@ function mean(xs: number[]): number {
 /** Runs MIMIC's distillation and writes the student, report.json and the checkpoint. */
 export async function clean(options: CleanOptions, hooks: CleanHooks | null = {}): Promise<CleanResult> {
   if (!options || typeof options !== 'object') throw invalid('clean: options object required');
+  checkOptionNames(options, CLEAN_OPTIONS, 'clean');
+  if (hooks) checkOptionNames(hooks, CLEAN_HOOKS, 'clean hooks');
   const { signal, onProgress } = hooks ?? {};
   const say = hooks?.onMessage ?? (() => {});
   checkAborted(signal, 'clean');

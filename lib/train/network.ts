@@ -23,6 +23,7 @@
 import { fromNative, MimicError } from '../errors.ts';
 import { native } from '../native.ts';
 import type { NetworkSpec } from './spec.ts';
+import { checkOptionNames, optionNames } from '../util/options.ts';
 
 export type NetworkMode = 'train' | 'eval' | 'frozen-bn';
 
@@ -30,6 +31,7 @@ export interface NetworkOptions {
   /** Kernel threads (0 = the engine's pool size). */
   threads?: number;
 }
+const NETWORK_OPTIONS = optionNames<NetworkOptions>({ threads: true });
 
 export interface PlanInfo {
   /** The batch size planned for (0 before the first forward / plan). */
@@ -146,6 +148,7 @@ export class Network {
   /** Validates the spec (errors name the layer) and builds the network with its initial weights. */
   static create(spec: NetworkSpec, options: NetworkOptions = {}): Network {
     if (typeof spec !== 'object' || spec === null) throw new MimicError('E_INVALID_ARGUMENT', 'Network spec must be an object');
+    checkOptionNames(options, NETWORK_OPTIONS, 'Network.create');
     const Ctor = (native() as unknown as { Network: NativeNetworkCtor }).Network;
     return new Network(call(() => new Ctor(spec, options)));
   }

@@ -31,6 +31,7 @@ import { makeSchedule, lrAt, type ScheduleKind } from './schedule.ts';
 import type { NetworkSpec } from './spec.ts';
 import { saveSpecAsOnnx, specShapes, type OnnxIo } from './to-onnx.ts';
 import { claimCheckpointDir, readCheckpoint, writeCheckpoint } from './clean-checkpoint.ts';
+import { checkOptionNames, optionNames } from '../util/options.ts';
 
 export interface ArchitectureOptions {
   /** An ONNX encoder whose architecture (not weights) is used; otherwise the built-in CIFAR ResNet-18. */
@@ -70,6 +71,8 @@ export interface PretrainOptions {
   /** Recorded in the report (the poisoning attack describes itself here). */
   provenance?: Record<string, unknown>;
 }
+
+const PRETRAIN_OPTIONS = optionNames<PretrainOptions>({ data: true, dataOptions: true, count: true, architecture: true, out: true, outDir: true, epochs: true, batchSize: true, lr: true, weightDecay: true, schedule: true, warmupEpochs: true, tau: true, projectionDim: true, seed: true, transform: true, augment: true, threads: true, keepBatchNorm: true, resume: true, restart: true, provenance: true });
 
 export interface PretrainProgress {
   epoch: number;
@@ -139,6 +142,9 @@ export async function writeJsonAtomic(file: string, value: unknown): Promise<voi
 }
 
 export async function pretrain(o: PretrainOptions, hooks: { signal?: AbortSignal; onProgress?: (p: PretrainProgress) => void; onMessage?: (m: string) => void } = {}): Promise<PretrainReport> {
+  if (!o || typeof o !== 'object') throw invalid('pretrain: options object required');
+  checkOptionNames(o, PRETRAIN_OPTIONS, 'pretrain');
+  checkOptionNames(hooks ?? {}, ['signal', 'onProgress', 'onMessage'], 'pretrain hooks');
   const t0 = now();
   if (typeof o.out !== 'string' || !o.out) throw invalid('out: the encoder ONNX path is required');
   const out = resolve(o.out);
