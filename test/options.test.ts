@@ -2,7 +2,7 @@
 // naming the option and the nearest known name; options set to undefined are accepted.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { badEncoder, clean, estimateMI, evaluate, localize, mimicBeta, MimicError, Network, pretrain, runTeacherOnDataset, TeacherRunner, cifarResNet18Spec } from '../lib/index.ts';
+import { badEncoder, clean, estimateMI, evaluate, localize, mimicBeta, MimicError, Network, openDataset, pretrain, runTeacherOnDataset, TeacherRunner, cifarResNet18Spec } from '../lib/index.ts';
 import { checkOptionNames } from '../lib/util/options.ts';
 
 const refused = (re: RegExp) => (e: unknown) => e instanceof MimicError && e.code === 'E_INVALID_ARGUMENT' && re.test(e.message);
@@ -29,4 +29,15 @@ test('checkOptionNames: undefined values pass, far-off names get no suggestion, 
   assert.throws(() => checkOptionNames({ colour: 'red' }, known, 'f'), (e: unknown) => refused(/f: unknown option 'colour'; the options are epochs, batchSize, lr/)(e) && !/did you mean/.test((e as Error).message));
   assert.throws(() => checkOptionNames({ BatchSize: 2 }, known, 'f'), refused(/did you mean 'batchSize'/));
   assert.throws(() => checkOptionNames(null as never, known, 'f'), refused(/f: the options must be an object \(got null\)/));
+});
+
+test('nested option objects too: transform, the classifiers of evaluate, openDataset', async () => {
+  const fixture = new URL('./fixtures/resnet18_w8.onnx', import.meta.url).pathname;
+  await assert.rejects(clean({ teacher: fixture, data: 'none', out: '/nonexistent/x.onnx', transform: { normalise: 'none' } } as never), refused(/clean transform: unknown option 'normalise' \(did you mean 'normalize'\?\)/));
+  await assert.rejects(localize({ teacher: fixture, data: 'none', transform: { channelmode: 'convert' } } as never), refused(/localize transform: unknown option 'channelmode' \(did you mean 'channelMode'\?\)/));
+  await assert.rejects(localize({ teacher: fixture, data: 'none', weights: { bas: 1 } } as never), refused(/localize weights: unknown option 'bas' \(did you mean 'base'\?\)/));
+  await assert.rejects(evaluate({ encoder: fixture, train: 'none', test: 'none', knn: { K: 20 } } as never), refused(/evaluate knn: unknown option 'K' \(did you mean 'k'\?\)/));
+  await assert.rejects(evaluate({ encoder: fixture, train: 'none', test: 'none', mlp: { epoch: 2 } } as never), refused(/evaluate mlp: unknown option 'epoch' \(did you mean 'epochs'\?\)/));
+  await assert.rejects(openDataset('none', { splt: 'test' } as never), refused(/openDataset options: unknown option 'splt' \(did you mean 'split'\?\)/));
+  await assert.rejects(openDataset({ path: 'none', lables: false } as never), refused(/openDataset spec: unknown option 'lables' \(did you mean 'labels'\?\)/));
 });

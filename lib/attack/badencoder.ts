@@ -20,7 +20,7 @@ import { MimicError, invalid } from '../errors.ts';
 import { loadModel } from '../onnx/index.ts';
 import { openDataset, type OpenOptions } from '../data/open.ts';
 import type { ChannelMode, SizeMode } from '../data/transform.ts';
-import { makeBatch } from '../data/transform.ts';
+import { makeBatch, TRANSFORM_OPTIONS } from '../data/transform.ts';
 import { toModelLayoutAsync } from '../data/layout.ts';
 import type { ImageDataset } from '../data/types.ts';
 import { specFromOnnx } from '../train/from-onnx.ts';
@@ -115,6 +115,7 @@ export function badEncoderLoss(fs: Float32Array, fc: Float32Array, b: number, r:
 export async function badEncoder(o: BadEncoderOptions, hooks: { signal?: AbortSignal; onProgress?: (p: { epoch: number; epochs: number; loss: number; l0: number; l1: number; l2: number }) => void } = {}): Promise<BadEncoderReport> {
   if (!o || typeof o !== 'object') throw invalid('badEncoder: options object required');
   checkOptionNames(o, BADENCODER_OPTIONS, 'badEncoder');
+  if (o.transform !== undefined) checkOptionNames(o.transform, TRANSFORM_OPTIONS, 'badEncoder transform');
   checkOptionNames(hooks ?? {}, ['signal', 'onProgress'], 'badEncoder hooks');
   const t0 = now();
   if (typeof o.encoder !== 'string') throw invalid('encoder: the clean encoder ONNX path is required');

@@ -20,6 +20,7 @@ import { looksLikeIdx, readIdx } from './idx.ts';
 import { readNpyImages, readNpzImages, type ArrayLayout, type FloatRange } from './npz.ts';
 import { readPngFolder } from './png.ts';
 import type { ImageDataset } from './types.ts';
+import { checkOptionNames, optionNames } from '../util/options.ts';
 
 export type DatasetFormat = 'idx' | 'cifar10' | 'cifar100' | 'npy' | 'npz' | 'png';
 export const DATASET_FORMATS: readonly DatasetFormat[] = ['idx', 'cifar10', 'cifar100', 'npy', 'npz', 'png'];
@@ -54,12 +55,17 @@ export interface DatasetSpec extends OpenOptions {
   path: string;
 }
 
+const SPEC_OPTIONS = optionNames<DatasetSpec>({ path: true, format: true, split: true, defaultSplit: true, files: true, labels: true, images: true, layout: true, floatRange: true, channels: true, cifarLabel: true, name: true });
+const OPEN_OPTIONS = SPEC_OPTIONS.filter((k) => k !== 'path');
+
 function invalid(msg: string): MimicError {
   return new MimicError('E_INVALID_ARGUMENT', msg);
 }
 
 /** Opens a dataset from a path (file or folder) or a spec; `options` override the spec's fields. */
 export async function openDataset(pathOrSpec: string | DatasetSpec, options: OpenOptions = {}): Promise<ImageDataset> {
+  checkOptionNames(options, OPEN_OPTIONS, 'openDataset options');
+  if (typeof pathOrSpec === 'object' && pathOrSpec !== null) checkOptionNames(pathOrSpec, SPEC_OPTIONS, 'openDataset spec');
   const spec: DatasetSpec = typeof pathOrSpec === 'string' ? { ...options, path: pathOrSpec } : { ...pathOrSpec, ...options };
   if (typeof spec.path !== 'string' || spec.path.length === 0) throw invalid('openDataset: path must be a non-empty string');
   const format = spec.format ?? 'auto';

@@ -14,6 +14,7 @@
 import { MimicError } from '../errors.ts';
 import { mulberry32 } from '../util/rng.ts';
 import type { ImageDataset } from './types.ts';
+import { optionNames } from '../util/options.ts';
 
 export type SizeMode = 'error' | 'pad' | 'resize';
 export type ChannelMode = 'error' | 'convert';
@@ -26,6 +27,9 @@ export const NORMALIZATION_PRESETS = {
   cifar10: { mean: [0.4914, 0.4822, 0.4465], std: [0.2023, 0.1994, 0.201] },
 } as const satisfies Record<string, Normalization | undefined>;
 export type NormalizationPreset = keyof typeof NORMALIZATION_PRESETS;
+
+/** The image options of the library calls (`transform`). */
+export const TRANSFORM_OPTIONS = optionNames<Omit<BatchSpec, 'channels' | 'height' | 'width'>>({ normalize: true, size: true, channelMode: true });
 
 export interface BatchSpec {
   /** The model input: channels (1 or 3), height, width. */

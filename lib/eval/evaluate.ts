@@ -74,6 +74,9 @@ export interface EvaluateOptions {
 }
 
 const EVALUATE_OPTIONS = optionNames<EvaluateOptions>({ encoder: true, train: true, test: true, trainOptions: true, testOptions: true, trigger: true, target: true, classifiers: true, knn: true, linear: true, mlp: true, features: true, normalize: true, size: true, channelMode: true, trainCount: true, testCount: true, seed: true, threads: true, encoderThreads: true, batchSize: true, provider: true, onProgress: true, onMessage: true, signal: true });
+const KNN_OPTIONS = optionNames<NonNullable<EvaluateOptions['knn']>>({ k: true, t: true });
+const LINEAR_OPTIONS = optionNames<NonNullable<EvaluateOptions['linear']>>({ epochs: true, batchSize: true, lr: true, weightDecay: true });
+const MLP_OPTIONS = optionNames<NonNullable<EvaluateOptions['mlp']>>({ epochs: true, batchSize: true, lr: true, weightDecay: true, hidden: true, dropout: true, standardize: true });
 
 export type PerClassifier = Partial<Record<ClassifierKind, number>>;
 
@@ -153,6 +156,9 @@ function pickSubset(ds: ImageDataset, count: number | undefined, seed: number, w
 export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
   if (!o || typeof o !== 'object') throw invalid('evaluate: options object required');
   checkOptionNames(o, EVALUATE_OPTIONS, 'evaluate');
+  if (o.knn !== undefined) checkOptionNames(o.knn, KNN_OPTIONS, 'evaluate knn');
+  if (o.linear !== undefined) checkOptionNames(o.linear, LINEAR_OPTIONS, 'evaluate linear');
+  if (o.mlp !== undefined) checkOptionNames(o.mlp, MLP_OPTIONS, 'evaluate mlp');
   checkAborted(o.signal, 'evaluate');
   const t0 = performance.now();
   const classifiers = classifierList(o.classifiers);

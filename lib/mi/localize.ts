@@ -6,7 +6,7 @@
 import { MimicError, invalid, checkAborted } from '../errors.ts';
 import { encodeModel, inputSpecs, loadModel, prepareProbes, summarize } from '../onnx/index.ts';
 import { openDataset, type OpenOptions } from '../data/open.ts';
-import { NORMALIZATION_PRESETS, type BatchSpec } from '../data/transform.ts';
+import { NORMALIZATION_PRESETS, type BatchSpec, TRANSFORM_OPTIONS } from '../data/transform.ts';
 import { selectSubset, type SubsetManifest } from '../data/subset.ts';
 import type { ImageDataset } from '../data/types.ts';
 import { runTeacherOnDataset } from '../teacher/dataset-run.ts';
@@ -121,6 +121,7 @@ const betaOptions = (w: LocalizeOptions['weights']): BetaOptions => ({ base: w?.
 export async function localize(o: LocalizeOptions): Promise<LocalizeResult> {
   if (!o || typeof o !== 'object') throw invalid('localize: options object required');
   checkOptionNames(o, LOCALIZE_OPTIONS, 'localize');
+  if (o.transform !== undefined) checkOptionNames(o.transform, TRANSFORM_OPTIONS, 'localize transform');
   checkAborted(o.signal, 'localize');
   checkOptionsEarly(o);
   const source = typeof o.teacher === 'string' ? o.teacher : '<bytes>';

@@ -29,7 +29,7 @@ import type { BuildInfo } from '../native.ts';
 import { native } from '../native.ts';
 import { encodeModel, inputSpecs, loadModel, prepareProbes } from '../onnx/index.ts';
 import { openDataset, type OpenOptions } from '../data/open.ts';
-import { type SizeMode, type ChannelMode, type Normalization, type NormalizationPreset } from '../data/transform.ts';
+import { type SizeMode, type ChannelMode, type Normalization, type NormalizationPreset, TRANSFORM_OPTIONS } from '../data/transform.ts';
 import { selectSubset, verifyManifest, type SubsetManifest } from '../data/subset.ts';
 import { subsetDataset, type ImageDataset } from '../data/types.ts';
 import { toModelLayoutAsync } from '../data/layout.ts';
@@ -348,6 +348,7 @@ function mean(xs: number[]): number {
 export async function clean(options: CleanOptions, hooks: CleanHooks | null = {}): Promise<CleanResult> {
   if (!options || typeof options !== 'object') throw invalid('clean: options object required');
   checkOptionNames(options, CLEAN_OPTIONS, 'clean');
+  if (options.transform !== undefined) checkOptionNames(options.transform, TRANSFORM_OPTIONS, 'clean transform');
   if (hooks) checkOptionNames(hooks, CLEAN_HOOKS, 'clean hooks');
   const { signal, onProgress } = hooks ?? {};
   const say = hooks?.onMessage ?? (() => {});

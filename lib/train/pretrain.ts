@@ -32,6 +32,7 @@ import type { NetworkSpec } from './spec.ts';
 import { saveSpecAsOnnx, specShapes, type OnnxIo } from './to-onnx.ts';
 import { claimCheckpointDir, readCheckpoint, writeCheckpoint } from './clean-checkpoint.ts';
 import { checkOptionNames, optionNames } from '../util/options.ts';
+import { TRANSFORM_OPTIONS } from '../data/transform.ts';
 
 export interface ArchitectureOptions {
   /** An ONNX encoder whose architecture (not weights) is used; otherwise the built-in CIFAR ResNet-18. */
@@ -144,6 +145,7 @@ export async function writeJsonAtomic(file: string, value: unknown): Promise<voi
 export async function pretrain(o: PretrainOptions, hooks: { signal?: AbortSignal; onProgress?: (p: PretrainProgress) => void; onMessage?: (m: string) => void } = {}): Promise<PretrainReport> {
   if (!o || typeof o !== 'object') throw invalid('pretrain: options object required');
   checkOptionNames(o, PRETRAIN_OPTIONS, 'pretrain');
+  if (o.transform !== undefined) checkOptionNames(o.transform, TRANSFORM_OPTIONS, 'pretrain transform');
   checkOptionNames(hooks ?? {}, ['signal', 'onProgress', 'onMessage'], 'pretrain hooks');
   const t0 = now();
   if (typeof o.out !== 'string' || !o.out) throw invalid('out: the encoder ONNX path is required');
