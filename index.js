@@ -1,7 +1,7 @@
 // The package entry for plain Node (`import { estimateMI } from 'mimic-engine'`): the library is written in
 // TypeScript and runs from its sources, loaded here through tsx's scoped loader (only these imports go through it;
 // the application's own module loading is untouched). The names are those of lib/index.ts (test/package-entry.test.ts
-// checks that the two lists agree); TypeScript users get the types from lib/index.ts (package.json "types").
+// checks that the two lists agree); TypeScript users get declarations from types/ (npm run types; package.json "types").
 import { tsImport } from 'tsx/esm/api';
 
 const api = await tsImport('./lib/index.ts', import.meta.url);

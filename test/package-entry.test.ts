@@ -41,3 +41,39 @@ test('a plain-Node ES module application imports the package by name and runs an
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a TypeScript application type-checks against the generated declarations (types/, npm run types)', async () => {
+  const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  // regenerate (prepare does it on install): the declarations of the sources as they are now
+  const gen = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.types.json')], { encoding: 'utf8' });
+  assert.equal(gen.status, 0, gen.stdout + gen.stderr);
+  const dir = await mkdtemp(join(tmpdir(), 'mimic-ts-consumer-'));
+  try {
+    await mkdir(join(dir, 'node_modules'));
+    await symlink(root, join(dir, 'node_modules', 'mimic-engine'), 'dir');
+    await symlink(join(root, 'node_modules', '@types'), join(dir, 'node_modules', '@types'), 'dir');
+    await writeFile(join(dir, 'package.json'), '{ "type": "module" }');
+    // skipLibCheck: onnx-proto's own declarations do not compile without it (as in this project's tsconfig)
+    await writeFile(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, noEmit: true, skipLibCheck: true, types: ['node'] }, files: ['app.ts'] }));
+    const app = [
+      "import { estimateMI, clean, MimicError, type MIEstimate, type CleanOptions } from 'mimic-engine';",
+      'const est: MIEstimate = await estimateMI({ layers: [{ data: new Float32Array(40), rows: 10, cols: 4 }], threads: 1 });',
+      "const opts: CleanOptions = { teacher: 't.onnx', data: 'd', out: 's.onnx', epochs: 3 };",
+      'export const n: number = est.lnN;',
+      'export { clean, MimicError, opts };',
+    ];
+    const check = async (lines: string[]) => {
+      await writeFile(join(dir, 'app.ts'), lines.join('\n'));
+      return spawnSync(process.execPath, [tsc, '-p', dir], { encoding: 'utf8' });
+    };
+    const ok = await check(app);
+    assert.equal(ok.status, 0, ok.stdout + ok.stderr);
+    // the types are real, not any: a wrong use is reported
+    const bad = await check([...app, "export const wrong: string = est.lnN;", "const typo: CleanOptions = { teacher: 't', data: 'd', out: 'o', epoch: 3 };", 'export { typo };']);
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stdout, /app\.ts\(6,14\): error TS2322: Type 'number' is not assignable to type 'string'/);
+    assert.match(bad.stdout, /'epoch' does not exist in type 'CleanOptions'/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
