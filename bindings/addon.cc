@@ -2,9 +2,13 @@
 #include <napi.h>
 
 #include "exports.h"
+#include "mimic/threadpool.h"
 
 namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // This thread runs an event loop (the main thread or a worker's): its synchronous calls never queue behind
+  // another call's parallel region, they run alone instead.
+  mimic::ThreadPool::mark_no_wait_thread();
   mimic::bind::init_info(env, exports);
   mimic::bind::init_gemm(env, exports);
   mimic::bind::init_kde(env, exports);

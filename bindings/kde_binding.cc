@@ -201,6 +201,11 @@ Napi::Value EstimateMI(const Napi::CallbackInfo& info) {
   else if (backend == "cuda") req.backend = kde::Backend::Cuda;
   else fail(env, Code::InvalidArgument, "backend must be 'cpu' or 'cuda' (got '" + backend + "')");
   job->check_finite = get_bool(env, o, "checkFinite", "request", true);
+  if (has(o, "cancel")) {  // lib/mi/estimate.ts's own flag (never handed out), held with the request until it settles
+    auto c = get_typed<int32_t>(env, o.Get("cancel"), "cancel", napi_int32_array, "Int32Array");
+    if (c.length < 1) fail(env, Code::InvalidArgument, "cancel must hold one element");
+    req.cancel = c.data;
+  }
   // Shapes, labels and selection are checked here, before any work is queued (s2 filled with placeholders).
   req.s2_layers.assign(req.layers.size(), std::vector<double>(job->layer_bw.values.size(), 1.0));
   req.s2_features.assign(job->layer_bw.values.size(), 1.0);

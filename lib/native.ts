@@ -48,6 +48,8 @@ export interface NativeKdeRequest {
   precision: 'fp32' | 'fp64';
   backend: 'cpu' | 'cuda';
   checkFinite: boolean;
+  /** Set [0] to nonzero to stop the CPU engine between tiles (it then rejects with E_ABORTED). */
+  cancel?: Int32Array;
   /** Read the arrays in place (no copies made at the call). */
   borrow?: boolean;
 }

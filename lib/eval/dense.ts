@@ -17,7 +17,7 @@ import { native } from '../native.ts';
 import { Optimizer } from '../train/optim.ts';
 import { linearDefault, paramSeed } from '../train/init.ts';
 import { mulberry32 } from '../util/rng.ts';
-import { checkFeatures, checkLabels, yieldToLoop, type ClassifierProgress, type FeatureMatrix, type LabelledFeatures } from './types.ts';
+import { checkFeatures, checkLabels, forRowRanges, yieldToLoop, type ClassifierProgress, type FeatureMatrix, type LabelledFeatures } from './types.ts';
 
 export interface DenseTrainOptions {
   /** Hidden layer widths (empty: softmax regression). */
@@ -239,24 +239,37 @@ export function denseGradients(w: Weights, x: LabelledFeatures, threads = 0): { 
 
 /** Logits of every row (eval mode: no dropout), in chunks of `chunk` rows. */
 export function denseLogits(model: DenseModel, x: FeatureMatrix, threads = 0, chunk = 4096): Float32Array {
+  const f = logitsOfRows(model, x, threads, chunk);
+  for (let start = 0; start < x.rows; start += chunk) f.rows(start, Math.min(x.rows, start + chunk));
+  return f.out;
+}
+
+/** denseLogits in row ranges, giving the event loop turns (the classifiers' predict). */
+export async function denseLogitsAsync(model: DenseModel, x: FeatureMatrix, threads = 0, chunk = 512): Promise<Float32Array> {
+  const f = logitsOfRows(model, x, threads, chunk);
+  await forRowRanges(x.rows, f.rows, chunk);
+  return f.out;
+}
+
+function logitsOfRows(model: DenseModel, x: FeatureMatrix, threads: number, chunk: number) {
   const { sizes, weights, biases } = model;
   const L = sizes.length - 1;
   const C = sizes[L];
   const out = new Float32Array(x.rows * C);
   const bufs = sizes.map((s) => new Float32Array(Math.min(chunk, Math.max(1, x.rows)) * s));
-  for (let start = 0; start < x.rows; start += chunk) {
-    const m = Math.min(chunk, x.rows - start);
-    let a = x.data.subarray(start * sizes[0], (start + m) * sizes[0]);
+  const rows = (start: number, end: number) => {
+    const m = end - start;
+    let a = x.data.subarray(start * sizes[0], end * sizes[0]);
     for (let l = 0; l < L; ++l) {
       const nout = sizes[l + 1];
-      const z = l === L - 1 ? out.subarray(start * C, (start + m) * C) : bufs[l + 1].subarray(0, m * nout);
+      const z = l === L - 1 ? out.subarray(start * C, end * C) : bufs[l + 1].subarray(0, m * nout);
       for (let r = 0; r < m; ++r) z.set(biases[l], r * nout);
       gemm({ m, n: nout, k: sizes[l], a, b: weights[l], transB: true, beta: 1, c: z, threads });
       if (l < L - 1) for (let e = 0; e < z.length; ++e) if (!(z[e] > 0)) z[e] = 0;
       a = z;
     }
-  }
-  return out;
+  };
+  return { out, rows };
 }
 
 /** Argmax of each row of a rows x C matrix (ties: the smaller class). */

@@ -14,7 +14,7 @@
  */
 import { fromNative, invalid, checkAborted } from '../errors.ts';
 import { native } from '../native.ts';
-import { checkFeatures, checkLabels, l2Normalized, yieldToLoop, type Classifier, type ClassifierProgress, type FeatureMatrix, type LabelledFeatures } from './types.ts';
+import { checkFeatures, checkLabels, l2Normalized, l2NormalizedAsync, yieldToLoop, type Classifier, type ClassifierProgress, type FeatureMatrix, type LabelledFeatures } from './types.ts';
 
 /** Throws E_INVALID_ARGUMENT for an unusable k or t (exported so callers can check before computing features). */
 export function checkKnnOptions(k: number, t: number): void {
@@ -81,7 +81,7 @@ export class KnnClassifier implements Classifier {
   /** Predictions and per-class probabilities (normalised vote weights) for every row of x. */
   async scores(x: FeatureMatrix, onProgress?: ClassifierProgress): Promise<KnnScores> {
     checkFeatures(x, 'knn test features', this.cols);
-    const q = l2Normalized(x);
+    const q = await l2NormalizedAsync(x);
     const N = this.bank.rows, D = this.cols, C = this.numClasses, k = this.k;
     const rows = x.rows;
     const chunk = Math.max(1, Math.min(rows, Math.floor(this.chunkElements / N)));

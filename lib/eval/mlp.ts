@@ -10,9 +10,9 @@
  *     variance ~2e-4 after L2 normalisation) otherwise stays at chance for many epochs at lr 1e-4.
  * `{ epochs: 500, standardize: false }` is the paper's protocol (but for the shuffle).
  */
-import { fitStandardizer, standardize, type Standardizer } from './linear.ts';
-import { checkFeatures, checkLabels, l2Normalized, type Classifier, type FeatureMatrix, type LabelledFeatures } from './types.ts';
-import { argmaxRows, denseLogits, fitDense, type DenseFitOptions, type DenseModel } from './dense.ts';
+import { fitStandardizerAsync, standardize, standardizeAsync, type Standardizer } from './linear.ts';
+import { checkFeatures, checkLabels, l2Normalized, l2NormalizedAsync, type Classifier, type FeatureMatrix, type LabelledFeatures } from './types.ts';
+import { argmaxRows, denseLogits, denseLogitsAsync, fitDense, type DenseFitOptions, type DenseModel } from './dense.ts';
 
 export interface MlpOptions extends DenseFitOptions {
   /** Hidden widths, default [512, 256]. */
@@ -39,7 +39,10 @@ export class MlpClassifier implements Classifier {
     return denseLogits(this.model, this.standardizer ? standardize(n, this.standardizer) : n, this.threads);
   }
   async predict(x: FeatureMatrix): Promise<Int32Array> {
-    return argmaxRows(this.logits(x), x.rows, this.numClasses);
+    checkFeatures(x, 'mlp test features', this.cols);
+    const n = await l2NormalizedAsync(x);
+    const logits = await denseLogitsAsync(this.model, this.standardizer ? await standardizeAsync(n, this.standardizer) : n, this.threads);
+    return argmaxRows(logits, x.rows, this.numClasses);
   }
 }
 
@@ -47,9 +50,9 @@ export async function fitMlp(train: LabelledFeatures, o: MlpOptions = {}): Promi
   checkFeatures(train, 'mlp training features');
   const numClasses = checkLabels(train, 'mlp training features', o.numClasses);
   const hidden = o.hidden ?? [...MLP_DEFAULTS.hidden];
-  let x = l2Normalized(train);
-  const st = (o.standardize ?? MLP_DEFAULTS.standardize) ? fitStandardizer(x) : undefined;
-  if (st) x = standardize(x, st);
+  let x = await l2NormalizedAsync(train);
+  const st = (o.standardize ?? MLP_DEFAULTS.standardize) ? await fitStandardizerAsync(x) : undefined;
+  if (st) x = await standardizeAsync(x, st);
   const dropout = hidden.map((_, l) => (l === 0 ? (o.dropout ?? MLP_DEFAULTS.dropout) : 0));
   const model = await fitDense({ ...x, labels: train.labels }, numClasses, { hidden, dropout }, o, MLP_DEFAULTS);
   return new MlpClassifier(model, st, o.threads ?? 0);

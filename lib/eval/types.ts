@@ -65,15 +65,38 @@ export function checkLabels(x: LabelledFeatures, what: string, numClasses?: numb
 /** A copy of the rows scaled to unit L2 norm (all-zero rows stay zero), as InstDisc / BadEncoder normalise. */
 export function l2Normalized(x: FeatureMatrix): FeatureMatrix {
   const out = new Float32Array(x.data.length);
-  const { rows, cols } = x;
-  for (let i = 0; i < rows; ++i) {
+  l2NormalizeRows(x, out, 0, x.rows);
+  return { data: out, rows: x.rows, cols: x.cols };
+}
+
+/** l2Normalized in row ranges, giving the event loop turns (the classifiers' own preprocessing). */
+export async function l2NormalizedAsync(x: FeatureMatrix): Promise<FeatureMatrix> {
+  const out = new Float32Array(x.data.length);
+  await forRowRanges(x.rows, (r0, r1) => l2NormalizeRows(x, out, r0, r1));
+  return { data: out, rows: x.rows, cols: x.cols };
+}
+
+function l2NormalizeRows(x: FeatureMatrix, out: Float32Array, r0: number, r1: number): void {
+  const { cols, data } = x;
+  for (let i = r0; i < r1; ++i) {
     const o = i * cols;
     let s = 0;
-    for (let k = 0; k < cols; ++k) s += x.data[o + k] * x.data[o + k];
+    for (let k = 0; k < cols; ++k) s += data[o + k] * data[o + k];
     const inv = s > 0 ? 1 / Math.sqrt(s) : 0;
-    for (let k = 0; k < cols; ++k) out[o + k] = x.data[o + k] * inv;
+    for (let k = 0; k < cols; ++k) out[o + k] = data[o + k] * inv;
   }
-  return { data: out, rows, cols };
+}
+
+/** Runs body(r0, r1) over [0, rows) in ranges of `step` rows, giving the event loop a turn every ~15 ms. */
+export async function forRowRanges(rows: number, body: (r0: number, r1: number) => void, step = 1024): Promise<void> {
+  let last = performance.now();
+  for (let r = 0; r < rows; r += step) {
+    body(r, Math.min(rows, r + step));
+    if (performance.now() - last > 15) {
+      await yieldToLoop();
+      last = performance.now();
+    }
+  }
 }
 
 /** Fraction of rows where predictions[i] === labels[i] (over `mask` rows when given); NaN when none count. */

@@ -143,6 +143,28 @@ function checkMatrix(m: Matrix, what: string): NativeMatrix {
   return { data: m.data, rows: m.rows, cols: m.cols, name: m.name ?? what };
 }
 
+/**
+ * `work`, or a rejection as soon as `signal` fires (after setting `cancel`, which the native work polls); the native
+ * promise's own late rejection is then ignored.
+ */
+function whileNotAborted<T>(signal: AbortSignal | undefined, cancel: Int32Array | undefined, work: Promise<T>): Promise<T> {
+  if (!signal || !cancel) return work;
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => {
+      Atomics.store(cancel, 0, 1);
+      try {
+        checkAborted(signal, 'estimateMI'); // the E_ABORTED error, with the signal's reason
+      } catch (err) {
+        reject(err);
+      }
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  work.catch(() => {}); // settles after an abort too: nothing to report then
+  return Promise.race([work, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
+}
+
 /** Estimates MI quantities for every layer and bandwidth in one native pass. Never blocks the event loop. */
 export async function estimateMI(options: EstimateMIOptions): Promise<MIEstimate> {
   const o = options;
@@ -193,9 +215,11 @@ export async function estimateMI(options: EstimateMIOptions): Promise<MIEstimate
   const threads = o.threads ?? 0;
   if (!Number.isInteger(threads) || threads < 0) throw invalid(`threads must be a non-negative integer (got ${typeof threads === 'string' ? `'${threads}'` : String(threads)})`);
 
+  // With a signal: an abort rejects at once, and the flag stops the native work at its next tile.
+  const cancel = o.signal ? new Int32Array(1) : undefined;
   let r;
   try {
-    r = await addon.estimateMI({
+    r = await whileNotAborted(o.signal, cancel, addon.estimateMI({
       layers,
       features,
       labels,
@@ -209,8 +233,10 @@ export async function estimateMI(options: EstimateMIOptions): Promise<MIEstimate
       backend,
       checkFinite: o.checkFinite ?? true,
       borrow: o.borrow === true,
-    });
+      cancel,
+    }));
   } catch (err) {
+    checkAborted(o.signal, 'estimateMI');
     throw fromNative(err);
   }
   checkAborted(o.signal, 'estimateMI');

@@ -105,6 +105,9 @@ int auto_tile(int64_t N, int64_t max_dim) {
   return 128;
 }
 
+// The caller's cancel flag, written by another thread (a relaxed read: it only has to be seen eventually).
+bool cancelled(const Request& req) { return req.cancel && __atomic_load_n(req.cancel, __ATOMIC_RELAXED) != 0; }
+
 }  // namespace
 
 Result estimate_cpu(const Request& req) {
@@ -145,7 +148,7 @@ Result estimate_cpu(const Request& req) {
     ThreadState& ts = states[tid];
     init_state(ts, N, L, B, tile, ld, need);
     const TileOut out = outputs(ts);
-    for (int64_t k = next++; k < ntasks; k = next++) {
+    for (int64_t k = next++; k < ntasks && !cancelled(req); k = next++) {
       const int64_t i0 = static_cast<int64_t>(tasks[k].first) * tile, j0 = static_cast<int64_t>(tasks[k].second) * tile;
       const int ti = static_cast<int>(std::min<int64_t>(tile, N - i0));
       const int tj = static_cast<int>(std::min<int64_t>(tile, N - j0));
@@ -226,6 +229,7 @@ Result estimate_cpu(const Request& req) {
     }
   });
 
+  if (cancelled(req)) throw Error(Code::Aborted, "the estimate was cancelled");
   // Merge the threads' accumulators into thread 0's, then express them as log-sums.
   ThreadState& root = states[0];
   for (int t = 1; t < used.load(); ++t) {

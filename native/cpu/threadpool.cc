@@ -15,6 +15,7 @@ namespace mimic {
 
 namespace {
 thread_local bool t_in_region = false;  // true on any thread while it executes a region's body
+thread_local bool t_no_wait = false;    // a JavaScript thread: never queue behind another region
 
 // Workers and the caller spin this long for the next region / the end of the current one before sleeping on a
 // condition variable: training runs thousands of short regions per step, and a futex wake-up costs tens of
@@ -39,8 +40,7 @@ bool spin_until(Pred pred) {
     if ((i & 63) == 63 && std::chrono::steady_clock::now() > deadline) return pred();
   }
 }
-std::mutex g_global_mutex;
-std::unique_ptr<ThreadPool> g_global;
+std::mutex g_resize_mutex;  // serialises set_global_threads calls
 }  // namespace
 
 int hardware_threads() {
@@ -48,7 +48,10 @@ int hardware_threads() {
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
-ThreadPool::ThreadPool(int n) { start(n <= 0 ? hardware_threads() : n); }
+ThreadPool::ThreadPool(int n) {
+  target_.store(std::max(1, n <= 0 ? hardware_threads() : n));
+  start(target_.load());
+}
 
 ThreadPool::~ThreadPool() { stop(); }
 
@@ -107,13 +110,32 @@ void ThreadPool::worker_loop(int tid, uint64_t seen) {
   }
 }
 
+void ThreadPool::apply_size() {
+  const int want = target_.load();
+  if (want == size_) return;
+  stop();
+  start(want);
+}
+
 void ThreadPool::run(int requested, const std::function<void(int, int)>& fn) {
-  const int nthreads = threads_for(requested);
-  if (nthreads <= 1 || t_in_region) {
+  if (threads_for(requested) <= 1 || t_in_region) {
     fn(0, 1);
     return;
   }
-  std::lock_guard<std::mutex> region(region_mutex_);
+  std::unique_lock<std::mutex> region(region_mutex_, std::defer_lock);
+  if (!t_no_wait) region.lock();
+  else if (!region.try_lock()) {  // busy with another call's region: do this one alone rather than wait
+    fn(0, 1);
+    return;
+  }
+  apply_size();
+  // counted now, under the region lock: the size may have changed since the caller asked
+  const int nthreads = requested <= 0 ? size_ : std::min(requested, size_);
+  if (nthreads <= 1) {
+    region.unlock();  // a nested region of fn must be able to take it
+    fn(0, 1);
+    return;
+  }
   {
     std::lock_guard<std::mutex> lk(m_);
     job_ = &fn;
@@ -140,25 +162,26 @@ void ThreadPool::run(int requested, const std::function<void(int, int)>& fn) {
   if (err) std::rethrow_exception(err);
 }
 
+// Created once and never destroyed (no lock after the first call; no joining of workers at process exit, where
+// libuv threads may still be inside a region).
 ThreadPool& ThreadPool::global() {
-  std::lock_guard<std::mutex> lk(g_global_mutex);
-  if (!g_global) {
+  static ThreadPool* pool = [] {
     int n = 0;
     if (const char* env = std::getenv("MIMIC_NUM_THREADS")) n = std::atoi(env);
-    g_global = std::make_unique<ThreadPool>(n);
-  }
-  return *g_global;
+    return new ThreadPool(n);
+  }();
+  return *pool;
 }
 
 void ThreadPool::set_global_threads(int n) {
-  ThreadPool& old = global();
-  std::lock_guard<std::mutex> lk(g_global_mutex);
-  int want = n <= 0 ? hardware_threads() : n;
-  if (old.size() == want) return;
-  std::lock_guard<std::mutex> region(old.region_mutex_);  // no region in flight while we swap
-  old.stop();
-  old.start(want);
+  ThreadPool& pool = global();
+  std::lock_guard<std::mutex> lk(g_resize_mutex);
+  pool.target_.store(n <= 0 ? hardware_threads() : n);
+  std::unique_lock<std::mutex> region(pool.region_mutex_, std::try_to_lock);
+  if (region.owns_lock()) pool.apply_size();  // idle: now; else the next region does it
 }
+
+void ThreadPool::mark_no_wait_thread() { t_no_wait = true; }
 
 void parallel_for(int64_t n, int threads, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;

@@ -58,6 +58,9 @@ struct Request {
   KernelPath path = KernelPath::Auto;
   Precision precision = Precision::Fp32;
   Backend backend = Backend::Cpu;
+  // Optional: set to nonzero (by another thread) to stop the CPU engine between tiles; estimate() then throws
+  // Error(Code::Aborted). The other paths finish their work first.
+  const int32_t* cancel = nullptr;
 };
 
 struct Result {

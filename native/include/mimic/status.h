@@ -17,6 +17,7 @@ enum class Code : int {
   Unsupported,      // valid request this build cannot serve (e.g. CUDA without a GPU)
   Cuda,             // a CUDA runtime call failed
   Internal,
+  Aborted,          // stopped on request (a cancel flag)
 };
 
 inline const char* code_name(Code c) {
@@ -30,6 +31,7 @@ inline const char* code_name(Code c) {
     case Code::Unsupported: return "E_UNSUPPORTED";
     case Code::Cuda: return "E_CUDA";
     case Code::Internal: return "E_INTERNAL";
+    case Code::Aborted: return "E_ABORTED";
   }
   return "E_INTERNAL";
 }

@@ -1,5 +1,7 @@
 // A small persistent thread pool. One parallel region runs at a time (callers from different threads queue
-// on a mutex); a region started from inside a worker runs serially on that worker, so nesting is safe.
+// on a mutex); a region started from inside a worker runs serially on that worker, so nesting is safe. A thread
+// marked no-wait (a JavaScript thread: its event loop must not stall behind another call's region) never queues:
+// when the pool is busy its region runs serially on it. Every caller copes with fewer threads than it asked for.
 #pragma once
 #include <algorithm>
 #include <atomic>
@@ -21,9 +23,10 @@ class ThreadPool {
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
-  int size() const { return size_; }
-  // The threads a region asking for `requested` gets (requested <= 0: size()).
-  int threads_for(int requested) const { return requested <= 0 ? size_ : std::min(requested, size_); }
+  // The size asked for (set_global_threads); the workers follow at the next region.
+  int size() const { return target_.load(std::memory_order_relaxed); }
+  // The most threads a region asking for `requested` gets (requested <= 0: size()); it may get fewer.
+  int threads_for(int requested) const { return requested <= 0 ? size() : std::min(requested, size()); }
 
   // Runs fn(tid, nthreads) for tid in [0, nthreads) with nthreads = min(requested, size()) (requested <= 0
   // means size()). The caller runs tid 0 and returns when every tid has finished.
@@ -31,15 +34,20 @@ class ThreadPool {
 
   // The process-wide pool, created on first use with MIMIC_NUM_THREADS or hardware concurrency threads.
   static ThreadPool& global();
-  // Resizes the process-wide pool (n <= 0: hardware concurrency). Waits for a running region to finish.
+  // Resizes the process-wide pool (n <= 0: hardware concurrency): now when it is idle, else when the running
+  // region has ended (never waits for it).
   static void set_global_threads(int n);
+  // Marks the calling thread no-wait (see above).
+  static void mark_no_wait_thread();
 
  private:
   void worker_loop(int tid, uint64_t seen_generation);
   void start(int n);
   void stop();
+  void apply_size();  // under region_mutex_: restarts the workers when target_ changed
 
-  int size_ = 1;
+  std::atomic<int> target_{1};
+  int size_ = 1;  // the threads started (workers + the caller); changed under region_mutex_ only
   std::vector<std::thread> workers_;
   std::mutex region_mutex_;  // serialises parallel regions
   std::mutex m_;
