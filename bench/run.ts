@@ -1,7 +1,7 @@
 /**
  * Runs the benchmark suites and prints Markdown for bench/RESULTS.md.
  *   npm run bench                       # all suites
- *   npm run bench -- gemm kde           # some (gemm, kde, copy, gpu, train, loss, mimic, profile)
+ *   npm run bench -- gemm kde           # some (gemm, kde, copy, service, gpu, train, loss, mimic, profile)
  *   MIMIC_BENCH_QUICK=1 npm run bench   # short sizes (smoke test of the harness)
  * Suites are imported on demand, so a machine without onnxruntime (e.g. a bare GPU box) can run the others.
  */
@@ -9,6 +9,7 @@ const suites: Record<string, () => Promise<() => Promise<string>>> = {
   gemm: async () => (await import('./gemm.bench.ts')).runGemmBench,
   kde: async () => (await import('./kde.bench.ts')).runKdeBench,
   copy: async () => (await import('./copy.bench.ts')).runCopyBench,
+  service: async () => (await import('./service.bench.ts')).runServiceBench,
   gpu: async () => (await import('./gpu.bench.ts')).runGpuBench,
   train: async () => (await import('./train.bench.ts')).runTrainBench,
   loss: async () => (await import('./loss.bench.ts')).runLossBench,
