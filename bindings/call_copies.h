@@ -4,6 +4,7 @@
 // arrays for the whole call opt out: `borrow`). The copies live as long as the task holds its CallCopies.
 #pragma once
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -15,7 +16,8 @@ namespace mimic::bind {
 
 // Buffers of finished calls' copies, kept mapped for the next call: a copy into fresh memory runs at page-fault
 // speed (~2 GB/s here) against ~17 GB/s into memory already mapped, which made the default copy 5-20% of an
-// estimateMI call. At most MIMIC_COPY_CACHE_MB (default 1024) MiB are kept; 0 keeps none.
+// estimateMI call. At most MIMIC_COPY_CACHE_MB (default 1024) MiB are kept; 0 keeps none. A buffer unused for a
+// minute is freed at the next call; release() frees them now (a service going idle after a large call).
 class CopyPool {
  public:
   struct Block {
@@ -34,9 +36,10 @@ class CopyPool {
     if (bytes == 0) bytes = 64;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      drop_idle_locked(std::chrono::minutes(1));
       auto it = free_.lower_bound(bytes);
       if (it != free_.end() && it->first <= 2 * bytes) {
-        Block b{it->second, it->first};
+        Block b{it->second.data, it->first};
         kept_ -= it->first;
         free_.erase(it);
         return b;
@@ -47,12 +50,23 @@ class CopyPool {
     return {p, bytes};
   }
 
+  // Frees every kept buffer (those of calls still running come back later); returns the bytes freed.
+  size_t release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return drop_idle_locked(Clock::duration::zero());
+  }
+
+  size_t kept_bytes() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return kept_;
+  }
+
   void give(Block b) {
     if (!b.data) return;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (kept_ + b.capacity <= limit_) {
-        free_.emplace(b.capacity, b.data);
+        free_.emplace(b.capacity, Kept{b.data, Clock::now()});
         kept_ += b.capacity;
         return;
       }
@@ -66,8 +80,31 @@ class CopyPool {
     const long mb = env ? std::strtol(env, nullptr, 10) : 1024;
     limit_ = mb > 0 ? static_cast<size_t>(mb) << 20 : 0;
   }
+  using Clock = std::chrono::steady_clock;
+  struct Kept {
+    unsigned char* data;
+    Clock::time_point since;
+  };
+
+  // Frees the kept buffers unused for longer than `idle`; returns the bytes freed.
+  size_t drop_idle_locked(Clock::duration idle) {
+    size_t freed = 0;
+    const auto now = Clock::now();
+    for (auto it = free_.begin(); it != free_.end();) {
+      if (now - it->second.since >= idle) {
+        std::free(it->second.data);
+        freed += it->first;
+        it = free_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    kept_ -= freed;
+    return freed;
+  }
+
   std::mutex mu_;
-  std::multimap<size_t, unsigned char*> free_;
+  std::multimap<size_t, Kept> free_;
   size_t kept_ = 0, limit_ = 0;
 };
 

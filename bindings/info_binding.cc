@@ -1,4 +1,5 @@
-// buildInfo(), setThreads(n), setKernelPath(p): what the engine was built with and process-wide settings.
+// buildInfo(), setThreads(n), setKernelPath(p), releaseCopyBuffers(), copyBufferBytes(): what the engine was built with and process-wide settings.
+#include "call_copies.h"
 #include "convert.h"
 #include "exports.h"
 #include "mimic/device.h"
@@ -33,6 +34,14 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, ThreadPool::global().size());
 }
 
+// The async calls' pooled copy buffers (call_copies.h): free them now; the bytes kept.
+Napi::Value ReleaseCopyBuffers(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(CopyPool::instance().release()));
+}
+Napi::Value CopyBufferBytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(CopyPool::instance().kept_bytes()));
+}
+
 Napi::Value SetKernelPath(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) fail(env, Code::InvalidArgument, "path must be a string");
@@ -50,6 +59,8 @@ void init_info(Napi::Env env, Napi::Object exports) {
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfoJs, "buildInfo"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("setKernelPath", Napi::Function::New(env, SetKernelPath, "setKernelPath"));
+  exports.Set("releaseCopyBuffers", Napi::Function::New(env, ReleaseCopyBuffers, "releaseCopyBuffers"));
+  exports.Set("copyBufferBytes", Napi::Function::New(env, CopyBufferBytes, "copyBufferBytes"));
 }
 
 }  // namespace mimic::bind

@@ -15,6 +15,20 @@ export function setThreads(n: number): number {
   }
 }
 
+/**
+ * The async calls copy their input arrays into buffers they keep for the next calls (up to MIMIC_COPY_CACHE_MB,
+ * default 1024 MiB; one unused for a minute is freed at the next call). This frees them now, e.g. when a service
+ * goes idle after a large call; returns the bytes freed.
+ */
+export function releaseCopyBuffers(): number {
+  return native().releaseCopyBuffers();
+}
+
+/** Bytes the kept copy buffers hold now. */
+export function copyBufferBytes(): number {
+  return native().copyBufferBytes();
+}
+
 /** C = alpha op(A) op(B) + beta C (row-major, float32), off the event loop; C is updated in place. */
 export async function sgemm(args: SgemmArgs): Promise<void> {
   try {

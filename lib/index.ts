@@ -6,7 +6,7 @@ export { MimicError } from './errors.ts';
 export type { ErrorCode } from './errors.ts';
 export { readNpy, parseNpy, writeNpy, encodeNpy, toMatrix } from './io/npy.ts';
 export type { NpyArray, NpyDType } from './io/npy.ts';
-export { sgemm, sgemmSync, buildInfo, setThreads } from './engine.ts';
+export { sgemm, sgemmSync, buildInfo, setThreads, releaseCopyBuffers, copyBufferBytes } from './engine.ts';
 export type { BuildInfo, KernelPathName, SgemmArgs } from './native.ts';
 export * from './data/index.ts';
 export * from './onnx/index.ts';

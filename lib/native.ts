@@ -101,6 +101,8 @@ export interface NativeAddon {
   buildInfo(): BuildInfo;
   setThreads(n: number): number;
   setKernelPath(p: KernelPathName): void;
+  releaseCopyBuffers(): number;
+  copyBufferBytes(): number;
   sgemm(args: SgemmArgs): void;
   sgemmAsync(args: SgemmArgs): Promise<void>;
   estimateMI(req: NativeKdeRequest): Promise<NativeKdeResult>;

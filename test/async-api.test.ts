@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MessageChannel } from 'node:worker_threads';
-import { estimateMI, sgemm, Network, MimicError, specFromOnnx, localize, evaluate, mimicBeta } from '../lib/index.ts';
+import { estimateMI, sgemm, Network, MimicError, specFromOnnx, localize, evaluate, mimicBeta, releaseCopyBuffers, copyBufferBytes } from '../lib/index.ts';
 import { cifarResNet18Spec } from '../lib/train/models.ts';
 import { buildConvEncoder, decodeModel } from '../lib/onnx/index.ts';
 import { freshSeed, mulberry32 } from './helpers.ts';
@@ -142,4 +142,18 @@ test('copies reuse the buffers of earlier calls: successive calls on different d
     const [copied, borrowed] = [await estimateMI(req(false)), await estimateMI(req(true))];
     assert.deepEqual(copied.layers[0].values, borrowed.layers[0].values, `call ${r}`);
   }
+});
+
+test('releaseCopyBuffers frees the kept copy buffers; the next call copies into fresh ones and gives the same result', async () => {
+  const seed = freshSeed('copy pool release');
+  const N = 400, D = 600;
+  const req = () => ({ layers: [{ data: random(N * D, seed), rows: N, cols: D }], features: { data: random(N * 8, seed + 1), rows: N, cols: 8 }, threads: 1 });
+  const first = await estimateMI(req());
+  const kept = copyBufferBytes();
+  assert.ok(kept >= N * D * 4, `the call's copies are kept for reuse (${kept} bytes)`);
+  assert.equal(releaseCopyBuffers(), kept);
+  assert.equal(copyBufferBytes(), 0);
+  const again = await estimateMI(req());
+  assert.deepEqual(again.layers[0].values, first.layers[0].values);
+  assert.ok(copyBufferBytes() >= N * D * 4);
 });
