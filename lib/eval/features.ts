@@ -8,7 +8,7 @@
  * named tensor (`features`, exposed as an extra output when it is an intermediate one), flattened per image.
  */
 import { MimicError } from '../errors.ts';
-import { encodeModel, inferShapes, inputSpecs, loadModel, summarize, withExtraOutputs, type ModelProto } from '../onnx/index.ts';
+import { encodeModel, encoderImageInput, inferShapes, loadModel, summarize, withExtraOutputs, type ModelProto } from '../onnx/index.ts';
 import { toModelLayoutAsync } from '../data/layout.ts';
 import type { ChannelMode, Normalization, NormalizationPreset, SizeMode } from '../data/transform.ts';
 import type { ImageDataset } from '../data/types.ts';
@@ -33,12 +33,7 @@ export interface PreparedEncoder {
 export async function prepareEncoder(encoder: string | Uint8Array | ModelProto, o: { features?: string; threads?: number } = {}): Promise<PreparedEncoder> {
   const source = typeof encoder === 'string' ? encoder : '<bytes>';
   const model = encoder instanceof Uint8Array || typeof encoder === 'string' ? await loadModel(encoder) : encoder;
-  const [input, ...more] = inputSpecs(model, { batch: 2 });
-  if (!input || more.length > 0 || input.dims.length !== 4)
-    throw new MimicError(
-      'E_ONNX',
-      `${source}: the encoder must take one image batch (N, C, H, W); it takes ${[input, ...more].filter(Boolean).map((s) => `${s.name} (${s.dims.join(', ')})`).join(', ') || 'no input'}`,
-    );
+  const input = encoderImageInput(model, source);
   const [, c, h, w] = input.dims;
   const outputs = (model.graph?.output ?? []).map((v) => v.name ?? '');
   const features = o.features ?? outputs[0];

@@ -4,7 +4,7 @@
  * estimates I(T_l; Z) for every probe against the L2-normalised features in one call; MIMIC's weights follow.
  */
 import { MimicError, invalid, checkAborted } from '../errors.ts';
-import { encodeModel, inputSpecs, loadModel, prepareProbes, summarize } from '../onnx/index.ts';
+import { encodeModel, encoderImageInput, loadModel, prepareProbes, summarize } from '../onnx/index.ts';
 import { openDataset, type OpenOptions } from '../data/open.ts';
 import { NORMALIZATION_PRESETS, type BatchSpec, TRANSFORM_OPTIONS } from '../data/transform.ts';
 import { selectSubset, type SubsetManifest } from '../data/subset.ts';
@@ -128,9 +128,7 @@ export async function localize(o: LocalizeOptions): Promise<LocalizeResult> {
   const model = await loadModel(o.teacher);
   checkAborted(o.signal, 'localize');
   const summary = summarize(model);
-  const [input] = inputSpecs(model, { batch: 2 });
-  if (!input || input.dims.length !== 4)
-    throw new MimicError('E_ONNX', `${source}: the teacher's input must be an image batch (N, C, H, W); got ${input ? `(${input.dims.join(', ')})` : 'no input'}`);
+  const input = encoderImageInput(model, source, 'teacher');
   const [, channels, height, width] = input.dims;
 
   const probeSet = await prepareProbes(model, { probes: o.probes, features: o.features, threads: o.teacherThreads ?? 1 });

@@ -196,6 +196,26 @@ export function inputSpecs(model: ModelProto, options: Pick<ShapeOptions, 'batch
   });
 }
 
+/**
+ * The one image input (N, C, H, W) of an encoder that the runs feed (clean, localize, evaluate): its batch axis free
+ * (they run batches of every size) and C, H, W fixed. E_ONNX naming the input and the re-export that fixes it.
+ */
+export function encoderImageInput(model: ModelProto, source: string, role = 'encoder'): InputSpec {
+  const g = graphOf(model);
+  const inits = new Set((g.initializer ?? []).map((t) => t.name));
+  const inputs = g.input.filter((v) => !inits.has(v.name));
+  if (inputs.length !== 1) throw new MimicError('E_ONNX', `${source}: the ${role} must take one image batch (N, C, H, W); it has ${inputs.length} inputs (${inputs.map((v) => v.name).join(', ')})`);
+  const s = valueSummary(inputs[0]);
+  const name = s.name;
+  if (!s.shape || s.shape.length !== 4) throw new MimicError('E_ONNX', `${source}: the ${role}'s input '${name}' must be an image batch (N, C, H, W); its shape is [${s.shape?.join(', ') ?? 'unknown'}]`);
+  if (typeof s.shape[0] === 'number')
+    throw new MimicError('E_ONNX', `${source}: the ${role}'s input '${name}' has a fixed batch size of ${s.shape[0]}, and the runs feed batches of many images: re-export it with a dynamic batch axis (torch.onnx.export(..., dynamic_axes={'${name}': {0: 'batch'}, ...}))`);
+  const free = s.shape.slice(1).filter((d) => typeof d !== 'number');
+  if (free.length)
+    throw new MimicError('E_ONNX', `${source}: the ${role}'s input '${name}' [${s.shape.join(', ')}] leaves ${free.map((d) => `'${d}'`).join(', ')} free: re-export it with a fixed image size (only the batch axis dynamic)`);
+  return inputSpecs(model, { batch: 2 })[0];
+}
+
 type ShapeReply = { ok: boolean; stage?: string; message?: string; shapes?: [string, number[]][] };
 let shapeWorker: { worker: Worker; pending: Map<number, (r: ShapeReply) => void>; next: number } | undefined;
 

@@ -27,7 +27,7 @@ import { MimicError, invalid, checkAborted } from '../errors.ts';
 import { buildInfo } from '../engine.ts';
 import type { BuildInfo } from '../native.ts';
 import { native } from '../native.ts';
-import { encodeModel, inputSpecs, loadModel, prepareProbes } from '../onnx/index.ts';
+import { encodeModel, encoderImageInput, loadModel, prepareProbes } from '../onnx/index.ts';
 import { openDataset, type OpenOptions } from '../data/open.ts';
 import { type SizeMode, type ChannelMode, type Normalization, type NormalizationPreset, TRANSFORM_OPTIONS } from '../data/transform.ts';
 import { selectSubset, verifyManifest, type SubsetManifest } from '../data/subset.ts';
@@ -375,8 +375,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks | null = {}
 
   // ---- teacher, probes, data ----
   const model = await loadModel(options.teacher);
-  const [input] = inputSpecs(model, { batch: 2 });
-  if (!input || input.dims.length !== 4) throw new MimicError('E_ONNX', `${options.teacher}: the teacher's input must be an image batch (N, C, H, W)`);
+  const input = encoderImageInput(model, options.teacher, 'teacher');
   const [, C, H, W] = input.dims;
   const probeSet = await prepareProbes(model, { probes: options.probes, features: options.features, threads: options.teacherThreads ?? 1 });
   if (probeSet.probes.length === 0) throw new MimicError('E_ONNX', `${options.teacher}: no probe tensors found: name them with 'probes'`);

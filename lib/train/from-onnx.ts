@@ -8,8 +8,11 @@
  * GlobalAveragePool, Flatten (axis 1), Reshape (constant shape keeping the batch dim), Gemm (alpha = beta =
  * 1, transA = 0, constant B and C), MatMul (constant 2-D second input; a MatMul followed only by an Add of a
  * constant [N] bias becomes one Gemm when its input is 2-D). Identity, Dropout (inference: no mask output
- * used, no training_mode = true) and Constant nodes are skipped / folded into constants. Anything else is
- * E_ONNX naming the node, its op type and this list.
+ * used, no training_mode = true) and Constant nodes are skipped / folded into constants. Three export patterns:
+ * shape arithmetic on the batch size (Shape / Gather / Unsqueeze / Cast / Concat, torch's x.view(x.size(0), -1))
+ * into a Reshape [0, ...]; ReduceMean over axes (2, 3) as GlobalAveragePool (+ Flatten without keepdims);
+ * ReduceL2 (axis 1) -> Clip(min 1e-12) -> Expand -> Div(x, .) (F.normalize) as L2Norm. Op types outside all of
+ * this are listed together (checkOpTypes); anything else unsupported is E_ONNX naming the node and its op type.
  *
  * BatchNorm unfolding (option unfoldBatchNorm, default on for 'fresh', off for 'teacher'), the rule:
  *   a Conv gets a BatchNormalization back when (1) the graph has no BatchNormalization node at all, (2) the
@@ -58,9 +61,32 @@ export interface OnnxNetworkSpec extends NetworkSpec {
 }
 
 const SKIPPED = ['Identity', 'Dropout', 'Constant'];
+// Ops read only as parts of the export patterns below (batch-size shape arithmetic, x.mean((2, 3)), F.normalize).
+const PATTERN_OPS = ['Shape', 'Gather', 'Unsqueeze', 'Concat', 'Cast', 'ReduceMean', 'ReduceL2', 'Clip', 'Expand', 'Div'];
+const SUPPORTED_TEXT =
+  `supported ops: ${SUPPORTED_OPS.filter((o) => o !== 'L2Norm').join(', ')}; also x.view(x.size(0), -1) (Shape / Gather / ` +
+  'Unsqueeze / Concat into a Reshape), x.mean((2, 3)) (ReduceMean), F.normalize(x, dim=1) (ReduceL2 / Clip / Expand / Div); ' +
+  'Identity and inference-mode Dropout are skipped';
 
 function unsupported(label: string, why: string): MimicError {
-  return new MimicError('E_ONNX', `${label}: ${why}; supported ops: ${SUPPORTED_OPS.filter((o) => o !== 'L2Norm').join(', ')} (Identity and inference-mode Dropout are skipped)`);
+  return new MimicError('E_ONNX', `${label}: ${why}; ${SUPPORTED_TEXT}`);
+}
+
+/** Every op type of the graph the reader never supports, with its count and first node, in one error. */
+function checkOpTypes(nodes: NodeProto[], source: string): void {
+  const known = new Set<string>([...SUPPORTED_OPS, ...SKIPPED, ...PATTERN_OPS]);
+  const bad = new Map<string, { count: number; first: string }>();
+  nodes.forEach((n, i) => {
+    const op = n.opType ?? '';
+    if (known.has(op) && (!n.domain || n.domain === 'ai.onnx')) return;
+    const key = n.domain && n.domain !== 'ai.onnx' ? `${n.domain}.${op}` : op || '(empty)';
+    const b = bad.get(key) ?? { count: 0, first: nodeLabel(n, i) };
+    b.count += 1;
+    bad.set(key, b);
+  });
+  if (!bad.size) return;
+  const list = [...bad].map(([op, b]) => `${op} x${b.count} (first: ${b.first})`).join(', ');
+  throw new MimicError('E_ONNX', `${source}: ${bad.size === 1 ? 'an op type' : `${bad.size} op types`} the engine cannot train: ${list}; ${SUPPORTED_TEXT}`);
 }
 
 // ---- tensors ----
@@ -204,7 +230,14 @@ export function specFromOnnx(model: ModelProto, options: FromOnnxOptions): OnnxN
     io.outputs.push({ name: s.name, shape: s.shape });
   }
 
+  checkOpTypes(nodes, source);
   const hasBN = nodes.some((n) => n.opType === 'BatchNormalization');
+  // Integer shape arithmetic on the batch (x.view(x.size(0), -1)): 'N' the batch size, numbers the fixed dims.
+  const shapeExpr = new Map<string, (number | 'N')[]>();
+  const intsOf = (t: string | undefined): (number | 'N')[] | undefined =>
+    t === undefined ? undefined : (shapeExpr.get(t) ?? (constants.has(t) ? intData(constants.get(t)!, `'${t}'`) : undefined));
+  // F.normalize(x, dim=1) as exported: ReduceL2 -> Clip(min eps) -> Expand -> Div(x, .), the norms of x pending
+  const pendingNorm = new Map<string, { x: string; eps?: number }>();
   const alias = new Map<string, string>();
   const resolve = (t: string) => alias.get(t) ?? t;
   const layers: LayerSpec[] = [];
@@ -405,7 +438,12 @@ export function specFromOnnx(model: ModelProto, options: FromOnnxOptions): OnnxN
       case 'Reshape': {
         const x = act(0);
         let shape: number[];
-        if (ins[1]) {
+        if (ins[1] && shapeExpr.has(ins[1])) {
+          // computed from the batch size: the batch entry first (the engine's 0 = "copy the batch dim"), numbers after
+          const e = shapeExpr.get(ins[1])!;
+          if (e[0] !== 'N' || e.slice(1).includes('N')) throw unsupported(label, `the shape [${e}] moves the batch dim (only a leading batch entry is supported)`);
+          shape = [0, ...(e.slice(1) as number[])];
+        } else if (ins[1]) {
           const t = constants.get(ins[1]);
           if (!t) throw unsupported(label, `the shape input '${ins[1]}' is not a constant (only constant shapes are supported)`);
           shape = intData(t, `${label}: shape '${ins[1]}'`);
@@ -461,6 +499,85 @@ export function specFromOnnx(model: ModelProto, options: FromOnnxOptions): OnnxN
           }
         }
         emit({ op: 'MatMul', inputs: [x], outputs: [outs[0]], params: [wName], attrs: {} }, n.name ?? '');
+        break;
+      }
+      case 'Shape': {
+        const x = act(0);
+        const full: (number | 'N')[] = ['N', ...shapes.get(x)!];
+        const rank = full.length;
+        const clampAxis = (a: number) => Math.min(rank, Math.max(0, a < 0 ? a + rank : a));
+        shapeExpr.set(outs[0], full.slice(clampAxis(attrInt(n, 'start', 0)), clampAxis(attrInt(n, 'end', rank))));
+        break;
+      }
+      case 'Gather': {
+        const data = shapeExpr.get(ins[0]);
+        const idxT = ins[1] ? constants.get(ins[1]) : undefined;
+        if (!data || !idxT || attrInt(n, 'axis', 0) !== 0) throw unsupported(label, 'Gather is supported only as shape arithmetic (indices into a Shape)');
+        const picks = intData(idxT, `${label}: indices`).map((k) => data[k < 0 ? k + data.length : k]);
+        if (picks.some((v) => v === undefined)) throw unsupported(label, 'indices out of range of the shape');
+        shapeExpr.set(outs[0], picks);
+        break;
+      }
+      case 'Unsqueeze':
+      case 'Cast': {
+        const v = intsOf(ins[0]);
+        if (!v || !shapeExpr.has(ins[0])) throw unsupported(label, `${op} is supported only as shape arithmetic (on a Shape's values)`);
+        if (op === 'Cast' && ![DataType.INT64, DataType.INT32].includes(attrInt(n, 'to', 0))) throw unsupported(label, 'a Cast of shape values to a non-integer type');
+        shapeExpr.set(outs[0], v);
+        break;
+      }
+      case 'Concat': {
+        const parts = ins.map((t) => intsOf(t));
+        if (!parts.every(Boolean) || !ins.some((t) => shapeExpr.has(t)) || attrInt(n, 'axis', 0) !== 0)
+          throw unsupported(label, 'Concat is supported only as shape arithmetic (joining a Shape\'s values with constants); concatenating activations is not');
+        shapeExpr.set(outs[0], parts.flatMap((p) => p!));
+        break;
+      }
+      case 'ReduceMean': {
+        const x = act(0);
+        const rank = shapes.get(x)!.length + 1;
+        const axes = (attrInts(n, 'axes') ?? (ins[1] ? intData(cst(1, 'the axes'), `${label}: axes`) : undefined))?.map((a) => (a < 0 ? a + rank : a)).sort();
+        if (rank !== 4 || !axes || axes.length !== 2 || axes[0] !== 2 || axes[1] !== 3)
+          throw unsupported(label, `ReduceMean is supported over the spatial axes (2, 3) of an (N, C, H, W) map only (axes [${axes ?? 'all'}], rank ${rank})`);
+        if (attrInt(n, 'keepdims', 1)) {
+          emit({ op: 'GlobalAveragePool', inputs: [x], outputs: [outs[0]], attrs: {} }, n.name ?? '');
+        } else {
+          const pooled = uniqueTensor(`${outs[0]}_pooled`);
+          emit({ op: 'GlobalAveragePool', inputs: [x], outputs: [pooled], attrs: {} }, n.name ?? '');
+          emit({ op: 'Flatten', inputs: [pooled], outputs: [outs[0]], attrs: { axis: 1 } }, `${n.name || 'ReduceMean'}/flatten`);
+        }
+        break;
+      }
+      case 'ReduceL2': {
+        const x = act(0);
+        const rank = shapes.get(x)!.length + 1;
+        const axes = (attrInts(n, 'axes') ?? (ins[1] ? intData(cst(1, 'the axes'), `${label}: axes`) : undefined))?.map((a) => (a < 0 ? a + rank : a));
+        if (rank !== 2 || !axes || axes.length !== 1 || axes[0] !== 1 || attrInt(n, 'keepdims', 1) !== 1)
+          throw unsupported(label, 'ReduceL2 is supported only as F.normalize(x, dim=1) of an (N, D) tensor (axes [1], keepdims)');
+        pendingNorm.set(outs[0], { x });
+        break;
+      }
+      case 'Clip': {
+        const p = pendingNorm.get(ins[0]);
+        if (!p) throw unsupported(label, 'Clip (ReLU6 and the like) is not supported, except inside F.normalize');
+        const min = ins[1] ? floatData(cst(1, 'the minimum'), `${label}: min`)[0] : attrFloat(n, 'min', -Infinity);
+        if (ins[2] || attrFloat(n, 'max', Infinity) !== Infinity) throw unsupported(label, 'a Clip with a maximum inside F.normalize');
+        pendingNorm.set(outs[0], { x: p.x, eps: min });
+        break;
+      }
+      case 'Expand': {
+        const p = pendingNorm.get(ins[0]);
+        if (!p) throw unsupported(label, 'Expand is supported only inside F.normalize');
+        pendingNorm.set(outs[0], p);
+        break;
+      }
+      case 'Div': {
+        const p = pendingNorm.get(ins[1]);
+        const x = ins[0] && !constants.has(ins[0]) ? resolve(ins[0]) : undefined;
+        if (!p || x !== p.x) throw unsupported(label, 'Div is supported only as F.normalize(x, dim=1) (x divided by its own clamped L2 norm)');
+        // the engine's L2Norm clamps the norm at 1e-12, F.normalize's default eps
+        if (p.eps !== undefined && Math.abs(p.eps - 1e-12) > 1e-15) throw unsupported(label, `F.normalize with eps ${p.eps} (the engine's L2Norm uses 1e-12)`);
+        emit({ op: 'L2Norm', inputs: [x], outputs: [outs[0]], attrs: {} }, n.name ?? '');
         break;
       }
       default:

@@ -1,0 +1,103 @@
+// Encoders as users export them: the reader takes x.view(x.size(0), -1) (shape arithmetic into a Reshape),
+// x.mean((2, 3)) (ReduceMean) and F.normalize(x, dim=1) (ReduceL2 / Clip / Expand / Div), and the engine's network
+// built from such a graph computes what onnxruntime computes on it; a graph with ops the engine cannot train is
+// refused in one message listing every such op type; an input with a fixed batch or a free image size is refused
+// with the re-export that fixes it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as ort from 'onnxruntime-node';
+import { ModelBuilder, MimicError, Network, specFromOnnx, decodeModel, encoderImageInput } from '../lib/index.ts';
+import { freshSeed, mulberry32 } from './helpers.ts';
+
+function random(n: number, seed: number): Float32Array {
+  const r = mulberry32(seed);
+  return Float32Array.from({ length: n }, () => r() * 2 - 1);
+}
+
+/** conv -> relu -> (view | mean) -> gemm -> F.normalize, as torch.onnx exports them. */
+function exported(seed: number, flatten: 'view' | 'mean', opset: number): Uint8Array {
+  const b = new ModelBuilder({ seed, opset });
+  const x = b.input('input', ['batch', 3, 6, 6]);
+  const h = b.relu(b.conv(x, { inChannels: 3, outChannels: 4 }));
+  let flat: string;
+  let width: number;
+  if (flatten === 'view') {
+    const shape = b.node('Shape', [h]);
+    const n = b.node('Gather', [shape, b.initInt64('zero', [0], [])], { axis: 0 });
+    const n1 = opset >= 13 ? b.node('Unsqueeze', [n, b.initInt64('axes0', [0])]) : b.node('Unsqueeze', [n], { axes: [0] });
+    const target = b.node('Concat', [n1, b.initInt64('minus1', [-1])], { axis: 0 });
+    flat = b.node('Reshape', [h, target]);
+    width = 4 * 6 * 6;
+  } else {
+    flat = opset >= 18 ? b.node('ReduceMean', [h, b.initInt64('axes23', [2, 3])], { keepdims: 0 }) : b.node('ReduceMean', [h], { axes: [2, 3], keepdims: 0 });
+    width = 4;
+  }
+  const z = b.gemm(flat, width, 8);
+  const norm = opset >= 18 ? b.node('ReduceL2', [z, b.initInt64('axes1', [1])], { keepdims: 1 }) : b.node('ReduceL2', [z], { axes: [1], keepdims: 1 });
+  const clamped = b.node('Clip', [norm, b.initializer('eps', [1e-12], [])]);
+  const expanded = b.node('Expand', [clamped, b.node('Shape', [z])]);
+  b.node('Div', [z, expanded], {}, { output: 'features' });
+  b.output('features', ['batch', 8]);
+  return b.bytes();
+}
+
+for (const [flatten, opset] of [['view', 13], ['view', 11], ['mean', 13], ['mean', 18]] as const) {
+  test(`x.${flatten === 'view' ? 'view(x.size(0), -1)' : 'mean((2, 3))'} + F.normalize (opset ${opset}): the engine's network matches onnxruntime`, async () => {
+    const seed = freshSeed(`onnx pattern ${flatten} ${opset}`);
+    const bytes = exported(seed, flatten, opset);
+    const spec = specFromOnnx(decodeModel(bytes), { weights: 'teacher' });
+    const ops = spec.layers.map((l) => l.op);
+    assert.ok(ops.includes('L2Norm'), `F.normalize read as L2Norm: ${ops}`);
+    assert.ok(ops.includes(flatten === 'view' ? 'Reshape' : 'GlobalAveragePool'), `${flatten}: ${ops}`);
+    const net = Network.create(spec, { threads: 1 });
+    net.setMode('eval');
+    const B = 5, x = random(B * 3 * 6 * 6, seed + 1);
+    const ours = net.forward({ input: x }, B).features;
+    const sess = await ort.InferenceSession.create(bytes);
+    const theirs = (await sess.run({ input: new ort.Tensor('float32', x, [B, 3, 6, 6]) })).features.data as Float32Array;
+    assert.equal(ours.length, theirs.length);
+    for (let i = 0; i < ours.length; ++i) assert.ok(Math.abs(ours[i] - theirs[i]) < 1e-5, `features[${i}]: ${ours[i]} vs ${theirs[i]}`);
+    // and it trains: a fresh replica takes a backward pass through every layer
+    const fresh = Network.create(specFromOnnx(decodeModel(bytes), { weights: 'fresh', seed: 1 }), { threads: 1 });
+    fresh.forward({ input: x }, B);
+    fresh.backward({ features: random(B * 8, seed + 2) });
+    assert.ok(fresh.getGrads()[fresh.paramNames()[0]].some((g) => g !== 0), 'gradients reach the first conv');
+  });
+}
+
+test('a graph with ops the engine cannot train is refused once, listing every such op type with its count and first node', () => {
+  const b = new ModelBuilder({ seed: 1 });
+  const x = b.input('input', ['batch', 3, 6, 6]);
+  const h1 = b.node('LeakyRelu', [b.conv(x, { inChannels: 3, outChannels: 4 })], { alpha: 0.1 }, { name: 'act1' });
+  const h2 = b.node('LeakyRelu', [b.conv(h1, { inChannels: 4, outChannels: 4 })], { alpha: 0.1 }, { name: 'act2' });
+  const s = b.node('Sigmoid', [h2], {}, { name: 'gate' });
+  b.node('Mul', [h2, s], {}, { output: 'features', name: 'swish' });
+  b.output('features', ['batch', 4, 6, 6]);
+  assert.throws(
+    () => specFromOnnx(decodeModel(b.bytes()), { weights: 'fresh' }),
+    (e: unknown) =>
+      e instanceof MimicError && e.code === 'E_ONNX' &&
+      /3 op types the engine cannot train: LeakyRelu x2 \(first: node 'act1'.*\), Sigmoid x1 \(first: node 'gate'.*\), Mul x1 \(first: node 'swish'/.test(e.message) &&
+      /supported ops: Conv/.test(e.message),
+  );
+  // a pattern op outside its pattern names the node and what is supported
+  const c = new ModelBuilder({ seed: 1 });
+  const y = c.input('input', ['batch', 3, 6, 6]);
+  const a = c.conv(y, { inChannels: 3, outChannels: 2 }), d = c.conv(y, { inChannels: 3, outChannels: 2 });
+  c.node('Concat', [a, d], { axis: 1 }, { output: 'features', name: 'cat' });
+  c.output('features', ['batch', 4, 6, 6]);
+  assert.throws(() => specFromOnnx(decodeModel(c.bytes()), { weights: 'fresh' }), (e: unknown) => e instanceof MimicError && /node 'cat'.*concatenating activations is not/.test(e.message));
+});
+
+test('an encoder input with a fixed batch size or a free image size is refused, saying how to re-export it', () => {
+  const model = (shape: (number | string)[]) => {
+    const b = new ModelBuilder({ seed: 1 });
+    const x = b.input('input', shape);
+    b.node('GlobalAveragePool', [b.conv(x, { inChannels: 3, outChannels: 4 })], {}, { output: 'features' });
+    b.output('features', null);
+    return decodeModel(b.bytes());
+  };
+  assert.deepEqual(encoderImageInput(model(['batch', 3, 32, 32]), 'ok.onnx').dims, [2, 3, 32, 32]);
+  assert.throws(() => encoderImageInput(model([1, 3, 32, 32]), 'fixed.onnx', 'teacher'), (e: unknown) => e instanceof MimicError && e.code === 'E_ONNX' && /fixed\.onnx: the teacher's input 'input' has a fixed batch size of 1.*dynamic_axes=\{'input': \{0: 'batch'\}/.test(e.message));
+  assert.throws(() => encoderImageInput(model(['batch', 3, 'h', 'w']), 'hw.onnx'), (e: unknown) => e instanceof MimicError && /leaves 'h', 'w' free: re-export it with a fixed image size/.test(e.message));
+});
