@@ -287,7 +287,8 @@ export interface CleanReport {
     teacher: { schedule: 'overlap' | 'inline'; threads: number; provider: 'cpu' | 'cuda' };
   };
   data: { source: string; manifest: SubsetManifest };
-  teacher: { path: string; input: string; features: string; probes: { name: string; shape: number[] }[] };
+  /** otherOutputs: the teacher's other graph outputs, each distilled by a clone term of its own (summed into clone). */
+  teacher: { path: string; input: string; features: string; probes: { name: string; shape: number[] }[]; otherOutputs: string[] };
   mi: ProbeReport[] | null;
   beta: number[];
   losses: StepLoss[];
@@ -444,6 +445,11 @@ export async function clean(options: CleanOptions, hooks: CleanHooks | null = {}
   for (const p of [featName, ...probes.map((q) => q.name)])
     if (!shapes.has(p)) throw new MimicError('E_ONNX', `the student replica has no tensor '${p}' (a teacher probe or its features)`);
   const featDim = prod(shapes.get(featName)!);
+  // the teacher's other graph outputs (a projection head's, say): each distilled by its own clone term, so that
+  // none is left untrained in the exported student
+  const extraOutputs = spec.outputs.filter((o) => o !== featName && !probes.some((p) => p.name === o)).map((name) => ({ name, dim: prod(shapes.get(name)!) }));
+  if (extraOutputs.length && config.noClone)
+    say(`note: with the clone term off, the student's output${extraOutputs.length > 1 ? 's' : ''} ${extraOutputs.map((e) => `'${e.name}'`).join(', ')} (not the features) get no training signal`);
   config.projectionHidden = posInt(options.projectionHidden, featDim, 'projectionHidden');
   const studentIn = spec.inputs[0].name;
   const backboneOutputs = [...new Set([...spec.outputs, featName, ...probes.map((q) => q.name)])];
@@ -542,7 +548,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks | null = {}
   const plan = planTeacher(schedule, studentThreads, options.teacherThreads, cores, options.provider === 'cuda');
   const runner = await TeacherRunner.create({
     model: encodeModel(probeSet.model),
-    outputs: [featName, ...probes.map((p) => p.name)],
+    outputs: [featName, ...probes.map((p) => p.name), ...extraOutputs.map((e) => e.name)],
     threads: plan.threads,
     provider: options.provider ?? 'cpu',
     onMessage: hooks?.onMessage,
@@ -591,6 +597,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks | null = {}
   // per probe, the gradient over both views (2B rows): the attention kernel writes view 1's rows each step, view 2's
   // stay zero (the attention term sees view 1 only); and the student's outputs, reused by every step
   const probeGrads = probes.map((_, i) => new Float32Array(2 * batch * probeSizes[i]));
+  const extraGrads = extraOutputs.map((e) => new Float32Array(2 * batch * e.dim)); // view 2's rows stay zero
   const studentOut: Record<string, Float32Array> = {};
   let at = { epoch: startEpoch, step: startStep };
   try {
@@ -644,6 +651,12 @@ export async function clean(options: CleanOptions, hooks: CleanHooks | null = {}
           const r = await L.clone({ student: feats.subarray(0, batch * featDim), teacher: t[featName].data, shape: [batch, featDim], async: true, borrow: true });
           clo = r.loss;
           cloGrad = r.grad;
+          for (const [k, e] of extraOutputs.entries()) {
+            const x = await L.clone({ student: sOut[e.name].subarray(0, batch * e.dim), teacher: t[e.name].data, shape: [batch, e.dim], async: true, borrow: true });
+            clo += x.loss;
+            const g = extraGrads[k];
+            for (let i = 0; i < x.grad.length; ++i) g[i] = config.cloneWeight * x.grad[i];
+          }
         }
         let total = con + att + config.cloneWeight * clo;
         if (options.faultInjection?.nanAtStep === globalStep) total = NaN;
@@ -663,6 +676,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks | null = {}
         probes.forEach((p, i) => {
           if (p.name !== featName) grads[p.name] = probeGrads[i]; // the attention kernel wrote view 1's rows in place
         });
+        if (!config.noClone) extraOutputs.forEach((e, k) => (grads[e.name] = extraGrads[k]));
         await backbone.backwardAsync(grads, false, BORROW);
         opt.setLr(lrAt(sched, globalStep));
         await opt.stepAsync(optGrads, BORROW);
@@ -729,7 +743,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks | null = {}
     seed,
     environment: { node: process.version, platform: `${process.platform}-${process.arch}`, cpu: cpus()[0]?.model ?? 'unknown', threads: threads || buildInfo().threads, engine: buildInfo(), teacher: teacherRun! },
     data: { source: unlabeled.source, manifest },
-    teacher: { path: resolve(options.teacher), input: input.name, features: featName, probes },
+    teacher: { path: resolve(options.teacher), input: input.name, features: featName, probes, otherOutputs: extraOutputs.map((e) => e.name) },
     mi,
     beta,
     losses,
