@@ -60,7 +60,10 @@ test('clean: the loop runs, losses are finite and fall, report.json has the sche
   assert.ok(res.epochs[2].total < res.epochs[0].total, `total did not fall: ${res.epochs.map((e) => e.total)}`);
 
   const report = JSON.parse(await readFile(join(res.outDir, 'report.json'), 'utf8'));
-  assert.deepEqual(Object.keys(report).sort(), ['attentionMaps', 'beta', 'config', 'data', 'environment', 'epochs', 'losses', 'mi', 'outputs', 'seed', 'teacher', 'timings', 'version'].sort());
+  assert.deepEqual(Object.keys(report).sort(), ['attentionMaps', 'beta', 'config', 'data', 'environment', 'epochs', 'losses', 'mi', 'outputs', 'seed', 'student', 'teacher', 'timings', 'version'].sort());
+  assert.equal(report.student.restoredBatchNorm.length, 20, 'the fixture was exported with BN folded into its 20 convs');
+  assert.equal(report.config.restoreBatchNorm, true);
+  assert.deepEqual(report.teacher.otherOutputs, []);
   // teacher-vs-student attention maps: 4 clean images x 4 probes, each map unit-norm over (h, w)
   assert.equal(report.attentionMaps.length, 4);
   for (const a of report.attentionMaps) {

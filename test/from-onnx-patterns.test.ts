@@ -101,3 +101,21 @@ test('an encoder input with a fixed batch size or a free image size is refused, 
   assert.throws(() => encoderImageInput(model([1, 3, 32, 32]), 'fixed.onnx', 'teacher'), (e: unknown) => e instanceof MimicError && e.code === 'E_ONNX' && /fixed\.onnx: the teacher's input 'input' has a fixed batch size of 1.*dynamic_axes=\{'input': \{0: 'batch'\}/.test(e.message));
   assert.throws(() => encoderImageInput(model(['batch', 3, 'h', 'w']), 'hw.onnx'), (e: unknown) => e instanceof MimicError && /leaves 'h', 'w' free: re-export it with a fixed image size/.test(e.message));
 });
+
+test('BatchNorm restoring: a BatchNorm1d in the head does not stop it (the convs were folded); a Conv -> BN pair does', () => {
+  const model = (convBN: boolean) => {
+    const b = new ModelBuilder({ seed: 1 });
+    const x = b.input('input', ['batch', 3, 6, 6]);
+    let h = b.conv(x, { inChannels: 3, outChannels: 4, name: 'conv1' }); // biased: a folded conv-bn, or none
+    if (convBN) h = b.batchNorm(h, 4);
+    h = b.relu(h);
+    h = b.relu(b.conv(h, { inChannels: 4, outChannels: 4, name: 'conv2' }));
+    const f = b.flatten(b.globalAveragePool(h));
+    b.batchNorm(b.gemm(f, 4, 8), 8, 'features'); // BatchNorm1d of a projection head: never folded by the export
+    b.output('features', ['batch', 8]);
+    return decodeModel(b.bytes());
+  };
+  assert.deepEqual(specFromOnnx(model(false), { weights: 'fresh' }).unfolded, ['conv1', 'conv2']);
+  assert.deepEqual(specFromOnnx(model(false), { weights: 'fresh', unfoldBatchNorm: false }).unfolded, []);
+  assert.deepEqual(specFromOnnx(model(true), { weights: 'fresh' }).unfolded, [], 'a Conv -> BN pair: the export kept BN, conv2 never had one');
+});

@@ -55,6 +55,7 @@ export function registerClean(program: Command): void {
     .addOption(new Option('--resize <mode>', 'when image and model sizes differ').choices(['error', 'pad', 'resize']).default('error'))
     .option('--convert-channels', 'adapt 1 <-> 3 channels (gray replicated / luminance)')
     .option('--keep-bn', 'keep BatchNorm nodes in the exported student (default: folded)')
+    .option('--no-restore-bn', "do not put BatchNorm back after the convs PyTorch's export folded it into (for a model whose biased convs never had one)")
     .option('--report-images <n>', 'clean images shown in the report as teacher-vs-student attention maps', int(0), 4)
     .option('--eval-trigger <spec>', 'evaluation only: also show the maps on copies stamped with this trigger, e.g. white:10@21,21')
     .option('-t, --threads <n>', 'engine threads (default: all cores)', count)
@@ -96,6 +97,7 @@ export function registerClean(program: Command): void {
           features: opts.features,
           transform: { normalize: opts.normalize, size: opts.resize as SizeMode, channelMode: opts.convertChannels ? 'convert' : 'error' },
           keepBatchNorm: !!opts.keepBn,
+          restoreBatchNorm: opts.restoreBn,
           reportImages: opts.reportImages,
           evalTrigger: opts.evalTrigger,
           threads: opts.threads,

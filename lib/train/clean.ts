@@ -124,6 +124,12 @@ export interface CleanOptions {
   provider?: 'cpu' | 'cuda';
   /** Keep BatchNorm nodes in the exported student (default: folded into the convs). */
   keepBatchNorm?: boolean;
+  /**
+   * Put BatchNorm back after the convs that PyTorch's export folded it into (default true; the rule:
+   * lib/train/from-onnx.ts). A model whose biased convs never had BatchNorm (a plain VGG) reads the same: false
+   * keeps the graph's layers as they are. The report lists the convs that got one (student.restoredBatchNorm).
+   */
+  restoreBatchNorm?: boolean;
   /** Images shown in the report's teacher-vs-student attention maps (default 4; 0 = none). */
   reportImages?: number;
   /** A trigger stamped on copies of those images for the report only (evaluation; never used in training). */
@@ -136,7 +142,7 @@ export interface CleanOptions {
   faultInjection?: { nanAtStep?: number };
 }
 
-const CLEAN_OPTIONS = optionNames<CleanOptions>({ teacher: true, data: true, dataOptions: true, out: true, outDir: true, cleanFraction: true, cleanCount: true, epochs: true, batchSize: true, lr: true, weightDecay: true, tau: true, cloneWeight: true, betaBase: true, betaMomentum: true, seed: true, projectionHidden: true, projectionDim: true, uniformBeta: true, noAttention: true, noClone: true, noContrastive: true, probes: true, features: true, transform: true, augment: true, perturb: true, perturbViews: true, faithful: true, lrSchedule: true, warmupEpochs: true, threads: true, teacherThreads: true, teacherSchedule: true, provider: true, keepBatchNorm: true, reportImages: true, evalTrigger: true, resume: true, restart: true, faultInjection: true });
+const CLEAN_OPTIONS = optionNames<CleanOptions>({ teacher: true, data: true, dataOptions: true, out: true, outDir: true, cleanFraction: true, cleanCount: true, epochs: true, batchSize: true, lr: true, weightDecay: true, tau: true, cloneWeight: true, betaBase: true, betaMomentum: true, seed: true, projectionHidden: true, projectionDim: true, uniformBeta: true, noAttention: true, noClone: true, noContrastive: true, probes: true, features: true, transform: true, augment: true, perturb: true, perturbViews: true, faithful: true, lrSchedule: true, warmupEpochs: true, threads: true, teacherThreads: true, teacherSchedule: true, provider: true, keepBatchNorm: true, restoreBatchNorm: true, reportImages: true, evalTrigger: true, resume: true, restart: true, faultInjection: true });
 const CLEAN_HOOKS = optionNames<CleanHooks>({ signal: true, onProgress: true, onMessage: true });
 
 /** Each perturbation family's parameters when named without details (`--perturb patch,blend,noise`). */
@@ -261,6 +267,7 @@ export interface CleanConfig {
   transform: NonNullable<CleanOptions['transform']>;
   augment: NonNullable<CleanOptions['augment']>;
   keepBatchNorm: boolean;
+  restoreBatchNorm: boolean;
   faithful: boolean;
   perturb: PerturbParams | null;
   perturbViews: 1 | 2;
@@ -295,6 +302,8 @@ export interface CleanReport {
   epochs: EpochLoss[];
   timings: { localize: number; train: number; export: number; total: number };
   outputs: { student: string; report: string; checkpoint: string };
+  /** The student's architecture: the convs that got a BatchNorm back (config.restoreBatchNorm). */
+  student: { restoredBatchNorm: string[] };
   attentionMaps: AttentionPanel[];
 }
 
@@ -414,6 +423,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks | null = {}
     transform: { normalize: options.transform?.normalize ?? 'none', size: options.transform?.size ?? 'error', channelMode: options.transform?.channelMode ?? 'error' },
     augment: options.augment ?? {},
     keepBatchNorm: !!options.keepBatchNorm,
+    restoreBatchNorm: options.restoreBatchNorm ?? true,
     faithful: !!options.faithful,
     perturb: structuredClone(options.perturb !== undefined ? options.perturb : options.faithful ? null : DEFAULT_PERTURB),
     perturbViews: options.perturbViews ?? 1,
@@ -440,7 +450,9 @@ export async function clean(options: CleanOptions, hooks: CleanHooks | null = {}
   config.stepsPerEpoch = steps;
 
   // ---- student ----
-  const spec = specFromOnnx(model, { weights: 'fresh', seed, source: options.teacher });
+  const spec = specFromOnnx(model, { weights: 'fresh', seed, source: options.teacher, unfoldBatchNorm: config.restoreBatchNorm });
+  if (spec.unfolded.length)
+    say(`student: BatchNorm put back after ${spec.unfolded.length} conv${spec.unfolded.length > 1 ? 's' : ''} (the teacher's export folded it into them; restoreBatchNorm false / --no-restore-bn keeps the graph as is)`);
   const shapes = specShapes(spec);
   for (const p of [featName, ...probes.map((q) => q.name)])
     if (!shapes.has(p)) throw new MimicError('E_ONNX', `the student replica has no tensor '${p}' (a teacher probe or its features)`);
@@ -750,6 +762,7 @@ export async function clean(options: CleanOptions, hooks: CleanHooks | null = {}
     epochs,
     timings: { localize: localizeSeconds, train: trainSeconds, export: exportSeconds, total: 0 },
     outputs: { student: out, report: reportFile, checkpoint: join(ckptDir, CHECKPOINT_FILE) },
+    student: { restoredBatchNorm: spec.unfolded },
     attentionMaps,
   };
   report.timings.total = resumedFrom === null ? now() - t0 : report.timings.localize + report.timings.train + report.timings.export;

@@ -15,12 +15,13 @@
  * this are listed together (checkOpTypes); anything else unsupported is E_ONNX naming the node and its op type.
  *
  * BatchNorm unfolding (option unfoldBatchNorm, default on for 'fresh', off for 'teacher'), the rule:
- *   a Conv gets a BatchNormalization back when (1) the graph has no BatchNormalization node at all, (2) the
+ *   a Conv gets a BatchNormalization back when (1) no BatchNormalization node of the graph reads a Conv, (2) the
  *   Conv has a bias, and (3) its output is read only by Relu / Add nodes (at least one) and is not a graph
  *   output.
  * Why: torch.onnx's eval-mode export folds BN into the preceding Conv when it folds at all, and then folds
- * every Conv->BN pair of the model; a graph with any BatchNormalization node was exported with BN kept, so a
- * Conv there without a following BN had none in the original (1). Folding always leaves a bias, and the
+ * every Conv->BN pair of the model; a graph with a Conv -> BatchNormalization pair was exported with BN kept, so a
+ * Conv there without a following BN had none in the original (1) (a BatchNorm1d after a Linear is never folded: it
+ * says nothing about the convs). Folding always leaves a bias, and the
  * convs of ResNets / VGG-BN / torchvision models are bias-free, so a bias is the fold's fingerprint; a conv
  * with bias = False in a folded graph had no BN (2). A conv that ends the network or feeds pooling / a head
  * directly is a projection head, not a conv-bn unit of the backbone (3). For the CIFAR / torchvision ResNets
@@ -231,7 +232,9 @@ export function specFromOnnx(model: ModelProto, options: FromOnnxOptions): OnnxN
   }
 
   checkOpTypes(nodes, source);
-  const hasBN = nodes.some((n) => n.opType === 'BatchNormalization');
+  // rule (1): a Conv -> BatchNormalization pair left in the graph means the export kept the convs' BNs
+  const convOutputs = new Set(nodes.filter((n) => n.opType === 'Conv').map((n) => n.output?.[0]));
+  const hasBN = nodes.some((n) => n.opType === 'BatchNormalization' && convOutputs.has(n.input?.[0]));
   // Integer shape arithmetic on the batch (x.view(x.size(0), -1)): 'N' the batch size, numbers the fixed dims.
   const shapeExpr = new Map<string, (number | 'N')[]>();
   const intsOf = (t: string | undefined): (number | 'N')[] | undefined =>
