@@ -6,8 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
-import { ModelBuilder, MimicError, Network, specFromOnnx, decodeModel, encoderImageInput } from '../lib/index.ts';
-import { freshSeed, mulberry32 } from './helpers.ts';
+import { existsSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { clean, ModelBuilder, MimicError, Network, specFromOnnx, decodeModel, encoderImageInput } from '../lib/index.ts';
+import { freshSeed, mulberry32, smoothImages } from './helpers.ts';
 
 function random(n: number, seed: number): Float32Array {
   const r = mulberry32(seed);
@@ -118,4 +122,18 @@ test('BatchNorm restoring: a BatchNorm1d in the head does not stop it (the convs
   assert.deepEqual(specFromOnnx(model(false), { weights: 'fresh' }).unfolded, ['conv1', 'conv2']);
   assert.deepEqual(specFromOnnx(model(false), { weights: 'fresh', unfoldBatchNorm: false }).unfolded, []);
   assert.deepEqual(specFromOnnx(model(true), { weights: 'fresh' }).unfolded, [], 'a Conv -> BN pair: the export kept BN, conv2 never had one');
+});
+
+test('a clean refused for its model leaves no output folder behind', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'mimic-refused-'));
+  const b = new ModelBuilder({ seed: 1 });
+  const x = b.input('input', ['batch', 3, 16, 16]);
+  b.node('Flatten', [b.node('GlobalAveragePool', [b.node('LeakyRelu', [b.conv(x, { inChannels: 3, outChannels: 4 })])])], { axis: 1 }, { output: 'features' });
+  b.output('features', ['batch', 4]);
+  const teacher = join(dir, 'leaky.onnx');
+  await writeFile(teacher, b.bytes());
+  const out = join(dir, 'new', 'deeper', 'student.onnx');
+  await assert.rejects(clean({ teacher, data: smoothImages(64, 3, 16, 1), out, cleanCount: 32, batchSize: 16, epochs: 1, threads: 1 }), (e: unknown) => e instanceof MimicError && e.code === 'E_ONNX' && /LeakyRelu/.test(e.message));
+  assert.equal(existsSync(join(dir, 'new')), false, 'the folders the run made were removed');
+  assert.ok(existsSync(teacher));
 });

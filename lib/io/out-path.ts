@@ -2,7 +2,7 @@
  * Output paths checked before the work that fills them: a long run must not train for an hour and then find that
  * its --out is a directory, unwritable, or the very model it read.
  */
-import { mkdir, open, realpath, rm, stat } from 'node:fs/promises';
+import { mkdir, open, realpath, rm, rmdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { MimicError, invalid } from '../errors.ts';
 
@@ -24,7 +24,8 @@ async function kindOf(path: string): Promise<'dir' | 'file' | 'missing'> {
  * returns on some pseudo-filesystems (a path under /proc spins forever); single-level calls fail there at once.
  * Errors are E_FILE naming `what` (the option) and the path.
  */
-export async function ensureDir(dir: string, what: string): Promise<void> {
+/** Creates `dir` and its missing parents, one level at a time; returns the folders it created, outermost first. */
+export async function ensureDir(dir: string, what: string): Promise<string[]> {
   const missing: string[] = [];
   let p = resolve(dir);
   for (;;) {
@@ -49,6 +50,12 @@ export async function ensureDir(dir: string, what: string): Promise<void> {
       throw fileError(what, dir, `cannot create ${d} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, err);
     }
   }
+  return missing;
+}
+
+/** Removes those of `dirs` that are empty, innermost first (a run refused before it wrote anything leaves no folder). */
+export async function removeEmptyDirs(dirs: string[]): Promise<void> {
+  for (const d of [...dirs].sort((a, b) => b.length - a.length)) await rmdir(d).catch(() => {});
 }
 
 /** Fails unless a file can be created in `dir` (read-only mounts, permissions, also as root): creates and removes a probe. */
@@ -86,17 +93,18 @@ export interface OutputCheck {
  * Before a long run: `file` is not a directory, not one of the run's inputs, and its folder exists (created if
  * needed) and takes new files. The file itself is written later, atomically, by whoever produces it.
  */
-export async function prepareOutputFile(file: string, check: OutputCheck): Promise<void> {
+export async function prepareOutputFile(file: string, check: OutputCheck): Promise<string[]> {
   const path = resolve(file);
   if ((await kindOf(path).catch(() => 'missing' as const)) === 'dir') throw fileError(check.what, file, 'is a directory; name the file to write');
   for (const input of check.inputs ?? [])
     if (typeof input.path === 'string' && (await samePath(path, input.path)))
       throw invalid(`${check.what} ${file} is the ${input.what} itself: writing there would replace it; choose another output file`);
-  await prepareOutputDir(dirname(path), check.what);
+  return prepareOutputDir(dirname(path), check.what);
 }
 
-/** Before a long run: the checkpoint / report folder exists (created if needed) and takes new files. */
-export async function prepareOutputDir(dir: string, what: string): Promise<void> {
-  await ensureDir(dir, what);
+/** Before a long run: the checkpoint / report folder exists (created if needed) and takes new files; returns the folders created. */
+export async function prepareOutputDir(dir: string, what: string): Promise<string[]> {
+  const made = await ensureDir(dir, what);
   await assertWritableDir(dir, what);
+  return made;
 }

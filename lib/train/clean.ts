@@ -33,7 +33,7 @@ import { type SizeMode, type ChannelMode, type Normalization, type Normalization
 import { selectSubset, verifyManifest, type SubsetManifest } from '../data/subset.ts';
 import { subsetDataset, type ImageDataset } from '../data/types.ts';
 import { toModelLayoutAsync } from '../data/layout.ts';
-import { ensureDir, prepareOutputDir, prepareOutputFile } from '../io/out-path.ts';
+import { ensureDir, prepareOutputDir, prepareOutputFile, removeEmptyDirs } from '../io/out-path.ts';
 import { localize, type ProbeReport } from '../mi/localize.ts';
 import { mimicBeta } from '../mi/beta.ts';
 import { TeacherRunner, type TensorOut } from '../teacher/runner.ts';
@@ -356,6 +356,16 @@ function mean(xs: number[]): number {
 
 /** Runs MIMIC's distillation and writes the student, report.json and the checkpoint. */
 export async function clean(options: CleanOptions, hooks: CleanHooks | null = {}): Promise<CleanResult> {
+  const made: string[] = []; // the output folders this run created
+  try {
+    return await runClean(options, hooks, made);
+  } catch (err) {
+    await removeEmptyDirs(made); // refused before writing anything (a model or data error): no empty folder left
+    throw err;
+  }
+}
+
+async function runClean(options: CleanOptions, hooks: CleanHooks | null, made: string[]): Promise<CleanResult> {
   if (!options || typeof options !== 'object') throw invalid('clean: options object required');
   checkOptionNames(options, CLEAN_OPTIONS, 'clean');
   if (options.transform !== undefined) checkOptionNames(options.transform, TRANSFORM_OPTIONS, 'clean transform');
@@ -376,8 +386,8 @@ export async function clean(options: CleanOptions, hooks: CleanHooks | null = {}
   const threads = options.threads ?? 0;
   const schedule = options.teacherSchedule ?? 'auto';
   if (!TEACHER_SCHEDULES.includes(schedule)) throw invalid(`teacherSchedule must be one of ${TEACHER_SCHEDULES.join(', ')} (got '${String(schedule)}')`);
-  await prepareOutputFile(out, { what: 'out', inputs: [{ path: options.teacher, what: 'teacher' }, { path: typeof options.data === 'string' ? options.data : undefined, what: 'data' }] });
-  await prepareOutputDir(outDir, 'outDir');
+  made.push(...(await prepareOutputFile(out, { what: 'out', inputs: [{ path: options.teacher, what: 'teacher' }, { path: typeof options.data === 'string' ? options.data : undefined, what: 'data' }] })));
+  made.push(...(await prepareOutputDir(outDir, 'outDir')), ckptDir);
   await claimCheckpointDir<Pick<CheckpointMeta, 'epoch' | 'stepInEpoch' | 'config'>>(ckptDir, options, (m) =>
     m.epoch < m.config.epochs || m.stepInEpoch > 0 ? `epoch ${m.epoch}${m.stepInEpoch ? ` + ${m.stepInEpoch} steps` : ''} of ${m.config.epochs}` : null,
   );
