@@ -10,6 +10,7 @@ import { registerClean } from './cli/clean.ts';
 import { registerPretrain } from './cli/pretrain.ts';
 import { registerAttack } from './cli/attack.ts';
 import { registerEval } from './cli/eval.ts';
+import { toolInfo } from './report/provenance.ts';
 
 const EXIT_USAGE = 2;
 const EXIT_INPUT = 3;
@@ -19,6 +20,7 @@ const program = new Command();
 program
   .name('mimic')
   .description('Backdoor removal for self-supervised image encoders (MIMIC) and batched KDE mutual information.')
+  .version(`${toolInfo().version}${toolInfo().commit ? ` (${toolInfo().commit})` : ''}`, '-V, --version', 'print the version (and the git commit of a checkout)')
   .showHelpAfterError()
   .exitOverride(); // usage errors throw (exit code 2 below) instead of exiting inside commander
 

@@ -101,7 +101,7 @@ export async function runDemo(opts: { samples: number; seed: number; json: boole
   const layout = { size: 'pad', channelMode: 'convert', normalize: 'cifar10' } as const;
   const progress = (p: CleanProgress) => {
     if (p.phase === 'train' && p.epochDone)
-      log(`  epoch ${p.epoch}/${p.epochs}: loss ${p.total?.toFixed(4)} (contrastive ${p.contrastive?.toFixed(4)}, attention ${p.attention?.toFixed(4)}, clone ${p.clone?.toFixed(4)})`);
+      log(`  epoch ${p.epoch}/${p.epochs}: mean loss ${p.epochMean?.total.toFixed(4)} (contrastive ${p.epochMean?.contrastive.toFixed(4)}, attention ${p.epochMean?.attention.toFixed(4)}, clone ${p.epochMean?.clone.toFixed(4)})`);
   };
   if (real && existsSync(DEMO_TEACHER)) {
     const provenance = JSON.parse(await readFile(DEMO_PROVENANCE, 'utf8')) as { trigger: string; target: number };
@@ -141,9 +141,9 @@ export async function runDemo(opts: { samples: number; seed: number; json: boole
       `\nMIMIC cleaning run (mimic clean) of ${cleaning.teacher.path}:\n` +
         `  clean subset: ${cleaning.data.manifest.selected} of ${cleaning.data.manifest.count} images (seed ${cleaning.seed}), no labels used\n` +
         `  defence: ${cleaning.config.faithful ? 'faithful (published method)' : 'perturbation-invariant distillation (default)'}; probes and weights: ${cleaning.teacher.probes.map((p, i) => `${p.name} beta ${cleaning!.beta[i].toFixed(0)}`).join('; ')}\n` +
-        `  final epoch: loss ${last.total.toFixed(4)} (contrastive ${last.contrastive.toFixed(4)}, attention ${last.attention.toFixed(4)}, clone ${last.clone.toFixed(4)})\n` +
+        `  final epoch: mean loss ${last.total.toFixed(4)} (contrastive ${last.contrastive.toFixed(4)}, attention ${last.attention.toFixed(4)}, clone ${last.clone.toFixed(4)})\n` +
         `  student: ${cleaning.outputs.student}\n  report:  ${join(cleaning.outDir, 'report.html')} (and report.json)\n` +
-        `  time: ${cleaning.timings.total.toFixed(1)} s\n`,
+        `  cleaning time: ${cleaning.timings.total.toFixed(1)} s\n`,
     );
   }
   if (evaluation) {

@@ -10,6 +10,7 @@ function assertCloseNorm(m: number[]): void {
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,7 +61,17 @@ test('clean: the loop runs, losses are finite and fall, report.json has the sche
   assert.ok(res.epochs[2].total < res.epochs[0].total, `total did not fall: ${res.epochs.map((e) => e.total)}`);
 
   const report = JSON.parse(await readFile(join(res.outDir, 'report.json'), 'utf8'));
-  assert.deepEqual(Object.keys(report).sort(), ['attentionMaps', 'beta', 'config', 'data', 'environment', 'epochs', 'losses', 'mi', 'outputs', 'seed', 'student', 'teacher', 'timings', 'version'].sort());
+  assert.deepEqual(Object.keys(report).sort(), ['attentionMaps', 'beta', 'config', 'data', 'environment', 'epochs', 'evalTrigger', 'localization', 'losses', 'mi', 'outputs', 'resumedFrom', 'seed', 'student', 'teacher', 'timings', 'tool', 'version'].sort());
+  // what made it, from what, into what
+  assert.equal(report.tool.name, 'mimic-engine');
+  assert.match(report.tool.version, /^\d+\.\d+\.\d+/);
+  assert.match(report.teacher.sha256, /^[0-9a-f]{64}$/);
+  assert.equal(report.student.sha256, createHash('sha256').update(await readFile(res.outputs.student)).digest('hex'));
+  assert.equal(report.resumedFrom, null);
+  assert.equal(report.localization.n, 64);
+  assert.ok(Math.abs(report.localization.lnN - Math.log(64)) < 1e-12);
+  assert.equal(report.localization.weightsFrom.quantity, 'I_TZ_loo');
+  assert.ok(existsSync(res.outputs.html));
   assert.equal(report.student.restoredBatchNorm.length, 20, 'the fixture was exported with BN folded into its 20 convs');
   assert.equal(report.config.restoreBatchNorm, true);
   assert.deepEqual(report.teacher.otherOutputs, []);

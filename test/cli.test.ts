@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeNpy } from '../lib/index.ts';
@@ -19,6 +19,13 @@ test('mimic info --json reports the build', () => {
   assert.equal(typeof info.cudaCompiled, 'boolean');
   assert.ok(info.threads >= 1);
   assert.match(info.kernelPath, /^(generic|avx2|avx512)$/);
+});
+
+test('mimic --version prints the package version (and the commit of a checkout)', async () => {
+  const r = run('--version');
+  assert.equal(r.status, 0, r.stderr);
+  const pkg = JSON.parse(await readFile(join(import.meta.dirname, '..', 'package.json'), 'utf8'));
+  assert.match(r.stdout.trim(), new RegExp(`^${pkg.version.replace(/\./g, '\\.')}( \\([0-9a-f]{40}(\\+dirty)?\\))?$`));
 });
 
 test('mimic mi-arrays: correlated layer scores higher than an unrelated one; JSON and table output', async () => {

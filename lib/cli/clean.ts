@@ -17,7 +17,8 @@ function progressLine(p: CleanProgress): string {
   const f = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(4));
   return (
     `epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.steps}  loss ${f(p.total)} (con ${f(p.contrastive)} att ${f(p.attention)} clone ${f(p.clone)})` +
-    `  ${(p.imagesPerSecond ?? 0).toFixed(0)} img/s  ETA ${fmtTime(p.etaSeconds ?? NaN)}`
+    `  ${(p.imagesPerSecond ?? 0).toFixed(0)} img/s  ETA ${fmtTime(p.etaSeconds ?? NaN)}` +
+    (p.epochMean ? `  (epoch mean loss ${f(p.epochMean.total)})` : '')
   );
 }
 
@@ -137,8 +138,8 @@ export function registerClean(program: Command): void {
       else {
         const last = res.epochs.at(-1);
         process.stdout.write(
-          `student ${res.outputs.student}\nreport ${res.outputs.report}\n` +
-            (last ? `epoch ${last.epoch}: loss ${last.total.toFixed(4)} (contrastive ${last.contrastive.toFixed(4)}, attention ${last.attention.toFixed(4)}, clone ${last.clone.toFixed(4)})\n` : '') +
+          `student ${res.outputs.student}\nreport ${res.outputs.report} (${res.outputs.html})\n` +
+            (last ? `epoch ${last.epoch} mean loss ${last.total.toFixed(4)} (contrastive ${last.contrastive.toFixed(4)}, attention ${last.attention.toFixed(4)}, clone ${last.clone.toFixed(4)})\n` : '') +
             `beta ${res.beta.map((b) => b.toFixed(1)).join(', ')}; ${res.timings.total.toFixed(1)} s\n`,
         );
       }

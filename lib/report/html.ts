@@ -63,13 +63,18 @@ export interface CleanReport {
   seed?: number;
   environment?: { node?: string; platform?: string; cpu?: string; threads?: number; engine?: Record<string, unknown>; teacher?: { schedule?: string; threads?: number; provider?: string } };
   data?: { source?: string; manifest?: ReportManifest };
-  teacher?: { path?: string; input?: string; features?: string; probes?: Array<{ name: string; shape?: number[] }> };
+  teacher?: { path?: string; sha256?: string; input?: string; features?: string; probes?: Array<{ name: string; shape?: number[] }>; otherOutputs?: string[] };
   mi?: ReportMiProbe[];
+  localization?: { n?: number; lnN?: number; bandwidth?: { mode?: string; values?: number[]; scale?: string }; backend?: string; weightsFrom?: { quantity?: string; bandwidthIndex?: number } } | null;
+  student?: { restoredBatchNorm?: string[]; sha256?: string };
+  tool?: { name?: string; version?: string; commit?: string | null; node?: string; onnxruntime?: string | null; argv?: string[] };
+  resumedFrom?: number | null;
+  evalTrigger?: string | null;
   beta?: number[];
   losses?: ReportLoss[];
   epochs?: ReportEpoch[];
   timings?: { localize?: number; train?: number; export?: number; total?: number };
-  outputs?: { student?: string; report?: string; checkpoint?: string };
+  outputs?: { student?: string; report?: string; html?: string; checkpoint?: string };
   attentionMaps?: ReportAttentionMap[];
 }
 
@@ -158,7 +163,7 @@ function header(r: CleanReport, missing: string[]): string {
     `${isNum(selected) ? fmt(selected) : 'an unknown number of'} of ${isNum(m?.count) ? fmt(m?.count) : '?'} images from ` +
     `<code>${esc(m?.source ?? r.data?.source ?? 'unknown source')}</code>` +
     `${m?.method ? ` (${esc(m.method)} selection` : ' ('}${isNum(m?.seed) ? `, seed ${fmt(m?.seed)}` : ''}), ` +
-    `no labels were read${m?.labels ? ' (the source has labels; they were ignored)' : ''}. ` +
+    `${m?.labels ? 'no labels were used (the source carries them; they were dropped on load)' : 'no labels were read'}. ` +
     `Any stamped (triggered) images below are for evaluation only and were never used for training.</p>`;
   const missingNote = missing.length
     ? `<div class="missing"><strong>Partial report.</strong> Not in this report: ${missing.map(esc).join('; ')}.</div>`
@@ -168,6 +173,7 @@ function header(r: CleanReport, missing: string[]): string {
       'Teacher',
       dl([
         ['model', opt(t?.path)],
+        ['sha256', opt(t?.sha256)],
         ['input', opt(t?.input)],
         ['features', opt(t?.features)],
         ['probes', probeNames.length ? `${probeNames.length}: ${probeNames.map((n) => `<code>${n}</code>`).join(', ')}` : undefined],
@@ -182,13 +188,16 @@ function header(r: CleanReport, missing: string[]): string {
         ['selection', opt(m?.method)],
         ['subset seed', opt(m?.seed)],
         ['image shape', m?.shape ? shapeText(m.shape) : undefined],
-        ['labels in source', m?.labels === undefined ? undefined : m.labels ? 'yes (not used)' : 'no'],
+        ['labels', m?.labels === undefined ? undefined : m.labels ? 'in the source, dropped on load' : 'not read'],
         ['sha256', opt(m?.sha256)],
       ]),
     ],
     [
       'Run',
       dl([
+        ['tool', r.tool ? esc(`${r.tool.name ?? '?'} ${r.tool.version ?? '?'}${r.tool.commit ? ` (${r.tool.commit})` : ''}, onnxruntime ${r.tool.onnxruntime ?? '?'}`) : undefined],
+        ['command', r.tool?.argv?.length ? `<code>${esc(r.tool.argv.join(' '))}</code>` : undefined],
+        ['resumed', r.resumedFrom === undefined ? undefined : r.resumedFrom === null ? 'no (a run from the start)' : `from the checkpoint at step ${fmt(r.resumedFrom)}`],
         ['seed', opt(r.seed)],
         ['node', opt(env?.node)],
         ['platform', opt(env?.platform)],
@@ -218,6 +227,8 @@ function header(r: CleanReport, missing: string[]): string {
         ['export', r.timings ? seconds(r.timings.export) : undefined],
         ['total', r.timings ? seconds(r.timings.total) : undefined],
         ['student', opt(r.outputs?.student)],
+        ['student sha256', opt(r.student?.sha256)],
+        ['BatchNorm restored', r.student?.restoredBatchNorm ? (r.student.restoredBatchNorm.length ? `after ${r.student.restoredBatchNorm.length} conv(s) PyTorch's export had folded it into` : 'none') : undefined],
         ['report', opt(r.outputs?.report)],
         ['checkpoint', opt(r.outputs?.checkpoint)],
       ]),
@@ -225,7 +236,8 @@ function header(r: CleanReport, missing: string[]): string {
   ];
   return (
     `<h1>MIMIC cleaning report</h1>` +
-    `<p class="sub">Backdoor removal by MIMIC distillation · report schema v${esc(r.version)}` +
+    `<p class="sub">MIMIC distillation of a possibly backdoored encoder · report schema v${esc(r.version)}` +
+    `${r.tool ? ` · ${esc(r.tool.name)} ${esc(r.tool.version)}${r.tool.commit ? ` (${esc(r.tool.commit.slice(0, 12))})` : ''}` : ''}` +
     `${t?.path ? ` · teacher <code>${esc(t.path)}</code>` : ''}</p>` +
     defence +
     missingNote +
@@ -263,7 +275,16 @@ function miSection(r: CleanReport): string {
     })
     .join('');
   const names = mi.map((p) => String(p.name));
-  const q = quantities.includes('I_TZ') ? 'I_TZ' : quantities[0];
+  // the chart shows the estimate β was computed from
+  const from = r.localization?.weightsFrom?.quantity;
+  const q = from && quantities.includes(from) ? from : quantities.includes('I_TZ') ? 'I_TZ' : quantities[0];
+  const loc = r.localization;
+  const how = loc
+    ? `<p>Gaussian-kernel KDE on N = ${fmt(loc.n)} clean images (ceiling ln N = ${fmt(loc.lnN)} nats), bandwidths ${esc(loc.bandwidth?.mode ?? '?')} ` +
+      `${arr(loc.bandwidth?.values).map((v) => fmt(v)).join(' / ')}${loc.bandwidth?.scale ? ` × ${esc(loc.bandwidth.scale)} (the "scale" column)` : ''}, backend ${esc(loc.backend ?? '?')}; ` +
+      `β from ${esc(loc.weightsFrom?.quantity ?? '?')} at bandwidth ${isNum(loc.weightsFrom?.bandwidthIndex) ? fmt((loc.weightsFrom?.bandwidthIndex ?? 0) + 1) : '?'}. ` +
+      `Saturation: the share of rows at the ln N ceiling (near 100%: the bandwidth is too small to tell the layers apart).</p>`
+    : '';
   const charts: string[] = [];
   if (q)
     charts.push(
@@ -277,6 +298,7 @@ function miSection(r: CleanReport): string {
   charts.push(barChart(names, [{ name: 'β', values: betas, color: '#9467bd' }], { title: 'Attention weight β per probe', yLabel: 'β', width: 560, height: 300 }));
   return (
     `<h2>Mutual information per probe</h2>` +
+    how +
     `<table class="mi"><thead>${head1}${head2}</thead><tbody>${rows}</tbody></table>` +
     (quantities.length === 0 ? '<p class="note">No MI values recorded.</p>' : '') +
     `<div class="charts">${charts.join('')}</div>`

@@ -34,7 +34,8 @@ import { selectSubset, verifyManifest, type SubsetManifest } from '../data/subse
 import { subsetDataset, type ImageDataset } from '../data/types.ts';
 import { toModelLayoutAsync } from '../data/layout.ts';
 import { ensureDir, prepareOutputDir, prepareOutputFile, removeEmptyDirs } from '../io/out-path.ts';
-import { localize, type ProbeReport } from '../mi/localize.ts';
+import { localize, type LocalizeResult, type ProbeReport } from '../mi/localize.ts';
+import { sha256File, toolInfo, type ToolInfo } from '../report/provenance.ts';
 import { mimicBeta } from '../mi/beta.ts';
 import { TeacherRunner, type TensorOut } from '../teacher/runner.ts';
 import { planTeacher, TEACHER_SCHEDULES, type TeacherSchedule } from '../teacher/schedule.ts';
@@ -219,6 +220,8 @@ export interface CleanProgress {
   etaSeconds?: number;
   /** True on the last step of an epoch (after its checkpoint was written). */
   epochDone?: boolean;
+  /** With epochDone: the epoch's mean losses (total, contrastive, attention, clone are the last step's). */
+  epochMean?: Omit<EpochLoss, 'epoch' | 'seconds'>;
 }
 
 export interface CleanHooks {
@@ -295,19 +298,28 @@ export interface CleanReport {
   };
   data: { source: string; manifest: SubsetManifest };
   /** otherOutputs: the teacher's other graph outputs, each distilled by a clone term of its own (summed into clone). */
-  teacher: { path: string; input: string; features: string; probes: { name: string; shape: number[] }[]; otherOutputs: string[] };
+  teacher: { path: string; sha256: string; input: string; features: string; probes: { name: string; shape: number[] }[]; otherOutputs: string[] };
   mi: ProbeReport[] | null;
   beta: number[];
   losses: StepLoss[];
   epochs: EpochLoss[];
   timings: { localize: number; train: number; export: number; total: number };
-  outputs: { student: string; report: string; checkpoint: string };
-  /** The student's architecture: the convs that got a BatchNorm back (config.restoreBatchNorm). */
-  student: { restoredBatchNorm: string[] };
+  /** report: report.json; html: report.html beside it. */
+  outputs: { student: string; report: string; html: string; checkpoint: string };
+  /** The student's architecture (the convs that got a BatchNorm back: config.restoreBatchNorm) and its file's SHA-256. */
+  student: { restoredBatchNorm: string[]; sha256: string };
+  /** The tool that made the report (version, git commit of a checkout, Node, onnxruntime) and the command line. */
+  tool: ToolInfo & { argv: string[] };
+  /** The MI localisation behind beta: N, the ln N ceiling, the bandwidths, the backend, which estimate set beta. */
+  localization: Pick<LocalizeResult, 'n' | 'lnN' | 'bandwidth' | 'backend' | 'weightsFrom'> | null;
+  /** The global step this run resumed from (a checkpoint), or null for a run from the start. */
+  resumedFrom: number | null;
+  /** The trigger stamped on copies of the report's images (evaluation only, never used by the defence), or null. */
+  evalTrigger: string | null;
   attentionMaps: AttentionPanel[];
 }
 
-export type CleanResult = CleanReport & { outDir: string; resumedFrom: number | null };
+export type CleanResult = CleanReport & { outDir: string };
 
 interface CheckpointMeta {
   version: 1;
@@ -320,6 +332,7 @@ interface CheckpointMeta {
   manifest: SubsetManifest;
   dataSource: string;
   mi: ProbeReport[] | null;
+  localization?: CleanReport['localization'];
   beta: number[];
   probes: { name: string; shape: number[] }[];
   losses: StepLoss[];
@@ -407,7 +420,8 @@ async function runClean(options: CleanOptions, hooks: CleanHooks | null, made: s
   // the report's trigger is checked now, not after training
   const evalTrigger = options.evalTrigger ? await resolveTrigger(options.evalTrigger, { channels: C, height: H, width: W }) : undefined;
 
-  const raw = typeof options.data === 'string' ? await openDataset(options.data, options.dataOptions) : options.data;
+  // the defence takes no labels: a label file beside the images is not even opened (CIFAR records carry theirs: dropped)
+  const raw = typeof options.data === 'string' ? await openDataset(options.data, { labels: false, ...options.dataOptions }) : options.data;
   const unlabeled: ImageDataset = { name: raw.name, count: raw.count, channels: raw.channels, height: raw.height, width: raw.width, pixels: raw.pixels, source: raw.source };
 
   const batch = posInt(options.batchSize, 128, 'batchSize');
@@ -489,6 +503,7 @@ async function runClean(options: CleanOptions, hooks: CleanHooks | null, made: s
   let losses: StepLoss[] = [];
   let epochs: EpochLoss[] = [];
   let mi: ProbeReport[] | null = null;
+  let localization: CleanReport['localization'] = null;
   let beta: number[];
   let epochSeconds = 0;
   let localizeSeconds = 0, trainBefore = 0;
@@ -523,6 +538,7 @@ async function runClean(options: CleanOptions, hooks: CleanHooks | null, made: s
     head.setParams(pick('head:', m.headParams));
     opt.loadState({ ...m.optimizer, state: ck.tensors['optimizer'] });
     ({ losses, epochs, mi, beta, epochSeconds } = m);
+    localization = m.localization ?? null;
     if (config.epochs < m.epoch + (m.stepInEpoch > 0 ? 1 : 0))
       throw invalid(`${ck.file}: the checkpoint is at epoch ${m.epoch}${m.stepInEpoch ? ` + ${m.stepInEpoch} steps` : ''}, beyond epochs = ${config.epochs}`);
     startEpoch = m.epoch;
@@ -556,6 +572,7 @@ async function runClean(options: CleanOptions, hooks: CleanHooks | null, made: s
       });
       mi = loc.probes;
       beta = loc.beta;
+      localization = { n: loc.n, lnN: loc.lnN, bandwidth: loc.bandwidth, backend: loc.backend, weightsFrom: loc.weightsFrom };
     } else beta = mimicBeta(probes.map(() => 0), { base: config.betaBase, momentum: config.betaMomentum });
     localizeSeconds = now() - tl;
   }
@@ -589,7 +606,7 @@ async function runClean(options: CleanOptions, hooks: CleanHooks | null, made: s
     for (const [k, v] of Object.entries(hp)) tensors['head:' + k] = v;
     tensors['optimizer'] = state as Float32Array;
     const meta: CheckpointMeta = {
-      version: 1, epoch, stepInEpoch, globalStep, seed, config, manifest, dataSource: unlabeled.source, mi, beta, probes,
+      version: 1, epoch, stepInEpoch, globalStep, seed, config, manifest, dataSource: unlabeled.source, mi, localization, beta, probes,
       losses, epochs, epochSeconds, timings: { localize: localizeSeconds, train: trainSeconds }, optimizer: optMeta,
       backboneParams: Object.keys(bp), backboneBuffers: Object.keys(bb), headParams: Object.keys(hp),
     };
@@ -722,7 +739,7 @@ async function runClean(options: CleanOptions, hooks: CleanHooks | null, made: s
           });
           await snapshot(epoch + 1, 0, trainBefore + now() - tTrain);
         }
-        onProgress?.({ phase: 'train', epoch: epoch + 1, epochs: config.epochs, step: s + 1, steps, total, contrastive: con, attention: att, clone: clo, imagesPerSecond: entry.imagesPerSecond, etaSeconds: remaining * (epochSeconds / (s + 1)), epochDone: last });
+        onProgress?.({ phase: 'train', epoch: epoch + 1, epochs: config.epochs, step: s + 1, steps, total, contrastive: con, attention: att, clone: clo, imagesPerSecond: entry.imagesPerSecond, etaSeconds: remaining * (epochSeconds / (s + 1)), epochDone: last, epochMean: last ? epochs.at(-1) : undefined });
       }
     }
   } catch (err) {
@@ -765,18 +782,22 @@ async function runClean(options: CleanOptions, hooks: CleanHooks | null, made: s
     seed,
     environment: { node: process.version, platform: `${process.platform}-${process.arch}`, cpu: cpus()[0]?.model ?? 'unknown', threads: threads || buildInfo().threads, engine: buildInfo(), teacher: teacherRun! },
     data: { source: unlabeled.source, manifest },
-    teacher: { path: resolve(options.teacher), input: input.name, features: featName, probes, otherOutputs: extraOutputs.map((e) => e.name) },
+    teacher: { path: resolve(options.teacher), sha256: await sha256File(options.teacher), input: input.name, features: featName, probes, otherOutputs: extraOutputs.map((e) => e.name) },
     mi,
     beta,
     losses,
     epochs,
     timings: { localize: localizeSeconds, train: trainSeconds, export: exportSeconds, total: 0 },
-    outputs: { student: out, report: reportFile, checkpoint: join(ckptDir, CHECKPOINT_FILE) },
-    student: { restoredBatchNorm: spec.unfolded },
+    outputs: { student: out, report: reportFile, html: reportFile.replace(/\.json$/, '.html'), checkpoint: join(ckptDir, CHECKPOINT_FILE) },
+    student: { restoredBatchNorm: spec.unfolded, sha256: await sha256File(out) },
+    tool: { ...toolInfo(), argv: process.argv.slice(1) },
+    evalTrigger: options.evalTrigger ?? null,
+    localization,
+    resumedFrom,
     attentionMaps,
   };
   report.timings.total = resumedFrom === null ? now() - t0 : report.timings.localize + report.timings.train + report.timings.export;
   // report.json and the self-contained report.html beside it, both written atomically
   await writeReport(report as unknown as HtmlReport, outDir);
-  return { ...report, outDir, resumedFrom };
+  return { ...report, outDir };
 }
