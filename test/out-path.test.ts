@@ -76,3 +76,9 @@ test('clean, pretrain and badencoder refuse a bad output before reading any data
   await rejectsSoon(badEncoder({ encoder: teacher, data: images, trigger: 'white:4@0,0', target: 0, out: teacher }), 'E_INVALID_ARGUMENT', /is the encoder itself/);
   assert.ok(before.equals(await readFile(teacher)), 'the teacher changed');
 });
+
+test('pretrain refused before it wrote anything (missing data) leaves no output folder behind', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'mimic-pt-refused-'));
+  await assert.rejects(pretrain({ data: join(dir, 'no-such-data'), out: join(dir, 'a', 'b', 'enc.onnx'), epochs: 1 }), (e: unknown) => e instanceof MimicError && e.code === 'E_FILE');
+  assert.equal(existsSync(join(dir, 'a')), false);
+});

@@ -11,7 +11,7 @@
  */
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { writeFile, rename } from 'node:fs/promises';
-import { ensureDir, prepareOutputDir, prepareOutputFile } from '../io/out-path.ts';
+import { ensureDir, prepareOutputDir, prepareOutputFile, removeEmptyDirs } from '../io/out-path.ts';
 import { MimicError, invalid } from '../errors.ts';
 import { native } from '../native.ts';
 import { loadModel, inputSpecs } from '../onnx/index.ts';
@@ -142,7 +142,19 @@ export async function writeJsonAtomic(file: string, value: unknown): Promise<voi
   await rename(tmp, file);
 }
 
-export async function pretrain(o: PretrainOptions, hooks: { signal?: AbortSignal; onProgress?: (p: PretrainProgress) => void; onMessage?: (m: string) => void } = {}): Promise<PretrainReport> {
+type PretrainHooks = { signal?: AbortSignal; onProgress?: (p: PretrainProgress) => void; onMessage?: (m: string) => void };
+
+export async function pretrain(o: PretrainOptions, hooks: PretrainHooks = {}): Promise<PretrainReport> {
+  const made: string[] = []; // the output folders this run created
+  try {
+    return await runPretrain(o, hooks, made);
+  } catch (err) {
+    await removeEmptyDirs(made); // refused before writing anything: no empty folder left
+    throw err;
+  }
+}
+
+async function runPretrain(o: PretrainOptions, hooks: PretrainHooks, made: string[]): Promise<PretrainReport> {
   if (!o || typeof o !== 'object') throw invalid('pretrain: options object required');
   checkOptionNames(o, PRETRAIN_OPTIONS, 'pretrain');
   if (o.transform !== undefined) checkOptionNames(o.transform, TRANSFORM_OPTIONS, 'pretrain transform');
@@ -162,8 +174,8 @@ export async function pretrain(o: PretrainOptions, hooks: { signal?: AbortSignal
   const warmupEpochs = posNum(o.warmupEpochs, 0, 'warmupEpochs', true);
   const threads = o.threads ?? 0;
   const transform = { normalize: o.transform?.normalize ?? 'cifar10', size: o.transform?.size ?? 'error', channelMode: o.transform?.channelMode ?? 'error' } as const;
-  await prepareOutputFile(out, { what: 'out', inputs: [{ path: o.architecture?.template, what: 'template' }, { path: typeof o.data === 'string' ? o.data : undefined, what: 'data' }] });
-  await prepareOutputDir(outDir, 'outDir');
+  made.push(...(await prepareOutputFile(out, { what: 'out', inputs: [{ path: o.architecture?.template, what: 'template' }, { path: typeof o.data === 'string' ? o.data : undefined, what: 'data' }] })));
+  made.push(...(await prepareOutputDir(outDir, 'outDir')), join(outDir, 'checkpoint'));
   await claimCheckpointDir<{ epoch: number; config: { epochs: number } }>(join(outDir, 'checkpoint'), o, (m) => (m.epoch < m.config.epochs ? `epoch ${m.epoch} of ${m.config.epochs}` : null));
 
   const { spec, name: archName } = await encoderSpec(o.architecture ?? {}, seed);
