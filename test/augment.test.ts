@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MimicError } from '../lib/errors.ts';
 import type { ImageDataset } from '../lib/data/types.ts';
-import { applyFixed, twoViews, twoViewsAsync, type AugmentDraw, type FixedAugment, type JitterOp } from '../lib/train/augment.ts';
+import { AUGMENT_DEFAULTS, applyFixed, twoViews, twoViewsAsync, type AugmentDraw, type FixedAugment, type JitterOp, type TwoViewsOptions } from '../lib/train/augment.ts';
 import { freshSeed, mulberry32 } from './helpers.ts';
 
 const CIFAR = { mean: [0.4914, 0.4822, 0.4465], std: [0.2023, 0.1994, 0.201] };
@@ -343,4 +343,15 @@ test('bad inputs give typed errors naming the argument', async () => {
   code(() => applyFixed(ds, { crop, jitter: { order: ['blur' as JitterOp] } }), 'E_INVALID_ARGUMENT', /order/);
   code(() => applyFixed(ds, { crop, jitter: { hue: 0.6 } }), 'E_INVALID_ARGUMENT', /hue/);
   code(() => applyFixed(ds, { crop, jitter: { contrast: -1 } }), 'E_INVALID_ARGUMENT', /contrast/);
+});
+
+test('AUGMENT_DEFAULTS spells out the engine\'s defaults: given explicitly, they give the same views as omitted', () => {
+  const seed = freshSeed('augment defaults');
+  const ds = dataset(32, 3, 32, 32, seed);
+  const indices = Int32Array.from({ length: 32 }, (_, i) => i);
+  const implicit = twoViews(ds, indices, { seed, counter: 1 });
+  const explicit = twoViews(ds, indices, { seed, counter: 1, ...structuredClone(AUGMENT_DEFAULTS) } as TwoViewsOptions);
+  assert.deepEqual(explicit.view1, implicit.view1);
+  assert.deepEqual(explicit.view2, implicit.view2);
+  assert.notDeepEqual(twoViews(ds, indices, { seed, counter: 1, ...structuredClone(AUGMENT_DEFAULTS), brightness: 0.5 } as TwoViewsOptions).view1, implicit.view1);
 });

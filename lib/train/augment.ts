@@ -35,6 +35,24 @@ export interface AugmentParams {
   normalize?: AugmentNormalize;
 }
 
+/**
+ * The parameters an omitted AugmentParams field takes (the native engine's, SimCLR's CIFAR recipe), for reports that
+ * record what ran; test/augment.test.ts checks that they give the same views as the omitted fields.
+ */
+export const AUGMENT_DEFAULTS = {
+  scale: [0.08, 1],
+  ratio: [3 / 4, 4 / 3],
+  cropAttempts: 10,
+  flipP: 0.5,
+  jitterP: 0.8,
+  brightness: 0.4,
+  contrast: 0.4,
+  saturation: 0.4,
+  hue: 0.1,
+  grayP: 0.2,
+  roundResize: true,
+} as const satisfies Required<Omit<AugmentParams, 'normalize'>>;
+
 export interface TwoViewsOptions extends AugmentParams {
   seed: number;
   /** The step (or any counter): different counters give independent augmentations. */

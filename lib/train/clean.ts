@@ -41,7 +41,7 @@ import { TeacherRunner, type TensorOut } from '../teacher/runner.ts';
 import { planTeacher, TEACHER_SCHEDULES, type TeacherSchedule } from '../teacher/schedule.ts';
 import { epochOrder } from '../util/rng.ts';
 import { posInt, posNum } from '../util/check.ts';
-import { twoViewsAsync, type AugmentParams, type AugmentNormalize } from './augment.ts';
+import { AUGMENT_DEFAULTS, twoViewsAsync, type AugmentParams, type AugmentNormalize } from './augment.ts';
 import { perturbBatchAsync, type PerturbParams } from './perturb.ts';
 import { makeSchedule, lrAt, type ScheduleKind } from './schedule.ts';
 import { specFromOnnx } from './from-onnx.ts';
@@ -445,7 +445,7 @@ async function runClean(options: CleanOptions, hooks: CleanHooks | null, made: s
     probes: options.probes ?? null,
     features: options.features ?? null,
     transform: { normalize: options.transform?.normalize ?? 'none', size: options.transform?.size ?? 'error', channelMode: options.transform?.channelMode ?? 'error' },
-    augment: options.augment ?? {},
+    augment: { ...structuredClone(AUGMENT_DEFAULTS), ...options.augment } as NonNullable<CleanOptions['augment']>, // as run: the defaults spelled out
     keepBatchNorm: !!options.keepBatchNorm,
     restoreBatchNorm: options.restoreBatchNorm ?? true,
     faithful: !!options.faithful,
