@@ -1,6 +1,7 @@
 // estimateMI(request) -> Promise<result>: validation on the calling thread (shapes, types, options), then the
 // finiteness scan, the bandwidth scales and the estimate itself in an AsyncWorker, off the event loop.
 #include <chrono>
+#include <limits>
 #include <memory>
 
 #include "async_task.h"
@@ -119,6 +120,20 @@ void execute(KdeJob& job) {
     req.s2_features.clear();
     for (size_t b = 0; b < B; ++b)
       req.s2_features.push_back(job.feature_bw.values[job.feature_bw.values.size() == 1 ? 0 : b] * job.feature_scale);
+  }
+  // The float32 engines hold the kernel's 1 / (2 s2) as a float: refuse bandwidths beyond its range (data of order
+  // 1e-20, or absolute s2 of 1e40) rather than return saturated or NaN values.
+  if (req.precision == kde::Precision::Fp32) {
+    auto check = [](double s2, const std::string& what) {
+      const double c = 0.5 / s2;
+      if (!(c <= std::numeric_limits<float>::max() && c >= std::numeric_limits<float>::min()))
+        throw Error(Code::InvalidArgument, what + ": the bandwidth s2 = " + std::to_string(s2) +
+                                               " is outside what the float32 engine can use (1 / (2 s2) must be a normal float): "
+                                               "rescale the data, or use precision 'fp64'");
+    };
+    for (size_t l = 0; l < L; ++l)
+      for (double s2 : req.s2_layers[l]) check(s2, "layers[" + std::to_string(l) + "] (" + job.layer_names[l] + ")");
+    for (double s2 : req.s2_features) check(s2, "features");
   }
   auto t1 = std::chrono::steady_clock::now();
   job.result = kde::estimate(req);

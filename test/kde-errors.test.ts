@@ -50,6 +50,24 @@ test('bad inputs give typed errors that name the argument', async () => {
   if (!buildInfo().gpuAvailable) await rejects({ ...base, backend: 'cuda' }, 'E_UNSUPPORTED', /backend 'cuda'/);
 });
 
+test('bandwidths the float32 engine cannot represent, misspelt bandwidth keys and out-of-range labels are typed errors', async () => {
+  const seed = freshSeed('kde range');
+  const tiny = Float32Array.from(gaussian(40, seed), (v) => v * 1e-20); // squared distances ~1e-40: denormal in float32
+  await rejects({ layers: [{ data: tiny, rows: 20, cols: 2, name: 'tiny' }], quantities: ['I_TX_up'] }, 'E_INVALID_ARGUMENT', /layers\[0\] \(tiny\): the bandwidth s2 = .* outside what the float32 engine can use.*precision 'fp64'/);
+  const wide = gaussian(40, seed + 1);
+  await rejects({ layers: [{ data: wide, rows: 20, cols: 2 }], bandwidth: { mode: 'absolute', values: [1e300] }, quantities: ['I_TX_up'] }, 'E_INVALID_ARGUMENT', /bandwidth s2 = .* outside/);
+  // the float64 reference takes them (relative mode: scale-free, the same value as for data of order 1)
+  const ref = await estimateMI({ layers: [{ data: tiny, rows: 20, cols: 2 }], quantities: ['I_TX_up'], precision: 'fp64' });
+  const unit = await estimateMI({ layers: [{ data: Float32Array.from(tiny, (v) => v * 1e20), rows: 20, cols: 2 }], quantities: ['I_TX_up'], precision: 'fp64' });
+  assertClose(ref.layers[0].values.I_TX_up![2], unit.layers[0].values.I_TX_up![2], 1e-5, 'scale-free (float32-rounded inputs)');
+  await rejects({ layers: [{ data: wide, rows: 20, cols: 2 }], bandwidth: { values: [1], scal: 'medianSq' } as never }, 'E_INVALID_ARGUMENT', /bandwidth: unknown option 'scal' \(did you mean 'scale'\?\)/);
+  await rejects({ layers: [{ data: wide, rows: 20, cols: 2, shape: [20, 2] } as never] }, 'E_INVALID_ARGUMENT', /layers\[0\]: unknown option 'shape'/);
+  await rejects({ layers: [{ data: wide, rows: 20, cols: 2 }], labels: BigInt64Array.from({ length: 20 }, (_, i) => BigInt(i % 2 ? 2 ** 31 : 0)) as never }, 'E_INVALID_ARGUMENT', /labels\[1\] must be a non-negative integer below 2\^31 \(got 2147483648\)/);
+  const bigOk = await estimateMI({ layers: [{ data: wide, rows: 20, cols: 2 }], labels: BigInt64Array.from({ length: 20 }, (_, i) => BigInt(i % 2)) as never, quantities: ['I_TY'] });
+  const intOk = await estimateMI({ layers: [{ data: wide, rows: 20, cols: 2 }], labels: Int32Array.from({ length: 20 }, (_, i) => i % 2), quantities: ['I_TY'] });
+  assert.deepEqual(bigOk.layers[0].values, intOk.layers[0].values, 'int64 labels (as an .npy reads them) are taken');
+});
+
 test('an estimate runs off the event loop: timers keep firing', async () => {
   const n = 6000, d = 256;
   let ticks = 0;

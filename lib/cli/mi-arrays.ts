@@ -29,10 +29,11 @@ export function registerMiArrays(program: Command): void {
       const layers = [];
       for (const file of opts.layer as string[]) layers.push({ ...toMatrix(await readNpy(file), file), name: file });
       const features = opts.features ? { ...toMatrix(await readNpy(opts.features), opts.features), name: opts.features } : undefined;
-      let labels: Int32Array | undefined;
+      let labels: Int32Array | number[] | undefined;
       if (opts.labels) {
+        // the values as read (int64 as numbers): estimateMI refuses 0.5, -1 or 2^31 instead of truncating them
         const a = await readNpy(opts.labels);
-        labels = a.data instanceof Int32Array ? a.data : Int32Array.from(a.data as ArrayLike<number>, (v) => Number(v));
+        labels = a.data instanceof Int32Array ? a.data : Array.from(a.data as ArrayLike<number | bigint>, (v) => Number(v));
       }
       const est = await estimateMI({
         layers,

@@ -110,12 +110,14 @@ export interface MIEstimate {
 }
 
 const DEFAULT_FACTORS = [1 / 16, 1 / 4, 1];
+const BANDWIDTH_OPTIONS = optionNames<Bandwidth>({ mode: true, values: true, scale: true, pairs: true, seed: true });
 
 /** The bandwidth options with their defaults, checked (E_INVALID_ARGUMENT naming `what`). */
 export function normaliseBandwidth(b: Bandwidth | number[] | undefined, what: string): Required<Bandwidth> {
   if (b !== undefined && !Array.isArray(b) && (b === null || typeof b !== 'object'))
     throw invalid(`${what} must be an array of factors or { mode, values, scale } (got ${b === null ? 'null' : typeof b})`);
   const spec: Bandwidth = b === undefined ? { values: DEFAULT_FACTORS } : Array.isArray(b) ? { values: b } : b;
+  if (!Array.isArray(b) && b !== undefined) checkOptionNames(b, BANDWIDTH_OPTIONS, what);
   if (!Array.isArray(spec.values) || spec.values.length === 0)
     throw invalid(`${what}.values must be a non-empty array of positive numbers`);
   spec.values.forEach((v, i) => {
@@ -129,8 +131,11 @@ export function normaliseBandwidth(b: Bandwidth | number[] | undefined, what: st
   return { mode, values: [...spec.values], scale, pairs: spec.pairs ?? 20000, seed: spec.seed ?? 0 };
 }
 
+const MATRIX_KEYS = optionNames<Matrix>({ data: true, rows: true, cols: true, name: true });
+
 function checkMatrix(m: Matrix, what: string): NativeMatrix {
   if (!m || typeof m !== 'object') throw invalid(`${what} must be an object { data, rows, cols }`);
+  checkOptionNames(m, MATRIX_KEYS, what);
   if (!(m.data instanceof Float32Array))
     throw new MimicError('E_DTYPE', `${what}.data must be a Float32Array (got ${(m.data as unknown as object)?.constructor?.name ?? typeof m.data})`);
   for (const k of ['rows', 'cols'] as const)
@@ -183,11 +188,12 @@ export async function estimateMI(options: EstimateMIOptions): Promise<MIEstimate
     if (!(given instanceof Int32Array || Array.isArray(given) || ArrayBuffer.isView(given)) || given instanceof DataView)
       throw new MimicError('E_DTYPE', 'labels must be an Int32Array or an array of integers');
     // checked before any conversion: Int32Array.from would truncate 0.5 and turn NaN into 0
+    const big = given instanceof BigInt64Array || given instanceof BigUint64Array; // an int64 .npy read as is
     for (let i = 0; i < given.length; ++i) {
-      const v = given[i];
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0x7fffffff) throw invalid(`labels[${i}] must be a non-negative integer (got ${String(v)})`);
+      const v = big ? Number(given[i] as bigint) : given[i];
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0x7fffffff) throw invalid(`labels[${i}] must be a non-negative integer below 2^31 (got ${String(given[i])})`);
     }
-    labels = given instanceof Int32Array ? given : Int32Array.from(given as ArrayLike<number>);
+    labels = given instanceof Int32Array ? given : Int32Array.from(given as ArrayLike<number | bigint>, (v) => Number(v));
   }
   const defaults: Quantity[] = [
     ...(features ? (['I_TZ', 'I_TZ_loo'] as const) : []),
