@@ -157,6 +157,7 @@ Napi::Object result_object(Napi::Env env, const KdeJob& job) {
   o.Set("numBandwidths", r.num_bandwidths);
   o.Set("values", to_f64(env, r.values));
   o.Set("saturation", to_f64(env, r.saturation));
+  o.Set("featureSaturation", to_f64(env, r.feature_saturation));
   std::vector<double> s2;
   for (auto& v : job.req.s2_layers) s2.insert(s2.end(), v.begin(), v.end());
   o.Set("s2Layers", to_f64(env, s2));

@@ -60,6 +60,7 @@ export interface NativeKdeResult {
   numBandwidths: number;
   values: Float64Array;
   saturation: Float64Array;
+  featureSaturation: Float64Array;
   s2Layers: Float64Array;
   s2Features: Float64Array;
   layerScales: Float64Array;

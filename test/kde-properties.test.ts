@@ -235,3 +235,22 @@ test('relative bandwidths: scale statistic is seeded, reported, and sigma^2 = fa
   const mean = await estimateMI({ layers: [{ data, rows: n, cols: 10 }], bandwidth: { values: [1], scale: 'meanSqNorm' }, quantities: ['I_TX_up'] });
   assertClose(mean.layers[0].scale, 2 * 9 * 10, 0.1 * 180, 'mean squared distance');
 });
+
+test('features saturation: the share of rows at Z\'s own ceiling, as the layers\' (1 at a tiny Z bandwidth, where I_TZ reads I_TX_up)', async () => {
+  const seed = freshSeed('feature saturation');
+  const N = 200;
+  const layer = { data: gaussian(N * 6, seed), rows: N, cols: 6, name: 't' };
+  const z = { data: gaussian(N * 3, seed + 1), rows: N, cols: 3 };
+  const at = async (factor: number, precision: 'fp32' | 'fp64') =>
+    estimateMI({ layers: [layer], features: z, bandwidth: { values: [1] }, featureBandwidth: { values: [factor] }, quantities: ['I_TZ', 'I_TX_up'], precision });
+  const tiny = await at(1e-6, 'fp32');
+  assert.deepEqual(tiny.features!.saturation, [1]);
+  assert.ok(Math.abs(tiny.layers[0].values.I_TZ![0] - tiny.layers[0].values.I_TX_up![0]) < 1e-4, 'a saturated Z: I_TZ reads I_TX_up');
+  for (const factor of [1e-6, 0.05, 1]) {
+    const [a, b] = [await at(factor, 'fp32'), await at(factor, 'fp64')];
+    // the same rows but for one or two that sit on the 1e-3 threshold
+    assert.ok(Math.abs(a.features!.saturation[0] - b.features!.saturation[0]) <= 2 / N, `factor ${factor}: fp32 ${a.features!.saturation} vs the float64 reference ${b.features!.saturation}`);
+  }
+  const wide = await at(1, 'fp32');
+  assert.equal(wide.features!.saturation[0], 0);
+});

@@ -101,7 +101,9 @@ export interface MIEstimate {
   bandwidth: Required<Bandwidth>;
   quantities: Quantity[];
   layers: LayerEstimate[];
-  features?: { name: string; dim: number; scale: number; s2: number[] };
+  /** saturation: per bandwidth, the share of rows at Z's own ln N ceiling (near 1: Z's bandwidth too small, I_TZ
+   *  then reads I_TX_up). */
+  features?: { name: string; dim: number; scale: number; s2: number[]; saturation: number[] };
   backend: string;
   /** Wall seconds of the NaN/Inf scan, the scale pre-pass and the estimate. */
   seconds: { check: number; scale: number; estimate: number };
@@ -271,7 +273,7 @@ export async function estimateMI(options: EstimateMIOptions): Promise<MIEstimate
     quantities,
     layers: out,
     features: features
-      ? { name: features.name ?? 'features', dim: features.cols, scale: r.featureScale, s2: Array.from(r.s2Features) }
+      ? { name: features.name ?? 'features', dim: features.cols, scale: r.featureScale, s2: Array.from(r.s2Features), saturation: Array.from(r.featureSaturation) }
       : undefined,
     backend: r.backend,
     seconds: { check: r.secondsCheck, scale: r.secondsScale, estimate: r.secondsEstimate },

@@ -21,9 +21,14 @@ export function formatEstimate(est: MIEstimate): string {
     bw.mode === 'relative'
       ? `sigma^2 = factor x ${bw.scale} (factors ${bw.values.join(', ')})`
       : `absolute sigma^2 ${bw.values.join(', ')}`;
+  const f = est.features;
+  const z = f
+    ? `features ${f.name} (${f.dim}-d): sigma^2 ${f.s2.map((v) => v.toPrecision(4)).join(', ')}, saturated ${f.saturation.map((v) => `${(100 * v).toFixed(1)}%`).join(', ')}`
+    : undefined;
   return [
     `N = ${est.n}, ln N ceiling = ${est.lnN.toFixed(4)} nats, ${how}, backend ${est.backend}, ` +
       `${(est.seconds.check + est.seconds.scale + est.seconds.estimate).toFixed(3)} s`,
+    ...(z ? [z] : []),
     line(head),
     ...rows.map(line),
   ].join('\n');

@@ -119,15 +119,20 @@ void finalize(const Request& req, const std::vector<RowStats>& stats, const std:
   // Per-bandwidth Z terms: ln S_Z_i (self-inclusive) and its sums, shared by every layer.
   std::vector<std::vector<double>> ln_sz(B);
   std::vector<double> sum_sz(B, 0), sum_ln_sz(B, 0);
-  if (need.z)
+  if (need.z) {
+    out.feature_saturation.assign(B, 0.0);
     for (int b = 0; b < B; ++b) {
       ln_sz[b].resize(N);
+      int64_t saturated = 0;
       for (int64_t i = 0; i < N; ++i) {
         ln_sz[b][i] = softplus(feat[b].lse_z[i]);
         sum_ln_sz[b] += ln_sz[b][i];
         sum_sz[b] += std::exp(ln_sz[b][i]);
+        if (ln_sz[b][i] < 1e-3) ++saturated;
       }
+      out.feature_saturation[b] = static_cast<double>(saturated) / dN;
     }
+  }
 
   for (int l = 0; l < L; ++l)
     for (int b = 0; b < B; ++b) {

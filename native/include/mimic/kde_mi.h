@@ -69,6 +69,7 @@ struct Result {
   int num_bandwidths = 0;
   std::vector<double> values;      // (L, B, kNumQuantities)
   std::vector<double> saturation;  // (L, B): fraction of rows whose T-kernel row sum is within 1e-3 (log) of its self term
+  std::vector<double> feature_saturation;  // (B): the same for Z's kernel (empty without features)
   std::string backend;             // "cpu-avx2", "cpu-generic", "cpu-fp64-reference", "cuda:<name>"
   // Work accounting of the CPU engine (thread-seconds, summed over threads): the Gram GEMMs and their flops,
   // and the fused epilogue. Lets benchmarks compare the GEMM part's rate with plain sgemm.
