@@ -16,6 +16,9 @@ import { evaluate } from './eval/evaluate.ts';
 import { openDataset } from './data/open.ts';
 import type { ImageDataset } from './data/types.ts';
 import { gaussian, mulberry32 } from './util/rng.ts';
+import { sha256File } from './report/provenance.ts';
+import { writeReport } from './report/write.ts';
+import type { CleanReport as HtmlReport, ReportEvaluation } from './report/html.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const FIXTURE = join(root, 'test', 'fixtures', 'resnet18_w8.onnx');
@@ -119,7 +122,11 @@ export async function runDemo(opts: { samples: number; seed: number; json: boole
       { onProgress: progress },
     );
     evaluation.push(await judge(cleaning.outputs.student, `MIMIC student${opts.faithful ? ' (--faithful)' : ''}`));
-    await writeFile(join(outDir, 'evaluation.json'), JSON.stringify({ trigger: provenance.trigger, target: provenance.target, classifier: 'knn k=200 t=0.5', rows: evaluation }, null, 2) + '\n');
+    const rows = await Promise.all(evaluation.map(async (r) => ({ ...r, sha256: await sha256File(r.file) })));
+    const evaluated: ReportEvaluation = { classifier: 'weighted kNN (k 200, t 0.5)', trigger: provenance.trigger, target: provenance.target, trainCount: opts.evalTrain, testCount: opts.evalTest, asrOver: 'triggered non-target test images', rows };
+    await writeFile(join(outDir, 'evaluation.json'), JSON.stringify(evaluated, null, 2) + '\n');
+    // the report, with the evaluation in it (written again, atomically)
+    await writeReport({ ...(JSON.parse(await readFile(cleaning.outputs.report, 'utf8')) as HtmlReport), evaluation: evaluated }, cleaning.outDir);
   } else {
     if (!real) log(`Fashion-MNIST is not installed (${FASHION_MNIST}): install it with 'sudo apt-get install dataset-fashion-mnist' for the backdoor-removal demo; cleaning the random-weight fixture on synthetic images instead`);
     cleaning = await clean(

@@ -100,5 +100,10 @@ test('mimic demo runs the built-in job: MI ranks the unrelated layer last, then 
     assert.ok(rows[1].asr > rows[0].asr + 0.3, `teacher ASR ${rows[1].asr} vs clean ${rows[0].asr}`);
     for (const r of rows) assert.ok(r.cleanAccuracy > 0.1 && r.cleanAccuracy <= 1);
     assert.ok(existsSync(join(dir, 'evaluation.json')));
+    // and the report carries it: the same numbers, the student's checksum
+    const report = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8'));
+    assert.deepEqual(report.evaluation.rows.map((r: { asr: number }) => r.asr), rows.map((r) => r.asr));
+    assert.equal(report.evaluation.rows[2].sha256, report.student.sha256);
+    assert.match(await readFile(join(dir, 'report.html'), 'utf8'), /<h2>Evaluation \(after the cleaning/);
   }
 });

@@ -56,6 +56,18 @@ export interface ReportAttentionMap {
   stamped?: boolean;
 }
 
+/** An evaluation of the teacher and the student (and a reference) after the cleaning: labels and the trigger. */
+export interface ReportEvaluation {
+  classifier: string;
+  trigger: string;
+  target: number;
+  trainCount?: number;
+  testCount?: number;
+  /** ASR's denominator, e.g. "triggered non-target test images". */
+  asrOver?: string;
+  rows: Array<{ model: string; file?: string; sha256?: string; cleanAccuracy: number; asr: number }>;
+}
+
 /** report.json, version 1. Everything but `version` may be missing in a partial run. */
 export interface CleanReport {
   version: 1;
@@ -70,6 +82,8 @@ export interface CleanReport {
   tool?: { name?: string; version?: string; commit?: string | null; node?: string; onnxruntime?: string | null; argv?: string[] };
   resumedFrom?: number | null;
   evalTrigger?: string | null;
+  /** Added by whoever evaluated the models afterwards (the demo): CA / ASR with labels and the trigger. */
+  evaluation?: ReportEvaluation;
   beta?: number[];
   losses?: ReportLoss[];
   epochs?: ReportEpoch[];
@@ -440,6 +454,22 @@ function missingParts(r: CleanReport): string[] {
 }
 
 /** The report as one self-contained HTML document. */
+function evaluationSection(r: CleanReport): string {
+  const e = r.evaluation;
+  if (!e || !Array.isArray(e.rows) || e.rows.length === 0)
+    return `<h2>Evaluation</h2><p class="note">No evaluation in this report: whether a backdoor was removed is not measured here (mimic eval, with labels and a trigger, measures it).</p>`;
+  const pct = (v: number) => (isNum(v) ? `${(100 * v).toFixed(1)}%` : '–');
+  const rows = e.rows
+    .map((x) => `<tr><td class="l">${esc(x.model)}</td><td>${pct(x.cleanAccuracy)}</td><td>${pct(x.asr)}</td><td class="l"><code>${esc(x.sha256 ? x.sha256.slice(0, 16) : '')}</code></td></tr>`)
+    .join('');
+  return (
+    `<h2>Evaluation (after the cleaning, with labels and the trigger; not used by the defence)</h2>` +
+    `<p>${esc(e.classifier)} on ${isNum(e.trainCount) ? fmt(e.trainCount) : '?'} labelled train / ${isNum(e.testCount) ? fmt(e.testCount) : '?'} test images; ` +
+    `trigger <code>${esc(e.trigger)}</code> towards class ${esc(e.target)}; ASR over ${esc(e.asrOver ?? 'triggered test images')}.</p>` +
+    `<table><thead><tr><th class="l">model</th><th>clean accuracy</th><th>attack success rate</th><th class="l">sha256</th></tr></thead><tbody>${rows}</tbody></table>`
+  );
+}
+
 export function renderReportHtml(report: CleanReport): string {
   const r: CleanReport = report && typeof report === 'object' ? report : ({ version: 1 } as CleanReport);
   const probeNames = arr(r.teacher?.probes).length
@@ -448,6 +478,7 @@ export function renderReportHtml(report: CleanReport): string {
   const title = `MIMIC report${r.teacher?.path ? ` — ${r.teacher.path}` : ''}`;
   const body = [
     header(r, missingParts(r)),
+    evaluationSection(r),
     miSection(r),
     lossSection(r),
     attentionSection(r, probeNames),
