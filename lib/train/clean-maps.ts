@@ -63,8 +63,9 @@ export async function attentionPanels(o: {
       for (let b = 0; b < n; ++b)
         panels.push({
           image: `${set.stamped ? 'stamped ' : ''}clean image #${o.indices[b]}`,
-          teacher: per.map((q) => q.t[b]),
-          student: per.map((q) => q.s[b]),
+          // 5 significant digits: plenty for a picture, and report.json stays small (it was half raw floats)
+          teacher: per.map((q) => q.t[b].map(round5)),
+          student: per.map((q) => q.s[b].map(round5)),
           shapes: per.map((q) => q.hw),
           stamped: set.stamped || undefined,
         });
@@ -74,3 +75,5 @@ export async function attentionPanels(o: {
   }
   return panels;
 }
+
+const round5 = (v: number): number => Number(v.toPrecision(5));
