@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { clean, ModelBuilder, MimicError, Network, specFromOnnx, decodeModel, encoderImageInput } from '../lib/index.ts';
+import { clean, ModelBuilder, MimicError, Network, specFromOnnx, decodeModel, encoderImageInput, onnxBytesFromSpec } from '../lib/index.ts';
 import { freshSeed, mulberry32, smoothImages } from './helpers.ts';
 
 function random(n: number, seed: number): Float32Array {
@@ -72,8 +72,8 @@ for (const [flatten, opset] of [['view', 13], ['view', 11], ['mean', 13], ['mean
 test('a graph with ops the engine cannot train is refused once, listing every such op type with its count and first node', () => {
   const b = new ModelBuilder({ seed: 1 });
   const x = b.input('input', ['batch', 3, 6, 6]);
-  const h1 = b.node('LeakyRelu', [b.conv(x, { inChannels: 3, outChannels: 4 })], { alpha: 0.1 }, { name: 'act1' });
-  const h2 = b.node('LeakyRelu', [b.conv(h1, { inChannels: 4, outChannels: 4 })], { alpha: 0.1 }, { name: 'act2' });
+  const h1 = b.node('Elu', [b.conv(x, { inChannels: 3, outChannels: 4 })], { alpha: 0.1 }, { name: 'act1' });
+  const h2 = b.node('Elu', [b.conv(h1, { inChannels: 4, outChannels: 4 })], { alpha: 0.1 }, { name: 'act2' });
   const s = b.node('Sigmoid', [h2], {}, { name: 'gate' });
   b.node('Mul', [h2, s], {}, { output: 'features', name: 'swish' });
   b.output('features', ['batch', 4, 6, 6]);
@@ -81,7 +81,7 @@ test('a graph with ops the engine cannot train is refused once, listing every su
     () => specFromOnnx(decodeModel(b.bytes()), { weights: 'fresh' }),
     (e: unknown) =>
       e instanceof MimicError && e.code === 'E_ONNX' &&
-      /3 op types the engine cannot train: LeakyRelu x2 \(first: node 'act1'.*\), Sigmoid x1 \(first: node 'gate'.*\), Mul x1 \(first: node 'swish'/.test(e.message) &&
+      /3 op types the engine cannot train: Elu x2 \(first: node 'act1'.*\), Sigmoid x1 \(first: node 'gate'.*\), Mul x1 \(first: node 'swish'/.test(e.message) &&
       /supported ops: Conv/.test(e.message),
   );
   // a pattern op outside its pattern names the node and what is supported
@@ -128,12 +128,62 @@ test('a clean refused for its model leaves no output folder behind', async () =>
   const dir = await mkdtemp(join(tmpdir(), 'mimic-refused-'));
   const b = new ModelBuilder({ seed: 1 });
   const x = b.input('input', ['batch', 3, 16, 16]);
-  b.node('Flatten', [b.node('GlobalAveragePool', [b.node('LeakyRelu', [b.conv(x, { inChannels: 3, outChannels: 4 })])])], { axis: 1 }, { output: 'features' });
+  b.node('Flatten', [b.node('GlobalAveragePool', [b.node('Elu', [b.conv(x, { inChannels: 3, outChannels: 4 })])])], { axis: 1 }, { output: 'features' });
   b.output('features', ['batch', 4]);
-  const teacher = join(dir, 'leaky.onnx');
+  const teacher = join(dir, 'elu.onnx');
   await writeFile(teacher, b.bytes());
   const out = join(dir, 'new', 'deeper', 'student.onnx');
-  await assert.rejects(clean({ teacher, data: smoothImages(64, 3, 16, 1), out, cleanCount: 32, batchSize: 16, epochs: 1, threads: 1 }), (e: unknown) => e instanceof MimicError && e.code === 'E_ONNX' && /LeakyRelu/.test(e.message));
+  await assert.rejects(clean({ teacher, data: smoothImages(64, 3, 16, 1), out, cleanCount: 32, batchSize: 16, epochs: 1, threads: 1 }), (e: unknown) => e instanceof MimicError && e.code === 'E_ONNX' && /Elu/.test(e.message));
   assert.equal(existsSync(join(dir, 'new')), false, 'the folders the run made were removed');
   assert.ok(existsSync(teacher));
 });
+
+/** A MobileNetV2-style block: ReLU6 (Clip 0..6), a depthwise conv, a residual, LeakyRelu at the end. */
+function mobileBlock(seed: number, opset: number): Uint8Array {
+  const b = new ModelBuilder({ seed, opset });
+  const x = b.input('input', ['batch', 3, 8, 8]);
+  const relu6 = (t: string) => (opset >= 11 ? b.node('Clip', [t, b.initializer(b.fresh('lo'), [0], []), b.initializer(b.fresh('hi'), [6], [])]) : b.node('Clip', [t], { min: { float: 0 }, max: { float: 6 } }));
+  const stem = relu6(b.conv(x, { inChannels: 3, outChannels: 8 }));
+  const dwW = b.randomInitializer('dw', [8, 1, 3, 3], 0.5);
+  const dw = relu6(b.node('Conv', [stem, dwW], { kernel_shape: [3, 3], pads: [1, 1, 1, 1], group: 8 }));
+  const pw = b.conv(dw, { inChannels: 8, outChannels: 8, kernel: 1 });
+  const res = b.node('LeakyRelu', [b.add(stem, pw)], { alpha: { float: 0.2 } });
+  b.flatten(b.globalAveragePool(res), 1, 'features');
+  b.output('features', ['batch', 8]);
+  return b.bytes();
+}
+
+for (const opset of [13, 9]) {
+  test(`ReLU6 (Clip) and LeakyRelu (opset ${opset}): forward as onnxruntime, input gradient as finite differences, export round trip`, async () => {
+    const seed = freshSeed(`clip leaky ${opset}`);
+    const bytes = mobileBlock(seed, opset);
+    const spec = specFromOnnx(decodeModel(bytes), { weights: 'teacher' });
+    assert.deepEqual(spec.layers.filter((l) => l.op === 'Clip' || l.op === 'LeakyRelu').map((l) => l.op), ['Clip', 'Clip', 'LeakyRelu']);
+    const net = Network.create(spec, { threads: 1 });
+    net.setMode('eval');
+    const B = 3, x = Float32Array.from(random(B * 3 * 8 * 8, seed + 1), (v) => 3 * v); // wide enough to hit both bounds
+    const ours = net.forward({ input: x }, B).features;
+    const sess = await ort.InferenceSession.create(bytes);
+    const theirs = (await sess.run({ input: new ort.Tensor('float32', x, [B, 3, 8, 8]) })).features.data as Float32Array;
+    for (let i = 0; i < ours.length; ++i) assert.ok(Math.abs(ours[i] - theirs[i]) < 1e-4 * Math.max(1, Math.abs(theirs[i])), `features[${i}]: ${ours[i]} vs ${theirs[i]}`);
+    // d(sum w . features)/dx against central differences (float32: a loose tolerance)
+    const w = random(B * 8, seed + 2);
+    const loss = (xx: Float32Array) => net.forward({ input: xx }, B).features.reduce((s, v, i) => s + v * w[i], 0);
+    net.forward({ input: x }, B);
+    const g = net.backward({ features: w }, true)!.input;
+    const r = mulberry32(seed + 3);
+    for (let k = 0; k < 12; ++k) {
+      const i = Math.floor(r() * x.length), h = 1e-2;
+      const xp = x.slice(), xm = x.slice();
+      xp[i] += h;
+      xm[i] -= h;
+      const fd = (loss(xp) - loss(xm)) / (2 * h);
+      assert.ok(Math.abs(fd - g[i]) < 2e-2 * Math.max(1, Math.abs(fd)), `d/dx[${i}]: backward ${g[i]} vs finite differences ${fd}`);
+    }
+    // exported and read back: the same network
+    const again = specFromOnnx(decodeModel(onnxBytesFromSpec(spec)), { weights: 'teacher' });
+    const net2 = Network.create(again, { threads: 1 });
+    net2.setMode('eval');
+    assert.deepEqual(net2.forward({ input: x }, B).features, ours);
+  });
+}

@@ -4,7 +4,8 @@
  * export folded into convs put back.
  *
  * Supported: Conv (2-D, group >= 1, explicit pads or auto_pad NOTSET / VALID), BatchNormalization (inference
- * form), Relu, Add (two activations of equal shape), MaxPool / AveragePool (2-D, NOTSET / VALID padding),
+ * form), Relu, Clip (constant bounds: ReLU6), LeakyRelu, Add (two activations of equal shape), MaxPool / AveragePool (2-D,
+ * NOTSET / VALID padding),
  * GlobalAveragePool, Flatten (axis 1), Reshape (constant shape keeping the batch dim), Gemm (alpha = beta =
  * 1, transA = 0, constant B and C), MatMul (constant 2-D second input; a MatMul followed only by an Add of a
  * constant [N] bias becomes one Gemm when its input is 2-D). Identity, Dropout (inference: no mask output
@@ -16,7 +17,7 @@
  *
  * BatchNorm unfolding (option unfoldBatchNorm, default on for 'fresh', off for 'teacher'), the rule:
  *   a Conv gets a BatchNormalization back when (1) no BatchNormalization node of the graph reads a Conv, (2) the
- *   Conv has a bias, and (3) its output is read only by Relu / Add nodes (at least one) and is not a graph
+ *   Conv has a bias, and (3) its output is read only by Relu / Clip / LeakyRelu / Add nodes (at least one), not a graph
  *   output.
  * Why: torch.onnx's eval-mode export folds BN into the preceding Conv when it folds at all, and then folds
  * every Conv->BN pair of the model; a graph with a Conv -> BatchNormalization pair was exported with BN kept, so a
@@ -363,7 +364,7 @@ export function specFromOnnx(model: ModelProto, options: FromOnnxOptions): OnnxN
         }
         const out = outs[0];
         const readers = idx.consumers.get(out) ?? [];
-        const restore = unfold && !hasBN && bName !== undefined && !idx.graphOutputs.has(out) && readers.length > 0 && readers.every((r) => nodes[r].opType === 'Relu' || nodes[r].opType === 'Add');
+        const restore = unfold && !hasBN && bName !== undefined && !idx.graphOutputs.has(out) && readers.length > 0 && readers.every((r) => ['Relu', 'Add', 'Clip', 'LeakyRelu'].includes(nodes[r].opType ?? ''));
         const convAttrs = { strides: attrInts(n, 'strides') ?? [1, 1], pads: valid ? [0, 0, 0, 0] : (attrInts(n, 'pads') ?? [0, 0, 0, 0]), dilations: attrInts(n, 'dilations') ?? [1, 1], group };
         if (!restore) {
           if (bName) param(bName, cst(2, 'the bias'), [w[0]], { kind: 'zero' });
@@ -562,7 +563,20 @@ export function specFromOnnx(model: ModelProto, options: FromOnnxOptions): OnnxN
       }
       case 'Clip': {
         const p = pendingNorm.get(ins[0]);
-        if (!p) throw unsupported(label, 'Clip (ReLU6 and the like) is not supported, except inside F.normalize');
+        if (!p) {
+          // an activation (ReLU6: 0, 6): constant bounds, as inputs (opset >= 11) or attributes
+          const bound = (k: number, key: 'min' | 'max'): number | undefined => {
+            if (ins[k]) return floatData(cst(k, `the ${key}imum`), `${label}: ${key}`)[0];
+            const v = attrFloat(n, key, NaN);
+            return Number.isNaN(v) ? undefined : v;
+          };
+          const attrs: Record<string, number> = {};
+          const lo = bound(1, 'min'), hi = bound(2, 'max');
+          if (lo !== undefined) attrs.min = lo;
+          if (hi !== undefined) attrs.max = hi;
+          emit({ op: 'Clip', inputs: [act(0)], outputs: [outs[0]], attrs }, n.name ?? '');
+          break;
+        }
         const min = ins[1] ? floatData(cst(1, 'the minimum'), `${label}: min`)[0] : attrFloat(n, 'min', -Infinity);
         if (ins[2] || attrFloat(n, 'max', Infinity) !== Infinity) throw unsupported(label, 'a Clip with a maximum inside F.normalize');
         pendingNorm.set(outs[0], { x: p.x, eps: min });
@@ -583,6 +597,9 @@ export function specFromOnnx(model: ModelProto, options: FromOnnxOptions): OnnxN
         emit({ op: 'L2Norm', inputs: [x], outputs: [outs[0]], attrs: {} }, n.name ?? '');
         break;
       }
+      case 'LeakyRelu':
+        emit({ op: 'LeakyRelu', inputs: [act(0)], outputs: [outs[0]], attrs: { alpha: attrFloat(n, 'alpha', 0.01) } }, n.name ?? '');
+        break;
       default:
         throw unsupported(label, `op type ${op || '(empty)'} is not supported`);
     }

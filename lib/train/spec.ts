@@ -17,6 +17,8 @@ export const SUPPORTED_OPS = [
   'Gemm',
   'MatMul',
   'L2Norm',
+  'Clip',
+  'LeakyRelu',
 ] as const;
 export type OpType = (typeof SUPPORTED_OPS)[number];
 

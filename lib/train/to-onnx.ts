@@ -65,6 +65,8 @@ export function layerOutputShape(layer: LayerSpec, inShapes: number[][], paramDi
     }
     case 'Relu':
     case 'L2Norm':
+    case 'Clip':
+    case 'LeakyRelu':
       return x;
     case 'Add': {
       const y = inShapes[1];
@@ -371,6 +373,22 @@ export function onnxFromSpec(spec: NetworkSpec & { io?: OnnxIo }, options: ToOnn
       case 'Add':
       case 'GlobalAveragePool':
         node(l.op, l.name, ins, [out]);
+        break;
+      case 'Clip': {
+        // opset >= 11: the bounds are (scalar) inputs
+        const bound = (key: 'min' | 'max') => {
+          const v = a[key] as number | undefined;
+          if (v === undefined) return '';
+          const name = unique(`${l.name}/${key}`);
+          init(name, Float32Array.of(v), []);
+          return name;
+        };
+        const lo = bound('min'), hi = bound('max');
+        node('Clip', l.name, hi ? [ins[0], lo, hi] : lo ? [ins[0], lo] : [ins[0]], [out]);
+        break;
+      }
+      case 'LeakyRelu':
+        node('LeakyRelu', l.name, ins, [out], [floatAttr('alpha', (a.alpha as number | undefined) ?? 0.01)]);
         break;
       case 'MaxPool':
       case 'AveragePool': {

@@ -3,6 +3,7 @@
 #include "mimic/network.h"
 
 #include <algorithm>
+#include <limits>
 #include <array>
 #include <chrono>
 #include <cmath>
@@ -17,14 +18,15 @@ namespace mimic {
 
 namespace {
 
-enum class Op { Conv, BN, Relu, Add, MaxPool, AvgPool, GAP, Flatten, Reshape, Gemm, MatMul, L2Norm };
+enum class Op { Conv, BN, Relu, Add, MaxPool, AvgPool, GAP, Flatten, Reshape, Gemm, MatMul, L2Norm, Clip, LeakyRelu };
 
 const std::vector<std::pair<std::string, Op>>& op_table() {
   static const std::vector<std::pair<std::string, Op>> t = {
       {"Conv", Op::Conv},       {"BatchNormalization", Op::BN}, {"Relu", Op::Relu},
       {"Add", Op::Add},         {"MaxPool", Op::MaxPool},       {"AveragePool", Op::AvgPool},
       {"GlobalAveragePool", Op::GAP}, {"Flatten", Op::Flatten}, {"Reshape", Op::Reshape},
-      {"Gemm", Op::Gemm},       {"MatMul", Op::MatMul},         {"L2Norm", Op::L2Norm}};
+      {"Gemm", Op::Gemm},       {"MatMul", Op::MatMul},         {"L2Norm", Op::L2Norm},
+      {"Clip", Op::Clip},       {"LeakyRelu", Op::LeakyRelu}};
   return t;
 }
 
@@ -56,6 +58,7 @@ struct Network::Impl {
     int64_t sh = 1, sw = 1, pt = 0, pl = 0, pb = 0, pr = 0, dh = 1, dw = 1, group = 1, kh = 1, kw = 1;
     bool ceil_mode = false, count_include_pad = false, trans_b = false, allowzero = false;
     double eps = 1e-5, momentum = 0.1;
+    float lo = 0, hi = 0, alpha = 0.01f;  // Clip's bounds, LeakyRelu's slope
     int64_t axis = 1;
     std::vector<int64_t> rshape;
     // planned
@@ -296,6 +299,8 @@ Network::Network(const NetworkSpec& spec, int threads) : impl_(std::make_unique<
       case Op::Flatten: keys = {"axis"}; break;
       case Op::Reshape: keys = {"shape", "allowzero"}; break;
       case Op::Gemm: keys = {"transB", "transA", "alpha", "beta"}; break;
+      case Op::Clip: keys = {"min", "max"}; break;
+      case Op::LeakyRelu: keys = {"alpha"}; break;
       default: break;
     }
     for (const auto& kv : ls.attrs) {
@@ -399,6 +404,14 @@ Network::Network(const NetworkSpec& spec, int threads) : impl_(std::make_unique<
         only_default("alpha", 1);
         only_default("beta", 1);
         break;
+      case Op::Clip: {
+        const double lo = scalar("min", -std::numeric_limits<float>::max());
+        const double hi = scalar("max", std::numeric_limits<float>::max());
+        if (!(lo <= hi)) layer_fail(L, Code::InvalidArgument, "attribute 'min' must be <= 'max'");
+        L.lo = static_cast<float>(lo), L.hi = static_cast<float>(hi);
+        break;
+      }
+      case Op::LeakyRelu: L.alpha = static_cast<float>(scalar("alpha", 0.01)); break;
       default: break;
     }
     I.layers.push_back(std::move(L));
@@ -558,6 +571,8 @@ void Network::infer(int64_t batch) {
         break;
       }
       case Op::Relu:
+      case Op::Clip:
+      case Op::LeakyRelu:
         L.n = numel(x);
         y = x;
         break;
@@ -838,6 +853,8 @@ void Network::forward(const std::vector<const float*>& inputs, int64_t batch) {
         case Op::Gemm: ops::linear_forward(L.lin, x, P(0), P(1), y, ctx_); break;
         case Op::MatMul: ops::matmul_forward(L.mm, x, L.params.empty() ? X(L.in[1]) : P(0), y, ctx_); break;
         case Op::L2Norm: ops::l2norm_forward(L.n, L.c, x, y, ops::kL2NormEps, ctx_); break;
+        case Op::Clip: ops::clip_forward(L.n, x, y, L.lo, L.hi, ctx_); break;
+        case Op::LeakyRelu: ops::leaky_relu_forward(L.n, x, y, L.alpha, ctx_); break;
       }
     });
   }
@@ -962,6 +979,16 @@ void Network::backward(const std::vector<const float*>& output_grads, bool input
         case Op::L2Norm: {
           float* dx = acquire(L.in[0]);
           if (dx) ops::l2norm_backward(L.n, L.c, x, X(L.out), dy, dx, ops::kL2NormEps, ctx_);
+          break;
+        }
+        case Op::Clip: {
+          float* dx = acquire(L.in[0]);
+          if (dx) ops::clip_backward(L.n, x, dy, dx, L.lo, L.hi, ctx_);
+          break;
+        }
+        case Op::LeakyRelu: {
+          float* dx = acquire(L.in[0]);
+          if (dx) ops::leaky_relu_backward(L.n, x, dy, dx, L.alpha, ctx_);
           break;
         }
       }

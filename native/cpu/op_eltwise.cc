@@ -44,6 +44,47 @@ void relu_backward(int64_t n, const float* y, const float* dy, float* dx, const 
   });
 }
 
+void clip_forward(int64_t n, const float* x, float* y, float lo, float hi, const Ctx& ctx) {
+  check_n(n, "clip");
+  parallel_for(n, threads_for(n, ctx.threads), [x, y, lo, hi](int64_t i0, int64_t i1) {
+    const float* xs = x;
+    float* ys = y;
+    for (int64_t i = i0; i < i1; ++i) {
+      const float v = xs[i];
+      ys[i] = v < lo ? lo : (v > hi ? hi : v);  // NaN fails both tests: propagates
+    }
+  });
+}
+
+void clip_backward(int64_t n, const float* x, const float* dy, float* dx, float lo, float hi, const Ctx& ctx) {
+  check_n(n, "clip");
+  parallel_for(n, threads_for(n, ctx.threads), [x, dy, dx, lo, hi](int64_t i0, int64_t i1) {
+    const float* xs = x;
+    const float* ds = dy;
+    float* out = dx;
+    for (int64_t i = i0; i < i1; ++i) out[i] = xs[i] > lo && xs[i] < hi ? ds[i] : 0.0f;
+  });
+}
+
+void leaky_relu_forward(int64_t n, const float* x, float* y, float alpha, const Ctx& ctx) {
+  check_n(n, "leaky_relu");
+  parallel_for(n, threads_for(n, ctx.threads), [x, y, alpha](int64_t i0, int64_t i1) {
+    const float* xs = x;
+    float* ys = y;
+    for (int64_t i = i0; i < i1; ++i) ys[i] = xs[i] > 0.0f ? xs[i] : alpha * xs[i];
+  });
+}
+
+void leaky_relu_backward(int64_t n, const float* x, const float* dy, float* dx, float alpha, const Ctx& ctx) {
+  check_n(n, "leaky_relu");
+  parallel_for(n, threads_for(n, ctx.threads), [x, dy, dx, alpha](int64_t i0, int64_t i1) {
+    const float* xs = x;
+    const float* ds = dy;
+    float* out = dx;
+    for (int64_t i = i0; i < i1; ++i) out[i] = xs[i] > 0.0f ? ds[i] : alpha * ds[i];
+  });
+}
+
 void add_forward(int64_t n, const float* a, const float* b, float* y, const Ctx& ctx) {
   check_n(n, "add");
   parallel_for(n, threads_for(n, ctx.threads), [a, b, y](int64_t i0, int64_t i1) {

@@ -112,6 +112,14 @@ void bn_add_forward(const BatchNormShape& s, const float* a, const BnAffine& fa,
 void relu_forward(int64_t n, const float* x, float* y, const Ctx& ctx = {});
 void relu_backward(int64_t n, const float* y, const float* dy, float* dx, const Ctx& ctx = {});
 
+// Clip (ReLU6 as exported: lo 0, hi 6): x (n) -> y (n) = min(max(x, lo), hi) (NaN propagates); backward: x (n),
+// dy (n) -> dx (n) = lo < x < hi ? dy : 0 (PyTorch's hardtanh / ReLU6 gradient).
+void clip_forward(int64_t n, const float* x, float* y, float lo, float hi, const Ctx& ctx = {});
+void clip_backward(int64_t n, const float* x, const float* dy, float* dx, float lo, float hi, const Ctx& ctx = {});
+// LeakyRelu: x (n) -> y (n) = x > 0 ? x : alpha x; backward: x (n), dy (n) -> dx (n) = x > 0 ? dy : alpha dy.
+void leaky_relu_forward(int64_t n, const float* x, float* y, float alpha, const Ctx& ctx = {});
+void leaky_relu_backward(int64_t n, const float* x, const float* dy, float* dx, float alpha, const Ctx& ctx = {});
+
 // Add: a (n), b (n) -> y (n); backward: dy (n) -> da (n), db (n) (copies; either may be null).
 void add_forward(int64_t n, const float* a, const float* b, float* y, const Ctx& ctx = {});
 void add_backward(int64_t n, const float* dy, float* da, float* db, const Ctx& ctx = {});
