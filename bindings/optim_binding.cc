@@ -289,9 +289,9 @@ class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap> {
                                               "(the other parameters and the optimiser's state took the step)");
       return e.Undefined();
     };
+    steps_before_ = opt_->step_count();  // before queueing: the worker may take the step at once
     Napi::Promise pr = queue_task(env, "mimic.optimizerStep", keep, work, written, "", [this] { busy_ = false; });
     busy_ = true;  // once queued; the task settles on a later tick
-    steps_before_ = opt_->step_count();
     return pr;
   }
 

@@ -102,8 +102,10 @@ test('an encoder input with a fixed batch size or a free image size is refused, 
     return decodeModel(b.bytes());
   };
   assert.deepEqual(encoderImageInput(model(['batch', 3, 32, 32]), 'ok.onnx').dims, [2, 3, 32, 32]);
+  assert.deepEqual(encoderImageInput(model(['batch', 3, 'h', 'w']), 'hw.onnx', 'encoder', [3, 24, 40]).dims, [2, 3, 24, 40]);
+  assert.throws(() => encoderImageInput(model(['batch', 3, 'h', 'w']), 'hw.onnx', 'encoder', [1, 24, 40]), (e: unknown) => e instanceof MimicError && /dim 1 is 1, but the model fixes it to 3/.test(e.message));
   assert.throws(() => encoderImageInput(model([1, 3, 32, 32]), 'fixed.onnx', 'teacher'), (e: unknown) => e instanceof MimicError && e.code === 'E_ONNX' && /fixed\.onnx: the teacher's input 'input' has a fixed batch size of 1.*dynamic_axes=\{'input': \{0: 'batch'\}/.test(e.message));
-  assert.throws(() => encoderImageInput(model(['batch', 3, 'h', 'w']), 'hw.onnx'), (e: unknown) => e instanceof MimicError && /leaves 'h', 'w' free: re-export it with a fixed image size/.test(e.message));
+  assert.throws(() => encoderImageInput(model(['batch', 3, 'h', 'w']), 'hw.onnx'), (e: unknown) => e instanceof MimicError && /leaves 'h', 'w' free: give the image size \(inputShape \[C, H, W\]; CLI --input-shape C,H,W\), or re-export it with a fixed image size/.test(e.message));
 });
 
 test('BatchNorm restoring: a BatchNorm1d in the head does not stop it (the convs were folded); a Conv -> BN pair does', () => {
@@ -187,3 +189,23 @@ for (const opset of [13, 9]) {
     assert.deepEqual(net2.forward({ input: x }, B).features, ours);
   });
 }
+
+test('a teacher whose input leaves H and W free cleans with inputShape; the student takes any size, as the teacher', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'mimic-dynhw-'));
+  const b = new ModelBuilder({ seed: 2 });
+  const x = b.input('input', ['batch', 3, 'h', 'w']);
+  const h = b.relu(b.conv(b.relu(b.conv(x, { inChannels: 3, outChannels: 4, bias: false })), { inChannels: 4, outChannels: 8, stride: 2, bias: false }));
+  b.flatten(b.globalAveragePool(h), 1, 'features');
+  b.output('features', ['batch', 8]);
+  const teacher = join(dir, 'dyn.onnx');
+  await writeFile(teacher, b.bytes());
+  const data = smoothImages(64, 3, 16, 5);
+  const base = { teacher, data, out: join(dir, 's.onnx'), cleanCount: 32, batchSize: 16, epochs: 1, threads: 1, transform: { normalize: 'cifar10' as const } };
+  await assert.rejects(clean(base), (e: unknown) => e instanceof MimicError && e.code === 'E_ONNX' && /leaves 'h', 'w' free: give the image size \(inputShape/.test(e.message));
+  const res = await clean({ ...base, inputShape: [3, 16, 16] });
+  const sess = await ort.InferenceSession.create(res.outputs.student);
+  for (const hw of [16, 24]) {
+    const out = await sess.run({ input: new ort.Tensor('float32', random(2 * 3 * hw * hw, hw), [2, 3, hw, hw]) });
+    assert.deepEqual(out.features.dims, [2, 8], `student at ${hw}x${hw}`);
+  }
+});

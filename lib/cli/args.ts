@@ -29,3 +29,9 @@ export const nonNegative = checked((x) => x >= 0, 'must be >= 0');
 export const fraction = checked((x) => x > 0 && x <= 1, 'must be in (0, 1]');
 /** A number in [0, 1) (momentum, dropout). */
 export const unitOpen = checked((x) => x >= 0 && x < 1, 'must be in [0, 1)');
+/** An image shape C,H,W (three positive integers), for models whose input leaves H and W free. */
+export const imageShape = (v: string): number[] => {
+  const parts = v.split(',');
+  if (parts.length !== 3) throw new InvalidArgumentError(`'${v}' is not C,H,W (three integers, e.g. 3,32,32).`);
+  return parts.map((p) => count(p.trim()));
+};

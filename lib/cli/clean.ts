@@ -1,6 +1,6 @@
 /** `mimic clean`: MIMIC's distillation of a fresh student from a suspect teacher on a small clean subset. */
 import { Option, type Command } from 'commander';
-import { count, fraction, int, nonNegative, positive, seed } from './args.ts';
+import { count, fraction, int, nonNegative, positive, seed, imageShape } from './args.ts';
 import { clean, parsePerturbSpec, type CleanProgress } from '../train/clean.ts';
 import type { SizeMode } from '../data/transform.ts';
 import { splitOptions, withInterrupt } from './common.ts';
@@ -52,6 +52,7 @@ export function registerClean(program: Command): void {
     .option('--no-contrastive', 'ablation: no contrastive term')
     .option('--probes <names>', 'comma-separated probe tensors (default: automatic)')
     .option('--features <name>', 'feature tensor (default: the first model output)')
+    .option('--input-shape <C,H,W>', "the image size, for a model whose input leaves H and W free", imageShape)
     .addOption(new Option('--normalize <preset>', 'input normalisation (after augmentation)').choices(['none', 'cifar10']).default('none'))
     .addOption(new Option('--resize <mode>', 'when image and model sizes differ').choices(['error', 'pad', 'resize']).default('error'))
     .option('--convert-channels', 'adapt 1 <-> 3 channels (gray replicated / luminance)')
@@ -96,6 +97,7 @@ export function registerClean(program: Command): void {
           noContrastive: opts.contrastive === false,
           probes: opts.probes ? String(opts.probes).split(',') : undefined,
           features: opts.features,
+          inputShape: opts.inputShape,
           transform: { normalize: opts.normalize, size: opts.resize as SizeMode, channelMode: opts.convertChannels ? 'convert' : 'error' },
           keepBatchNorm: !!opts.keepBn,
           restoreBatchNorm: opts.restoreBn,

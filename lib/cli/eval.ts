@@ -1,6 +1,6 @@
 /** `mimic eval`: downstream clean accuracy and attack success rate of an encoder (kNN, linear probe, MLP). */
 import { Option, type Command } from 'commander';
-import { count, int, positive, seed, unitOpen } from './args.ts';
+import { count, int, positive, seed, unitOpen, imageShape } from './args.ts';
 import { splitOptions } from './common.ts';
 import { evaluate, type EvaluateProgress } from '../eval/evaluate.ts';
 import { formatEvaluation } from '../eval/table.ts';
@@ -41,6 +41,7 @@ export function registerEval(program: Command): void {
     .option('--train-count <n>', 'use a seeded random subset of the train images', count)
     .option('--test-count <n>', 'use a seeded random subset of the test images', count)
     .option('--features <name>', 'feature tensor (default: the first model output)')
+    .option('--input-shape <C,H,W>', "the image size, for a model whose input leaves H and W free", imageShape)
     .addOption(new Option('--normalize <preset>', 'input normalisation (after the trigger)').choices(['none', 'cifar10']).default('none'))
     .addOption(new Option('--resize <mode>', 'when image and model sizes differ').choices(['error', 'pad', 'resize']).default('error'))
     .option('--convert-channels', 'adapt 1 <-> 3 channels (gray replicated / luminance)')
@@ -69,6 +70,7 @@ export function registerEval(program: Command): void {
         trainCount: opts.trainCount,
         testCount: opts.testCount,
         features: opts.features,
+        inputShape: opts.inputShape,
         normalize: opts.normalize,
         size: opts.resize as SizeMode,
         channelMode: opts.convertChannels ? 'convert' : 'error',

@@ -1,6 +1,6 @@
 /** `mimic mi`. */
 import { Option, type Command } from 'commander';
-import { count, int, seed } from './args.ts';
+import { count, int, seed, imageShape } from './args.ts';
 import { localize } from '../mi/localize.ts';
 import { formatLocalize } from '../mi/localize-table.ts';
 import { QUANTITIES, type Quantity } from '../mi/estimate.ts';
@@ -18,6 +18,7 @@ export function registerMi(program: Command): void {
     .option('--split <name>', 'dataset split for folders with several (train, test)', 'train')
     .option('--probes <names>', 'comma-separated probe tensors (default: automatic)')
     .option('--features <name>', 'feature tensor (default: the first model output)')
+    .option('--input-shape <C,H,W>', "the image size, for a model whose input leaves H and W free", imageShape)
     .option('-b, --bandwidth <list>', 'bandwidth factors (relative) or sigma^2 (--absolute)', '0.0625,0.25,1')
     .option('--absolute', 'treat --bandwidth values as absolute sigma^2')
     .option('-q, --quantities <list>', `estimated per probe, from: ${QUANTITIES.join(', ')}`, 'I_TZ,I_TZ_loo')
@@ -42,6 +43,7 @@ export function registerMi(program: Command): void {
         seed: opts.seed,
         probes: opts.probes ? String(opts.probes).split(',') : undefined,
         features: opts.features,
+        inputShape: opts.inputShape,
         bandwidth: { mode: opts.absolute ? 'absolute' : 'relative', values: parseList(opts.bandwidth) },
         quantities: String(opts.quantities).split(',') as Quantity[],
         weights: { quantity: opts.weightQuantity as Quantity, bandwidthIndex: opts.weightBandwidth },

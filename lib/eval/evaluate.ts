@@ -71,9 +71,11 @@ export interface EvaluateOptions {
   onProgress?: (p: EvaluateProgress) => void;
   onMessage?: (message: string) => void;
   signal?: AbortSignal;
+  /** [C, H, W] for an encoder whose input leaves H and W free. */
+  inputShape?: number[];
 }
 
-const EVALUATE_OPTIONS = optionNames<EvaluateOptions>({ encoder: true, train: true, test: true, trainOptions: true, testOptions: true, trigger: true, target: true, classifiers: true, knn: true, linear: true, mlp: true, features: true, normalize: true, size: true, channelMode: true, trainCount: true, testCount: true, seed: true, threads: true, encoderThreads: true, batchSize: true, provider: true, onProgress: true, onMessage: true, signal: true });
+const EVALUATE_OPTIONS = optionNames<EvaluateOptions>({ encoder: true, train: true, test: true, trainOptions: true, testOptions: true, trigger: true, target: true, classifiers: true, knn: true, linear: true, mlp: true, features: true, normalize: true, size: true, channelMode: true, trainCount: true, testCount: true, seed: true, threads: true, encoderThreads: true, batchSize: true, provider: true, onProgress: true, onMessage: true, signal: true, inputShape: true });
 const KNN_OPTIONS = optionNames<NonNullable<EvaluateOptions['knn']>>({ k: true, t: true });
 const LINEAR_OPTIONS = optionNames<NonNullable<EvaluateOptions['linear']>>({ epochs: true, batchSize: true, lr: true, weightDecay: true });
 const MLP_OPTIONS = optionNames<NonNullable<EvaluateOptions['mlp']>>({ epochs: true, batchSize: true, lr: true, weightDecay: true, hidden: true, dropout: true, standardize: true });
@@ -172,7 +174,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
   const encoderThreads = o.encoderThreads ?? 1;
 
   // Cheap checks first: the model, the datasets' labels, the target, the trigger.
-  const enc = await prepareEncoder(o.encoder, { features: o.features, threads: 1 });
+  const enc = await prepareEncoder(o.encoder, { features: o.features, threads: 1, inputShape: o.inputShape });
   checkAborted(o.signal, 'evaluate');
   const trainAll = typeof o.train === 'string' ? await openDataset(o.train, o.trainOptions) : o.train;
   const testAll = typeof o.test === 'string' ? await openDataset(o.test, o.testOptions) : o.test;

@@ -30,16 +30,17 @@ export interface PreparedEncoder {
 }
 
 /** Loads the encoder, checks its input is an image batch and finds the feature tensor and its size. */
-export async function prepareEncoder(encoder: string | Uint8Array | ModelProto, o: { features?: string; threads?: number } = {}): Promise<PreparedEncoder> {
+/** inputShape: [C, H, W] for an encoder whose input leaves H and W free. */
+export async function prepareEncoder(encoder: string | Uint8Array | ModelProto, o: { features?: string; threads?: number; inputShape?: number[] } = {}): Promise<PreparedEncoder> {
   const source = typeof encoder === 'string' ? encoder : '<bytes>';
   const model = encoder instanceof Uint8Array || typeof encoder === 'string' ? await loadModel(encoder) : encoder;
-  const input = encoderImageInput(model, source);
+  const input = encoderImageInput(model, source, 'encoder', o.inputShape);
   const [, c, h, w] = input.dims;
   const outputs = (model.graph?.output ?? []).map((v) => v.name ?? '');
   const features = o.features ?? outputs[0];
   if (!features) throw new MimicError('E_ONNX', `${source}: the model has no outputs`);
   const exposed = outputs.includes(features) ? model : withExtraOutputs(model, [features]);
-  const shapes = await inferShapes(exposed, { batch: 2, tensors: [features], threads: o.threads ?? 1 });
+  const shapes = await inferShapes(exposed, { batch: 2, tensors: [features], threads: o.threads ?? 1, inputShape: o.inputShape });
   const shape = shapes.get(features);
   if (!shape || shape.length < 2 || shape[0] !== 2)
     throw new MimicError('E_ONNX', `${source}: the feature tensor '${features}' has shape (${shape?.join(', ') ?? '?'}) on a batch of 2; expected (2, ...)`);

@@ -46,9 +46,11 @@ export interface LocalizeOptions {
   onProgress?: (p: { stage: 'teacher' | 'mi'; done: number; total: number }) => void;
   onMessage?: (message: string) => void;
   signal?: AbortSignal;
+  /** [C, H, W] for a teacher whose input leaves H and W free. */
+  inputShape?: number[];
 }
 
-const LOCALIZE_OPTIONS = optionNames<LocalizeOptions>({ teacher: true, data: true, dataOptions: true, probes: true, features: true, n: true, seed: true, transform: true, batchSize: true, bandwidth: true, featureBandwidth: true, quantities: true, weights: true, threads: true, backend: true, teacherThreads: true, provider: true, onProgress: true, onMessage: true, signal: true });
+const LOCALIZE_OPTIONS = optionNames<LocalizeOptions>({ teacher: true, data: true, dataOptions: true, probes: true, features: true, n: true, seed: true, transform: true, batchSize: true, bandwidth: true, featureBandwidth: true, quantities: true, weights: true, threads: true, backend: true, teacherThreads: true, provider: true, onProgress: true, onMessage: true, signal: true, inputShape: true });
 
 export interface ProbeReport {
   name: string;
@@ -128,10 +130,10 @@ export async function localize(o: LocalizeOptions): Promise<LocalizeResult> {
   const model = await loadModel(o.teacher);
   checkAborted(o.signal, 'localize');
   const summary = summarize(model);
-  const input = encoderImageInput(model, source, 'teacher');
+  const input = encoderImageInput(model, source, 'teacher', o.inputShape);
   const [, channels, height, width] = input.dims;
 
-  const probeSet = await prepareProbes(model, { probes: o.probes, features: o.features, threads: o.teacherThreads ?? 1 });
+  const probeSet = await prepareProbes(model, { probes: o.probes, features: o.features, threads: o.teacherThreads ?? 1, inputShape: o.inputShape });
   if (probeSet.probes.length === 0)
     throw new MimicError('E_ONNX', `${source}: no probe tensors found (no 4-D maps before global pooling): name them with 'probes'`);
   const perSample = (shape: number[]) => shape.slice(1);

@@ -1,7 +1,8 @@
 /**
  * ONNX models: load (file or bytes, checked by safety.ts, external data inlined), summarise, encode, save.
  */
-import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../io/atomic.ts';
 import path from 'node:path';
 import { MimicError } from '../errors.ts';
 import { checkModel, inlineExternalData } from './safety.ts';
@@ -91,15 +92,7 @@ export function encodeModel(model: ModelProto | OnnxTypes.IModelProto): Uint8Arr
 
 /** Writes a model atomically (a temporary file in the same folder, then a rename). All data is inline. */
 export async function saveModel(model: ModelProto | OnnxTypes.IModelProto, file: string): Promise<void> {
-  const bytes = encodeModel(model);
-  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  try {
-    await writeFile(tmp, bytes);
-    await rename(tmp, file);
-  } catch (e) {
-    await unlink(tmp).catch(() => {});
-    throw new MimicError('E_FILE', `${file}: cannot write the model (${(e as Error).message})`, { cause: e });
-  }
+  await writeFileAtomic(file, [encodeModel(model)], 'the model');
 }
 
 // ---- summary ----

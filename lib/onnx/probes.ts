@@ -200,7 +200,7 @@ export function inputSpecs(model: ModelProto, options: Pick<ShapeOptions, 'batch
  * The one image input (N, C, H, W) of an encoder that the runs feed (clean, localize, evaluate): its batch axis free
  * (they run batches of every size) and C, H, W fixed. E_ONNX naming the input and the re-export that fixes it.
  */
-export function encoderImageInput(model: ModelProto, source: string, role = 'encoder'): InputSpec {
+export function encoderImageInput(model: ModelProto, source: string, role = 'encoder', inputShape?: readonly number[]): InputSpec {
   const g = graphOf(model);
   const inits = new Set((g.initializer ?? []).map((t) => t.name));
   const inputs = g.input.filter((v) => !inits.has(v.name));
@@ -211,8 +211,13 @@ export function encoderImageInput(model: ModelProto, source: string, role = 'enc
   if (typeof s.shape[0] === 'number')
     throw new MimicError('E_ONNX', `${source}: the ${role}'s input '${name}' has a fixed batch size of ${s.shape[0]}, and the runs feed batches of many images: re-export it with a dynamic batch axis (torch.onnx.export(..., dynamic_axes={'${name}': {0: 'batch'}, ...}))`);
   const free = s.shape.slice(1).filter((d) => typeof d !== 'number');
+  if (inputShape !== undefined) {
+    if (!Array.isArray(inputShape) || inputShape.length !== 3 || inputShape.some((d) => !Number.isInteger(d) || d < 1))
+      throw new MimicError('E_INVALID_ARGUMENT', `inputShape must be [C, H, W], positive integers (got ${JSON.stringify(inputShape)})`);
+    return inputSpecs(model, { batch: 2, inputShape: [...inputShape] })[0]; // checks it against the model's fixed dims
+  }
   if (free.length)
-    throw new MimicError('E_ONNX', `${source}: the ${role}'s input '${name}' [${s.shape.join(', ')}] leaves ${free.map((d) => `'${d}'`).join(', ')} free: re-export it with a fixed image size (only the batch axis dynamic)`);
+    throw new MimicError('E_ONNX', `${source}: the ${role}'s input '${name}' [${s.shape.join(', ')}] leaves ${free.map((d) => `'${d}'`).join(', ')} free: give the image size (inputShape [C, H, W]; CLI --input-shape C,H,W), or re-export it with a fixed image size (only the batch axis dynamic)`);
   return inputSpecs(model, { batch: 2 })[0];
 }
 

@@ -1,7 +1,6 @@
 /** Writes report.json and report.html into a directory, each atomically (temp file in the same directory + rename). */
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../io/atomic.ts';
 import { ensureDir } from '../io/out-path.ts';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { renderReportHtml, type CleanReport } from './html.ts';
 
@@ -11,14 +10,7 @@ export interface ReportPaths {
 }
 
 async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    await writeFile(tmp, text, 'utf8');
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
+  await writeFileAtomic(path, [Buffer.from(text, 'utf8')], 'the report');
 }
 
 /**

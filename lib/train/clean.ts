@@ -50,7 +50,7 @@ import { BORROW, Network } from './network.ts';
 import { Optimizer, type OptimizerState } from './optim.ts';
 import type { NetworkSpec } from './spec.ts';
 import { saveSpecAsOnnx, specShapes } from './to-onnx.ts';
-import { claimCheckpointDir, readCheckpoint, writeCheckpoint, CHECKPOINT_FILE } from './clean-checkpoint.ts';
+import { claimCheckpointDir, readCheckpoint, writeCheckpoint, CHECKPOINT_FILE, type CheckpointClaim } from './clean-checkpoint.ts';
 import { checkOptionNames, optionNames } from '../util/options.ts';
 
 export interface CleanOptions {
@@ -125,6 +125,8 @@ export interface CleanOptions {
   provider?: 'cpu' | 'cuda';
   /** Keep BatchNorm nodes in the exported student (default: folded into the convs). */
   keepBatchNorm?: boolean;
+  /** [C, H, W] for a teacher whose input leaves H and W free (the exported student keeps them free). */
+  inputShape?: number[];
   /**
    * Put BatchNorm back after the convs that PyTorch's export folded it into (default true; the rule:
    * lib/train/from-onnx.ts). A model whose biased convs never had BatchNorm (a plain VGG) reads the same: false
@@ -143,7 +145,7 @@ export interface CleanOptions {
   faultInjection?: { nanAtStep?: number };
 }
 
-const CLEAN_OPTIONS = optionNames<CleanOptions>({ teacher: true, data: true, dataOptions: true, out: true, outDir: true, cleanFraction: true, cleanCount: true, epochs: true, batchSize: true, lr: true, weightDecay: true, tau: true, cloneWeight: true, betaBase: true, betaMomentum: true, seed: true, projectionHidden: true, projectionDim: true, uniformBeta: true, noAttention: true, noClone: true, noContrastive: true, probes: true, features: true, transform: true, augment: true, perturb: true, perturbViews: true, faithful: true, lrSchedule: true, warmupEpochs: true, threads: true, teacherThreads: true, teacherSchedule: true, provider: true, keepBatchNorm: true, restoreBatchNorm: true, reportImages: true, evalTrigger: true, resume: true, restart: true, faultInjection: true });
+const CLEAN_OPTIONS = optionNames<CleanOptions>({ teacher: true, data: true, dataOptions: true, out: true, outDir: true, cleanFraction: true, cleanCount: true, epochs: true, batchSize: true, lr: true, weightDecay: true, tau: true, cloneWeight: true, betaBase: true, betaMomentum: true, seed: true, projectionHidden: true, projectionDim: true, uniformBeta: true, noAttention: true, noClone: true, noContrastive: true, probes: true, features: true, transform: true, augment: true, perturb: true, perturbViews: true, faithful: true, lrSchedule: true, warmupEpochs: true, threads: true, teacherThreads: true, teacherSchedule: true, provider: true, keepBatchNorm: true, restoreBatchNorm: true, inputShape: true, reportImages: true, evalTrigger: true, resume: true, restart: true, faultInjection: true });
 const CLEAN_HOOKS = optionNames<CleanHooks>({ signal: true, onProgress: true, onMessage: true });
 
 /** Each perturbation family's parameters when named without details (`--perturb patch,blend,noise`). */
@@ -369,16 +371,26 @@ function mean(xs: number[]): number {
 
 /** Runs MIMIC's distillation and writes the student, report.json and the checkpoint. */
 export async function clean(options: CleanOptions, hooks: CleanHooks | null = {}): Promise<CleanResult> {
-  const made: string[] = []; // the output folders this run created
+  const run: RunHold = { made: [] };
   try {
-    return await runClean(options, hooks, made);
+    return await runClean(options, hooks, run);
   } catch (err) {
-    await removeEmptyDirs(made); // refused before writing anything (a model or data error): no empty folder left
+    await run.claim?.release();
+    await removeEmptyDirs(run.made); // refused before writing anything (a model or data error): no empty folder left
     throw err;
+  } finally {
+    await run.claim?.release();
   }
 }
 
-async function runClean(options: CleanOptions, hooks: CleanHooks | null, made: string[]): Promise<CleanResult> {
+/** What a run holds until it ends: the output folders it created, its claim on the checkpoint folder. */
+export interface RunHold {
+  made: string[];
+  claim?: CheckpointClaim;
+}
+
+async function runClean(options: CleanOptions, hooks: CleanHooks | null, run: RunHold): Promise<CleanResult> {
+  const made = run.made;
   if (!options || typeof options !== 'object') throw invalid('clean: options object required');
   checkOptionNames(options, CLEAN_OPTIONS, 'clean');
   if (options.transform !== undefined) checkOptionNames(options.transform, TRANSFORM_OPTIONS, 'clean transform');
@@ -401,16 +413,16 @@ async function runClean(options: CleanOptions, hooks: CleanHooks | null, made: s
   if (!TEACHER_SCHEDULES.includes(schedule)) throw invalid(`teacherSchedule must be one of ${TEACHER_SCHEDULES.join(', ')} (got '${String(schedule)}')`);
   made.push(...(await prepareOutputFile(out, { what: 'out', inputs: [{ path: options.teacher, what: 'teacher' }, { path: typeof options.data === 'string' ? options.data : undefined, what: 'data' }] })));
   made.push(...(await prepareOutputDir(outDir, 'outDir')), ckptDir);
-  await claimCheckpointDir<Pick<CheckpointMeta, 'epoch' | 'stepInEpoch' | 'config'>>(ckptDir, options, (m) =>
+  run.claim = await claimCheckpointDir<Pick<CheckpointMeta, 'epoch' | 'stepInEpoch' | 'config'>>(ckptDir, options, (m) =>
     m.epoch < m.config.epochs || m.stepInEpoch > 0 ? `epoch ${m.epoch}${m.stepInEpoch ? ` + ${m.stepInEpoch} steps` : ''} of ${m.config.epochs}` : null,
   );
   let teacherRun: CleanReport['environment']['teacher'] | undefined;
 
   // ---- teacher, probes, data ----
   const model = await loadModel(options.teacher);
-  const input = encoderImageInput(model, options.teacher, 'teacher');
+  const input = encoderImageInput(model, options.teacher, 'teacher', options.inputShape);
   const [, C, H, W] = input.dims;
-  const probeSet = await prepareProbes(model, { probes: options.probes, features: options.features, threads: options.teacherThreads ?? 1 });
+  const probeSet = await prepareProbes(model, { probes: options.probes, features: options.features, threads: options.teacherThreads ?? 1, inputShape: options.inputShape });
   if (probeSet.probes.length === 0) throw new MimicError('E_ONNX', `${options.teacher}: no probe tensors found: name them with 'probes'`);
   const featName = probeSet.features.name;
   const probes = probeSet.probes.map((p) => ({ name: p.name, shape: p.shape.slice(1) }));
@@ -474,7 +486,7 @@ async function runClean(options: CleanOptions, hooks: CleanHooks | null, made: s
   config.stepsPerEpoch = steps;
 
   // ---- student ----
-  const spec = specFromOnnx(model, { weights: 'fresh', seed, source: options.teacher, unfoldBatchNorm: config.restoreBatchNorm });
+  const spec = specFromOnnx(model, { weights: 'fresh', seed, source: options.teacher, unfoldBatchNorm: config.restoreBatchNorm, inputShapes: options.inputShape ? { [input.name]: options.inputShape } : undefined });
   if (spec.unfolded.length)
     say(`student: BatchNorm put back after ${spec.unfolded.length} conv${spec.unfolded.length > 1 ? 's' : ''} (the teacher's export folded it into them; restoreBatchNorm false / --no-restore-bn keeps the graph as is)`);
   const shapes = specShapes(spec);
@@ -499,6 +511,7 @@ async function runClean(options: CleanOptions, hooks: CleanHooks | null, made: s
   const opt = Optimizer.create({ kind: 'adam', params: optParams, lr: config.lr, weightDecay: config.weightDecay, threads });
 
   // ---- resume or localise ----
+  await run.claim!.dropOld(); // the inputs are checked: a restart now drops the old run's checkpoint
   let startEpoch = 0, startStep = 0, globalStep = 0;
   let losses: StepLoss[] = [];
   let epochs: EpochLoss[] = [];
@@ -554,6 +567,7 @@ async function runClean(options: CleanOptions, hooks: CleanHooks | null, made: s
       onProgress?.({ phase: 'localize', epoch: 0, epochs: config.epochs, step: 0, steps });
       const loc = await localize({
         teacher: options.teacher,
+        inputShape: options.inputShape,
         data: clean,
         n: clean.count,
         seed,

@@ -33,6 +33,8 @@ import { saveSpecAsOnnx, specShapes, type OnnxIo } from './to-onnx.ts';
 import { claimCheckpointDir, readCheckpoint, writeCheckpoint } from './clean-checkpoint.ts';
 import { checkOptionNames, optionNames } from '../util/options.ts';
 import { TRANSFORM_OPTIONS } from '../data/transform.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
+import type { RunHold } from './clean.ts';
 
 export interface ArchitectureOptions {
   /** An ONNX encoder whose architecture (not weights) is used; otherwise the built-in CIFAR ResNet-18. */
@@ -137,24 +139,26 @@ export async function encoderSpec(a: ArchitectureOptions, seed: number): Promise
 
 export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
   await ensureDir(dirname(file), 'report folder');
-  const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, JSON.stringify(value, null, 2) + '\n');
-  await rename(tmp, file);
+  await writeFileAtomic(file, [Buffer.from(JSON.stringify(value, null, 2) + '\n', 'utf8')], 'the report');
 }
 
 type PretrainHooks = { signal?: AbortSignal; onProgress?: (p: PretrainProgress) => void; onMessage?: (m: string) => void };
 
 export async function pretrain(o: PretrainOptions, hooks: PretrainHooks = {}): Promise<PretrainReport> {
-  const made: string[] = []; // the output folders this run created
+  const run: RunHold = { made: [] };
   try {
-    return await runPretrain(o, hooks, made);
+    return await runPretrain(o, hooks, run);
   } catch (err) {
-    await removeEmptyDirs(made); // refused before writing anything: no empty folder left
+    await run.claim?.release();
+    await removeEmptyDirs(run.made); // refused before writing anything: no empty folder left
     throw err;
+  } finally {
+    await run.claim?.release();
   }
 }
 
-async function runPretrain(o: PretrainOptions, hooks: PretrainHooks, made: string[]): Promise<PretrainReport> {
+async function runPretrain(o: PretrainOptions, hooks: PretrainHooks, run: RunHold): Promise<PretrainReport> {
+  const made = run.made;
   if (!o || typeof o !== 'object') throw invalid('pretrain: options object required');
   checkOptionNames(o, PRETRAIN_OPTIONS, 'pretrain');
   if (o.transform !== undefined) checkOptionNames(o.transform, TRANSFORM_OPTIONS, 'pretrain transform');
@@ -176,7 +180,7 @@ async function runPretrain(o: PretrainOptions, hooks: PretrainHooks, made: strin
   const transform = { normalize: o.transform?.normalize ?? 'cifar10', size: o.transform?.size ?? 'error', channelMode: o.transform?.channelMode ?? 'error' } as const;
   made.push(...(await prepareOutputFile(out, { what: 'out', inputs: [{ path: o.architecture?.template, what: 'template' }, { path: typeof o.data === 'string' ? o.data : undefined, what: 'data' }] })));
   made.push(...(await prepareOutputDir(outDir, 'outDir')), join(outDir, 'checkpoint'));
-  await claimCheckpointDir<{ epoch: number; config: { epochs: number } }>(join(outDir, 'checkpoint'), o, (m) => (m.epoch < m.config.epochs ? `epoch ${m.epoch} of ${m.config.epochs}` : null));
+  run.claim = await claimCheckpointDir<{ epoch: number; config: { epochs: number } }>(join(outDir, 'checkpoint'), o, (m) => (m.epoch < m.config.epochs ? `epoch ${m.epoch} of ${m.config.epochs}` : null));
 
   const { spec, name: archName } = await encoderSpec(o.architecture ?? {}, seed);
   const [inT] = spec.inputs;
@@ -208,6 +212,7 @@ async function runPretrain(o: PretrainOptions, hooks: PretrainHooks, made: strin
   const ckptDir = join(outDir, 'checkpoint');
   const history: PretrainReport['epochs'] = [];
   let startEpoch = 0;
+  await run.claim.dropOld(); // the inputs are checked: a restart now drops the old run's checkpoint
   if (o.resume) {
     const ck = await readCheckpoint<{ config: typeof config; seed: number; epoch: number; scheduleEpochs?: number; history: PretrainReport['epochs']; optimizer: Omit<OptimizerState, 'state'>; bp: string[]; bb: string[]; hp: string[] }>(ckptDir);
     if (JSON.stringify({ ...ck.meta.config, epochs: 0 }) !== JSON.stringify({ ...config, epochs: 0 }) || ck.meta.seed !== seed)

@@ -441,7 +441,8 @@ export function onnxFromSpec(spec: NetworkSpec & { io?: OnnxIo }, options: ToOnn
     const per = shapes.get(name)!;
     // keep the teacher's declared dims where they agree with the spec (its symbolic names, for instance)
     if (dynamic && declaredShape && declaredShape.length === per.length + 1 && per.every((d, i) => declaredShape[i + 1] === d || typeof declaredShape[i + 1] !== 'number')) {
-      return [typeof declaredShape[0] === 'string' ? declaredShape[0] : batch, ...per];
+      // a symbolic per-sample dim stays symbolic (a teacher whose H and W are free: the student takes any size too)
+      return [typeof declaredShape[0] === 'string' ? declaredShape[0] : batch, ...per.map((d, i) => (typeof declaredShape[i + 1] === 'string' ? declaredShape[i + 1] : d))];
     }
     return [batch, ...per];
   };
