@@ -74,14 +74,14 @@ test('a graph with ops the engine cannot train is refused once, listing every su
   const x = b.input('input', ['batch', 3, 6, 6]);
   const h1 = b.node('Elu', [b.conv(x, { inChannels: 3, outChannels: 4 })], { alpha: 0.1 }, { name: 'act1' });
   const h2 = b.node('Elu', [b.conv(h1, { inChannels: 4, outChannels: 4 })], { alpha: 0.1 }, { name: 'act2' });
-  const s = b.node('Sigmoid', [h2], {}, { name: 'gate' });
-  b.node('Mul', [h2, s], {}, { output: 'features', name: 'swish' });
+  const s = b.node('Softplus', [h2], {}, { name: 'soft' });
+  b.node('Tanh', [s], {}, { output: 'features', name: 'squash' });
   b.output('features', ['batch', 4, 6, 6]);
   assert.throws(
     () => specFromOnnx(decodeModel(b.bytes()), { weights: 'fresh' }),
     (e: unknown) =>
       e instanceof MimicError && e.code === 'E_ONNX' &&
-      /3 op types the engine cannot train: Elu x2 \(first: node 'act1'.*\), Sigmoid x1 \(first: node 'gate'.*\), Mul x1 \(first: node 'swish'/.test(e.message) &&
+      /3 op types the engine cannot train: Elu x2 \(first: node 'act1'.*\), Softplus x1 \(first: node 'soft'.*\), Tanh x1 \(first: node 'squash'/.test(e.message) &&
       /supported ops: Conv/.test(e.message),
   );
   // a pattern op outside its pattern names the node and what is supported
@@ -140,7 +140,7 @@ test('a clean refused for its model leaves no output folder behind', async () =>
   assert.ok(existsSync(teacher));
 });
 
-/** A MobileNetV2-style block: ReLU6 (Clip 0..6), a depthwise conv, a residual, LeakyRelu at the end. */
+/** A MobileNetV2-style block: ReLU6 (Clip 0..6), a depthwise conv, SiLU (Sigmoid x Mul), a residual, LeakyRelu. */
 function mobileBlock(seed: number, opset: number): Uint8Array {
   const b = new ModelBuilder({ seed, opset });
   const x = b.input('input', ['batch', 3, 8, 8]);
@@ -148,7 +148,8 @@ function mobileBlock(seed: number, opset: number): Uint8Array {
   const stem = relu6(b.conv(x, { inChannels: 3, outChannels: 8 }));
   const dwW = b.randomInitializer('dw', [8, 1, 3, 3], 0.5);
   const dw = relu6(b.node('Conv', [stem, dwW], { kernel_shape: [3, 3], pads: [1, 1, 1, 1], group: 8 }));
-  const pw = b.conv(dw, { inChannels: 8, outChannels: 8, kernel: 1 });
+  const pw0 = b.conv(dw, { inChannels: 8, outChannels: 8, kernel: 1 });
+  const pw = b.node('Mul', [pw0, b.node('Sigmoid', [pw0])]); // SiLU, as torch exports it
   const res = b.node('LeakyRelu', [b.add(stem, pw)], { alpha: { float: 0.2 } });
   b.flatten(b.globalAveragePool(res), 1, 'features');
   b.output('features', ['batch', 8]);
@@ -156,11 +157,11 @@ function mobileBlock(seed: number, opset: number): Uint8Array {
 }
 
 for (const opset of [13, 9]) {
-  test(`ReLU6 (Clip) and LeakyRelu (opset ${opset}): forward as onnxruntime, input gradient as finite differences, export round trip`, async () => {
+  test(`ReLU6 (Clip), SiLU and LeakyRelu (opset ${opset}): forward as onnxruntime, input gradient as finite differences, export round trip`, async () => {
     const seed = freshSeed(`clip leaky ${opset}`);
     const bytes = mobileBlock(seed, opset);
     const spec = specFromOnnx(decodeModel(bytes), { weights: 'teacher' });
-    assert.deepEqual(spec.layers.filter((l) => l.op === 'Clip' || l.op === 'LeakyRelu').map((l) => l.op), ['Clip', 'Clip', 'LeakyRelu']);
+    assert.deepEqual(spec.layers.filter((l) => ['Clip', 'LeakyRelu', 'Silu'].includes(l.op)).map((l) => l.op), ['Clip', 'Clip', 'Silu', 'LeakyRelu']);
     const net = Network.create(spec, { threads: 1 });
     net.setMode('eval');
     const B = 3, x = Float32Array.from(random(B * 3 * 8 * 8, seed + 1), (v) => 3 * v); // wide enough to hit both bounds

@@ -4,7 +4,7 @@
  * export folded into convs put back.
  *
  * Supported: Conv (2-D, group >= 1, explicit pads or auto_pad NOTSET / VALID), BatchNormalization (inference
- * form), Relu, Clip (constant bounds: ReLU6), LeakyRelu, Add (two activations of equal shape), MaxPool / AveragePool (2-D,
+ * form), Relu, Clip (constant bounds: ReLU6), LeakyRelu, SiLU (Sigmoid x Mul of the same x), Add (two activations of equal shape), MaxPool / AveragePool (2-D,
  * NOTSET / VALID padding),
  * GlobalAveragePool, Flatten (axis 1), Reshape (constant shape keeping the batch dim), Gemm (alpha = beta =
  * 1, transA = 0, constant B and C), MatMul (constant 2-D second input; a MatMul followed only by an Add of a
@@ -64,9 +64,9 @@ export interface OnnxNetworkSpec extends NetworkSpec {
 
 const SKIPPED = ['Identity', 'Dropout', 'Constant'];
 // Ops read only as parts of the export patterns below (batch-size shape arithmetic, x.mean((2, 3)), F.normalize).
-const PATTERN_OPS = ['Shape', 'Gather', 'Unsqueeze', 'Concat', 'Cast', 'ReduceMean', 'ReduceL2', 'Clip', 'Expand', 'Div'];
+const PATTERN_OPS = ['Shape', 'Gather', 'Unsqueeze', 'Concat', 'Cast', 'ReduceMean', 'ReduceL2', 'Clip', 'Expand', 'Div', 'Sigmoid', 'Mul'];
 const SUPPORTED_TEXT =
-  `supported ops: ${SUPPORTED_OPS.filter((o) => o !== 'L2Norm').join(', ')}; also x.view(x.size(0), -1) (Shape / Gather / ` +
+  `supported ops: ${SUPPORTED_OPS.filter((o) => o !== 'L2Norm' && o !== 'Silu').join(', ')}; also x * sigmoid(x) (SiLU: Sigmoid / Mul), x.view(x.size(0), -1) (Shape / Gather / ` +
   'Unsqueeze / Concat into a Reshape), x.mean((2, 3)) (ReduceMean), F.normalize(x, dim=1) (ReduceL2 / Clip / Expand / Div); ' +
   'Identity and inference-mode Dropout are skipped';
 
@@ -242,6 +242,8 @@ export function specFromOnnx(model: ModelProto, options: FromOnnxOptions): OnnxN
     t === undefined ? undefined : (shapeExpr.get(t) ?? (constants.has(t) ? intData(constants.get(t)!, `'${t}'`) : undefined));
   // F.normalize(x, dim=1) as exported: ReduceL2 -> Clip(min eps) -> Expand -> Div(x, .), the norms of x pending
   const pendingNorm = new Map<string, { x: string; eps?: number }>();
+  // SiLU as exported: Sigmoid(x) read by one Mul(x, .): the sigmoids pending their Mul
+  const pendingSigmoid = new Map<string, string>();
   const alias = new Map<string, string>();
   const resolve = (t: string) => alias.get(t) ?? t;
   const layers: LayerSpec[] = [];
@@ -364,7 +366,7 @@ export function specFromOnnx(model: ModelProto, options: FromOnnxOptions): OnnxN
         }
         const out = outs[0];
         const readers = idx.consumers.get(out) ?? [];
-        const restore = unfold && !hasBN && bName !== undefined && !idx.graphOutputs.has(out) && readers.length > 0 && readers.every((r) => ['Relu', 'Add', 'Clip', 'LeakyRelu'].includes(nodes[r].opType ?? ''));
+        const restore = unfold && !hasBN && bName !== undefined && !idx.graphOutputs.has(out) && readers.length > 0 && readers.every((r) => ['Relu', 'Add', 'Clip', 'LeakyRelu', 'Sigmoid', 'Mul'].includes(nodes[r].opType ?? ''));
         const convAttrs = { strides: attrInts(n, 'strides') ?? [1, 1], pads: valid ? [0, 0, 0, 0] : (attrInts(n, 'pads') ?? [0, 0, 0, 0]), dilations: attrInts(n, 'dilations') ?? [1, 1], group };
         if (!restore) {
           if (bName) param(bName, cst(2, 'the bias'), [w[0]], { kind: 'zero' });
@@ -595,6 +597,21 @@ export function specFromOnnx(model: ModelProto, options: FromOnnxOptions): OnnxN
         // the engine's L2Norm clamps the norm at 1e-12, F.normalize's default eps
         if (p.eps !== undefined && Math.abs(p.eps - 1e-12) > 1e-15) throw unsupported(label, `F.normalize with eps ${p.eps} (the engine's L2Norm uses 1e-12)`);
         emit({ op: 'L2Norm', inputs: [x], outputs: [outs[0]], attrs: {} }, n.name ?? '');
+        break;
+      }
+      case 'Sigmoid': {
+        const x = act(0);
+        const readers = idx.consumers.get(outs[0]) ?? [];
+        const mul = readers.length === 1 && !idx.graphOutputs.has(outs[0]) ? nodes[readers[0]] : undefined;
+        const other = mul?.opType === 'Mul' && (mul.input ?? []).length === 2 ? (mul.input![0] === outs[0] ? mul.input![1] : mul.input![0]) : undefined;
+        if (!other || resolve(other) !== x) throw unsupported(label, 'Sigmoid is supported only as SiLU: x * sigmoid(x) (its one reader a Mul by the same x)');
+        pendingSigmoid.set(outs[0], x);
+        break;
+      }
+      case 'Mul': {
+        const s = pendingSigmoid.has(ins[0]) ? ins[0] : pendingSigmoid.has(ins[1]) ? ins[1] : undefined;
+        if (!s) throw unsupported(label, 'Mul is supported only as SiLU: x * sigmoid(x)');
+        emit({ op: 'Silu', inputs: [pendingSigmoid.get(s)!], outputs: [outs[0]], attrs: {} }, n.name ?? '');
         break;
       }
       case 'LeakyRelu':

@@ -19,6 +19,7 @@ export const SUPPORTED_OPS = [
   'L2Norm',
   'Clip',
   'LeakyRelu',
+  'Silu',
 ] as const;
 export type OpType = (typeof SUPPORTED_OPS)[number];
 

@@ -67,6 +67,7 @@ export function layerOutputShape(layer: LayerSpec, inShapes: number[][], paramDi
     case 'L2Norm':
     case 'Clip':
     case 'LeakyRelu':
+    case 'Silu':
       return x;
     case 'Add': {
       const y = inShapes[1];
@@ -390,6 +391,13 @@ export function onnxFromSpec(spec: NetworkSpec & { io?: OnnxIo }, options: ToOnn
       case 'LeakyRelu':
         node('LeakyRelu', l.name, ins, [out], [floatAttr('alpha', (a.alpha as number | undefined) ?? 0.01)]);
         break;
+      case 'Silu': {
+        // as torch exports nn.SiLU: x * Sigmoid(x)
+        const s = unique(`${l.name}/sigmoid`);
+        node('Sigmoid', unique(`${l.name}/Sigmoid`), ins, [s]);
+        node('Mul', l.name, [ins[0], s], [out]);
+        break;
+      }
       case 'MaxPool':
       case 'AveragePool': {
         const k = a.kernel_shape as number[];

@@ -18,7 +18,7 @@ namespace mimic {
 
 namespace {
 
-enum class Op { Conv, BN, Relu, Add, MaxPool, AvgPool, GAP, Flatten, Reshape, Gemm, MatMul, L2Norm, Clip, LeakyRelu };
+enum class Op { Conv, BN, Relu, Add, MaxPool, AvgPool, GAP, Flatten, Reshape, Gemm, MatMul, L2Norm, Clip, LeakyRelu, Silu };
 
 const std::vector<std::pair<std::string, Op>>& op_table() {
   static const std::vector<std::pair<std::string, Op>> t = {
@@ -26,7 +26,7 @@ const std::vector<std::pair<std::string, Op>>& op_table() {
       {"Add", Op::Add},         {"MaxPool", Op::MaxPool},       {"AveragePool", Op::AvgPool},
       {"GlobalAveragePool", Op::GAP}, {"Flatten", Op::Flatten}, {"Reshape", Op::Reshape},
       {"Gemm", Op::Gemm},       {"MatMul", Op::MatMul},         {"L2Norm", Op::L2Norm},
-      {"Clip", Op::Clip},       {"LeakyRelu", Op::LeakyRelu}};
+      {"Clip", Op::Clip},       {"LeakyRelu", Op::LeakyRelu}, {"Silu", Op::Silu}};
   return t;
 }
 
@@ -573,6 +573,7 @@ void Network::infer(int64_t batch) {
       case Op::Relu:
       case Op::Clip:
       case Op::LeakyRelu:
+      case Op::Silu:
         L.n = numel(x);
         y = x;
         break;
@@ -855,6 +856,7 @@ void Network::forward(const std::vector<const float*>& inputs, int64_t batch) {
         case Op::L2Norm: ops::l2norm_forward(L.n, L.c, x, y, ops::kL2NormEps, ctx_); break;
         case Op::Clip: ops::clip_forward(L.n, x, y, L.lo, L.hi, ctx_); break;
         case Op::LeakyRelu: ops::leaky_relu_forward(L.n, x, y, L.alpha, ctx_); break;
+        case Op::Silu: ops::silu_forward(L.n, x, y, ctx_); break;
       }
     });
   }
@@ -989,6 +991,11 @@ void Network::backward(const std::vector<const float*>& output_grads, bool input
         case Op::LeakyRelu: {
           float* dx = acquire(L.in[0]);
           if (dx) ops::leaky_relu_backward(L.n, x, dy, dx, L.alpha, ctx_);
+          break;
+        }
+        case Op::Silu: {
+          float* dx = acquire(L.in[0]);
+          if (dx) ops::silu_backward(L.n, x, dy, dx, ctx_);
           break;
         }
       }

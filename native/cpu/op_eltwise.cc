@@ -66,6 +66,28 @@ void clip_backward(int64_t n, const float* x, const float* dy, float* dx, float 
   });
 }
 
+void silu_forward(int64_t n, const float* x, float* y, const Ctx& ctx) {
+  check_n(n, "silu");
+  parallel_for(n, threads_for(n, ctx.threads), [x, y](int64_t i0, int64_t i1) {
+    const float* xs = x;
+    float* ys = y;
+    for (int64_t i = i0; i < i1; ++i) ys[i] = xs[i] / (1.0f + std::exp(-xs[i]));
+  });
+}
+
+void silu_backward(int64_t n, const float* x, const float* dy, float* dx, const Ctx& ctx) {
+  check_n(n, "silu");
+  parallel_for(n, threads_for(n, ctx.threads), [x, dy, dx](int64_t i0, int64_t i1) {
+    const float* xs = x;
+    const float* ds = dy;
+    float* out = dx;
+    for (int64_t i = i0; i < i1; ++i) {
+      const float s = 1.0f / (1.0f + std::exp(-xs[i]));
+      out[i] = ds[i] * s * (1.0f + xs[i] * (1.0f - s));
+    }
+  });
+}
+
 void leaky_relu_forward(int64_t n, const float* x, float* y, float alpha, const Ctx& ctx) {
   check_n(n, "leaky_relu");
   parallel_for(n, threads_for(n, ctx.threads), [x, y, alpha](int64_t i0, int64_t i1) {

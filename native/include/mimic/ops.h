@@ -116,6 +116,10 @@ void relu_backward(int64_t n, const float* y, const float* dy, float* dx, const 
 // dy (n) -> dx (n) = lo < x < hi ? dy : 0 (PyTorch's hardtanh / ReLU6 gradient).
 void clip_forward(int64_t n, const float* x, float* y, float lo, float hi, const Ctx& ctx = {});
 void clip_backward(int64_t n, const float* x, const float* dy, float* dx, float lo, float hi, const Ctx& ctx = {});
+// SiLU (swish, x * sigmoid(x), as exported: Sigmoid then Mul): x (n) -> y (n); backward: x (n), dy (n) -> dx (n) =
+// dy * s (1 + x (1 - s)), s = sigmoid(x).
+void silu_forward(int64_t n, const float* x, float* y, const Ctx& ctx = {});
+void silu_backward(int64_t n, const float* x, const float* dy, float* dx, const Ctx& ctx = {});
 // LeakyRelu: x (n) -> y (n) = x > 0 ? x : alpha x; backward: x (n), dy (n) -> dx (n) = x > 0 ? dy : alpha dy.
 void leaky_relu_forward(int64_t n, const float* x, float* y, float alpha, const Ctx& ctx = {});
 void leaky_relu_backward(int64_t n, const float* x, const float* dy, float* dx, float alpha, const Ctx& ctx = {});
