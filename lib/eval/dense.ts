@@ -17,7 +17,7 @@ import { native } from '../native.ts';
 import { Optimizer } from '../train/optim.ts';
 import { linearDefault, paramSeed } from '../train/init.ts';
 import { mulberry32 } from '../util/rng.ts';
-import { checkFeatures, checkLabels, forRowRanges, yieldToLoop, type ClassifierProgress, type FeatureMatrix, type LabelledFeatures } from './types.ts';
+import { checkFeatures, checkLabels, forRowRanges, yieldToLoop, type FeatureMatrix, type LabelledFeatures } from './types.ts';
 
 export interface DenseTrainOptions {
   /** Hidden layer widths (empty: softmax regression). */

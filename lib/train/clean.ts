@@ -48,7 +48,6 @@ import { specFromOnnx } from './from-onnx.ts';
 import { headSpec } from './head.ts';
 import { BORROW, Network } from './network.ts';
 import { Optimizer, type OptimizerState } from './optim.ts';
-import type { NetworkSpec } from './spec.ts';
 import { saveSpecAsOnnx, specShapes } from './to-onnx.ts';
 import { claimCheckpointDir, readCheckpoint, writeCheckpoint, CHECKPOINT_FILE, type CheckpointClaim } from './clean-checkpoint.ts';
 import { checkOptionNames, optionNames } from '../util/options.ts';

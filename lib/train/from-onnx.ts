@@ -270,7 +270,6 @@ export function specFromOnnx(model: ModelProto, options: FromOnnxOptions): OnnxN
   const unfoldedConvs: string[] = [];
 
   const skipGraphReaders = new Set<number>();
-  const matmulBias = new Map<number, { add: number; bias: string }>();
 
   for (const i of order) {
     const n = nodes[i];

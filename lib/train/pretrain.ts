@@ -10,11 +10,10 @@
  * (an abort keeps the previous epoch's checkpoint). The lr schedule keeps the length of the first run.
  */
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { writeFile, rename } from 'node:fs/promises';
 import { ensureDir, prepareOutputDir, prepareOutputFile, removeEmptyDirs } from '../io/out-path.ts';
 import { MimicError, invalid } from '../errors.ts';
 import { native } from '../native.ts';
-import { loadModel, inputSpecs } from '../onnx/index.ts';
+import { loadModel } from '../onnx/index.ts';
 import { openDataset, type OpenOptions } from '../data/open.ts';
 import type { ChannelMode, SizeMode } from '../data/transform.ts';
 import { toModelLayoutAsync } from '../data/layout.ts';
