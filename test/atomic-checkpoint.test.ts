@@ -81,3 +81,18 @@ test('clean: a restart with a mistyped teacher fails before the old checkpoint i
   assert.ok(existsSync(join(ckpt, CHECKPOINT_FILE)), 'the run to be replaced is still there');
   assert.equal(existsSync(join(ckpt, '.lock')), false, 'the lock was released');
 });
+
+test('claiming a checkpoint folder removes the temporary files of runs that were killed, not those of live ones', async () => {
+  const dir = await tmp();
+  const ckpt = join(dir, 'checkpoint');
+  await claimCheckpointDir(ckpt, {}, () => null).then((c) => c.release());
+  const dead = spawn(process.execPath, ['-e', '0']);
+  await new Promise((r) => dead.once('exit', r));
+  const stale = [join(ckpt, `.checkpoint.bin.${dead.pid}.abc123.tmp`), join(dir, `.report.json.${dead.pid}.x9.tmp`)];
+  const live = join(ckpt, `.checkpoint.bin.${process.pid}.zz.tmp`);
+  for (const f of [...stale, live]) await writeFile(f, 'partial');
+  const c = await claimCheckpointDir(ckpt, {}, () => null);
+  await c.release();
+  for (const f of stale) assert.equal(existsSync(f), false, `${f} was swept`);
+  assert.ok(existsSync(live), 'a live process\'s temporary file is kept');
+});

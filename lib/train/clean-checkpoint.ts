@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { open, readFile, rm, writeFile } from 'node:fs/promises';
 import { alive, sweepStaleTemps, writeFileAtomic } from '../io/atomic.ts';
 import { ensureDir } from '../io/out-path.ts';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { MimicError, invalid } from '../errors.ts';
 
 const MAGIC = 'MIMICKP2';
@@ -116,12 +116,13 @@ export async function claimCheckpointDir<M>(dir: string, mode: { resume?: boolea
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new MimicError('E_FILE', `${lock}: cannot take the lock (${(err as Error).message})`, { cause: err });
       const holder = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
       if (alive(holder) && holder !== process.pid)
-        throw new MimicError('E_FILE', `${dir} is in use by another run (process ${holder}): wait for it, or give this run another output`);
+        throw new MimicError('E_FILE', `${dir} is in use by another run (process ${holder}): wait for it, or give this run another output (if process ${holder} is no mimic run, remove ${lock})`);
       await rm(lock, { force: true }); // left by a run that was killed: take it over
     }
   }
   heldHere.add(key);
   await sweepStaleTemps(dir);
+  await sweepStaleTemps(dirname(dir)); // the report's and the outputs' folder
   let released = false;
   return {
     dropOld: async () => {
