@@ -20,7 +20,13 @@ const program = new Command();
 program
   .name('mimic')
   .description('Backdoor removal for self-supervised image encoders (MIMIC) and batched KDE mutual information.')
-  .version(`${toolInfo().version}${toolInfo().commit ? ` (${toolInfo().commit})` : ''}`, '-V, --version', 'print the version (and the git commit of a checkout)')
+  // the version text asks git for the commit: only when it is asked for, not at every start
+  .option('-V, --version', 'print the version (and the git commit of a checkout)')
+  .on('option:version', () => {
+    const t = toolInfo();
+    process.stdout.write(`${t.version}${t.commit ? ` (${t.commit})` : ''}\n`);
+    process.exit(0);
+  })
   .showHelpAfterError()
   .exitOverride(); // usage errors throw (exit code 2 below) instead of exiting inside commander
 
