@@ -4,25 +4,10 @@
 // Aborted calls reject with MimicError E_ABORTED, whatever the signal's reason.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MessageChannel } from 'node:worker_threads';
 import { estimateMI, sgemm, Network, MimicError, specFromOnnx, localize, evaluate, mimicBeta, releaseCopyBuffers, copyBufferBytes } from '../lib/index.ts';
 import { cifarResNet18Spec } from '../lib/train/models.ts';
 import { buildConvEncoder, decodeModel } from '../lib/onnx/index.ts';
-import { freshSeed, mulberry32 } from './helpers.ts';
-
-/** Detaches `a`'s buffer the way a service would hand it to a worker, and drops it (its memory is freed). */
-function transferAway(a: Float32Array): void {
-  const { port1, port2 } = new MessageChannel();
-  port1.postMessage(a.buffer, [a.buffer as ArrayBuffer]);
-  port1.close();
-  port2.close();
-  assert.equal(a.length, 0, 'the array was not detached');
-}
-
-function random(n: number, seed: number): Float32Array {
-  const r = mulberry32(seed);
-  return Float32Array.from({ length: n }, () => r() * 2 - 1);
-}
+import { freshSeed, randomUniform as random, transferAway } from './helpers.ts';
 
 test('estimateMI: inputs transferred right after the call give the same estimate (the engine reads copies)', async () => {
   const seed = freshSeed('detach estimateMI');

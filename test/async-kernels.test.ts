@@ -4,25 +4,10 @@
 // into (the optimiser's parameters, an attention layer's `grad`) detached meanwhile rejects the call, naming it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MessageChannel } from 'node:worker_threads';
 import { MimicError, Optimizer, perturbBatch, perturbBatchAsync } from '../lib/index.ts';
 import { twoViews, twoViewsAsync } from '../lib/train/augment.ts';
 import { losses } from './loss-helpers.ts';
-import { freshSeed, mulberry32 } from './helpers.ts';
-
-/** Detaches `a`'s buffer the way a service hands it to a worker, and drops it (its memory can then be freed). */
-function transferAway(a: Float32Array | Uint8Array): void {
-  const { port1, port2 } = new MessageChannel();
-  port1.postMessage(a.buffer, [a.buffer as ArrayBuffer]);
-  port1.close();
-  port2.close();
-  assert.equal(a.length, 0, 'the array was not detached');
-}
-
-function random(n: number, seed: number): Float32Array {
-  const r = mulberry32(seed);
-  return Float32Array.from({ length: n }, () => r() * 2 - 1);
-}
+import { freshSeed, mulberry32, randomUniform as random, transferAway } from './helpers.ts';
 
 const invalidArg = (re: RegExp) => (e: unknown) => e instanceof MimicError && e.code === 'E_INVALID_ARGUMENT' && re.test(e.message);
 

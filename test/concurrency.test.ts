@@ -5,12 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { estimateMI, MimicError, setThreads, sgemm, sgemmSync, type MIEstimate } from '../lib/index.ts';
-import { freshSeed, mulberry32 } from './helpers.ts';
-
-function random(n: number, seed: number): Float32Array {
-  const r = mulberry32(seed);
-  return Float32Array.from({ length: n }, () => r() * 2 - 1);
-}
+import { freshSeed, randomUniform as random } from './helpers.ts';
 
 /** `p`, or a failure after `ms` (a hang must fail the test, not the run). */
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

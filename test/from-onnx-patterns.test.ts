@@ -11,12 +11,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clean, ModelBuilder, MimicError, Network, specFromOnnx, decodeModel, encoderImageInput, onnxBytesFromSpec } from '../lib/index.ts';
-import { freshSeed, mulberry32, smoothImages } from './helpers.ts';
-
-function random(n: number, seed: number): Float32Array {
-  const r = mulberry32(seed);
-  return Float32Array.from({ length: n }, () => r() * 2 - 1);
-}
+import { freshSeed, mulberry32, smoothImages, randomUniform as random } from './helpers.ts';
 
 /** conv -> relu -> (view | mean) -> gemm -> F.normalize, as torch.onnx exports them. */
 function exported(seed: number, flatten: 'view' | 'mean', opset: number): Uint8Array {

@@ -1,4 +1,5 @@
 /** Shared test helpers: fresh seeds (printed, so a failure can be replayed with MIMIC_TEST_SEED) and data. */
+import { MessageChannel } from 'node:worker_threads';
 import { gaussian, mulberry32 } from '../lib/util/rng.ts';
 import type { ImageDataset } from '../lib/data/types.ts';
 
@@ -10,6 +11,21 @@ export function freshSeed(label: string): number {
 }
 
 export { gaussian, mulberry32 };
+
+/** n seeded values, uniform in [-1, 1). */
+export function randomUniform(n: number, seed: number): Float32Array {
+  const r = mulberry32(seed);
+  return Float32Array.from({ length: n }, () => r() * 2 - 1);
+}
+
+/** Detaches `a`'s buffer the way a service hands it to a worker (postMessage), and drops it: its memory can be freed. */
+export function transferAway(a: Float32Array | Uint8Array): void {
+  const { port1, port2 } = new MessageChannel();
+  port1.postMessage(a.buffer, [a.buffer as ArrayBuffer]);
+  port1.close();
+  port2.close();
+  if (a.length !== 0) throw new Error('the array was not detached');
+}
 
 /** N samples of dim d: d/2... pairs (x_k, y_k) with correlation rho on the first `pairs` coordinates. */
 export function correlated(n: number, dx: number, dy: number, rho: number, pairs: number, seed: number) {
