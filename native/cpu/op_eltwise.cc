@@ -19,102 +19,70 @@ int threads_for(int64_t n, int threads) { return n < kGrain ? 1 : threads; }
 void check_n(int64_t n, const char* op) {
   MIMIC_REQUIRE(n >= 0, Code::InvalidArgument, std::string(op) + ": n (" + std::to_string(n) + ") must be >= 0");
 }
-}  // namespace
 
-// The loops below copy the captured pointers into locals and load both operands unconditionally: with the
-// lambda's by-reference captures GCC reloaded the pointers on every element and kept a branch, which made the
-// ReLU backward a scalar loop (~12% of a training step in perf). As written they vectorise, and stay correct
-// in place (x == y), which the network uses.
-void relu_forward(int64_t n, const float* x, float* y, const Ctx& ctx) {
-  check_n(n, "relu");
-  parallel_for(n, threads_for(n, ctx.threads), [x, y](int64_t i0, int64_t i1) {
+// y[i] = f(x[i]) and out[i] = g(a[i], b[i]) on the pool. The loops copy the captured pointers into locals and take
+// f / g by value: with by-reference captures GCC reloaded the pointers on every element and kept a branch, which made
+// the ReLU backward a scalar loop (~12% of a training step in perf). As written they vectorise, and stay correct in
+// place (x == y), which the network uses.
+template <class F>
+void map_each(const char* op, int64_t n, int threads, const float* x, float* y, F f) {
+  check_n(n, op);
+  parallel_for(n, threads_for(n, threads), [x, y, f](int64_t i0, int64_t i1) {
     const float* xs = x;
     float* ys = y;
-    for (int64_t i = i0; i < i1; ++i) ys[i] = relu_value(xs[i]);
+    for (int64_t i = i0; i < i1; ++i) ys[i] = f(xs[i]);
   });
+}
+
+template <class G>
+void map_pairs(const char* op, int64_t n, int threads, const float* a, const float* b, float* out, G g) {
+  check_n(n, op);
+  parallel_for(n, threads_for(n, threads), [a, b, out, g](int64_t i0, int64_t i1) {
+    const float* as = a;
+    const float* bs = b;
+    float* os = out;
+    for (int64_t i = i0; i < i1; ++i) os[i] = g(as[i], bs[i]);
+  });
+}
+}  // namespace
+
+void relu_forward(int64_t n, const float* x, float* y, const Ctx& ctx) {
+  map_each("relu", n, ctx.threads, x, y, [](float v) { return relu_value(v); });
 }
 
 void relu_backward(int64_t n, const float* y, const float* dy, float* dx, const Ctx& ctx) {
-  check_n(n, "relu");
-  parallel_for(n, threads_for(n, ctx.threads), [y, dy, dx](int64_t i0, int64_t i1) {
-    const float* ys = y;
-    const float* ds = dy;
-    float* out = dx;
-    for (int64_t i = i0; i < i1; ++i) out[i] = relu_grad(ys[i], ds[i]);
-  });
+  map_pairs("relu", n, ctx.threads, y, dy, dx, [](float yv, float g) { return relu_grad(yv, g); });
 }
 
 void clip_forward(int64_t n, const float* x, float* y, float lo, float hi, const Ctx& ctx) {
-  check_n(n, "clip");
-  parallel_for(n, threads_for(n, ctx.threads), [x, y, lo, hi](int64_t i0, int64_t i1) {
-    const float* xs = x;
-    float* ys = y;
-    for (int64_t i = i0; i < i1; ++i) {
-      const float v = xs[i];
-      ys[i] = v < lo ? lo : (v > hi ? hi : v);  // NaN fails both tests: propagates
-    }
-  });
+  map_each("clip", n, ctx.threads, x, y, [lo, hi](float v) { return v < lo ? lo : (v > hi ? hi : v); });  // NaN propagates
 }
 
 void clip_backward(int64_t n, const float* x, const float* dy, float* dx, float lo, float hi, const Ctx& ctx) {
-  check_n(n, "clip");
-  parallel_for(n, threads_for(n, ctx.threads), [x, dy, dx, lo, hi](int64_t i0, int64_t i1) {
-    const float* xs = x;
-    const float* ds = dy;
-    float* out = dx;
-    for (int64_t i = i0; i < i1; ++i) out[i] = xs[i] > lo && xs[i] < hi ? ds[i] : 0.0f;
-  });
+  map_pairs("clip", n, ctx.threads, x, dy, dx, [lo, hi](float v, float g) { return v > lo && v < hi ? g : 0.0f; });
 }
 
 void silu_forward(int64_t n, const float* x, float* y, const Ctx& ctx) {
-  check_n(n, "silu");
-  parallel_for(n, threads_for(n, ctx.threads), [x, y](int64_t i0, int64_t i1) {
-    const float* xs = x;
-    float* ys = y;
-    for (int64_t i = i0; i < i1; ++i) ys[i] = xs[i] / (1.0f + std::exp(-xs[i]));
-  });
+  map_each("silu", n, ctx.threads, x, y, [](float v) { return v / (1.0f + std::exp(-v)); });
 }
 
 void silu_backward(int64_t n, const float* x, const float* dy, float* dx, const Ctx& ctx) {
-  check_n(n, "silu");
-  parallel_for(n, threads_for(n, ctx.threads), [x, dy, dx](int64_t i0, int64_t i1) {
-    const float* xs = x;
-    const float* ds = dy;
-    float* out = dx;
-    for (int64_t i = i0; i < i1; ++i) {
-      const float s = 1.0f / (1.0f + std::exp(-xs[i]));
-      out[i] = ds[i] * s * (1.0f + xs[i] * (1.0f - s));
-    }
+  map_pairs("silu", n, ctx.threads, x, dy, dx, [](float v, float g) {
+    const float sg = 1.0f / (1.0f + std::exp(-v));
+    return g * sg * (1.0f + v * (1.0f - sg));
   });
 }
 
 void leaky_relu_forward(int64_t n, const float* x, float* y, float alpha, const Ctx& ctx) {
-  check_n(n, "leaky_relu");
-  parallel_for(n, threads_for(n, ctx.threads), [x, y, alpha](int64_t i0, int64_t i1) {
-    const float* xs = x;
-    float* ys = y;
-    for (int64_t i = i0; i < i1; ++i) ys[i] = xs[i] > 0.0f ? xs[i] : alpha * xs[i];
-  });
+  map_each("leaky_relu", n, ctx.threads, x, y, [alpha](float v) { return v > 0.0f ? v : alpha * v; });
 }
 
 void leaky_relu_backward(int64_t n, const float* x, const float* dy, float* dx, float alpha, const Ctx& ctx) {
-  check_n(n, "leaky_relu");
-  parallel_for(n, threads_for(n, ctx.threads), [x, dy, dx, alpha](int64_t i0, int64_t i1) {
-    const float* xs = x;
-    const float* ds = dy;
-    float* out = dx;
-    for (int64_t i = i0; i < i1; ++i) out[i] = xs[i] > 0.0f ? ds[i] : alpha * ds[i];
-  });
+  map_pairs("leaky_relu", n, ctx.threads, x, dy, dx, [alpha](float v, float g) { return v > 0.0f ? g : alpha * g; });
 }
 
 void add_forward(int64_t n, const float* a, const float* b, float* y, const Ctx& ctx) {
-  check_n(n, "add");
-  parallel_for(n, threads_for(n, ctx.threads), [a, b, y](int64_t i0, int64_t i1) {
-    const float* as = a;
-    const float* bs = b;
-    float* ys = y;
-    for (int64_t i = i0; i < i1; ++i) ys[i] = as[i] + bs[i];
-  });
+  map_pairs("add", n, ctx.threads, a, b, y, [](float u, float v) { return u + v; });
 }
 
 void add_backward(int64_t n, const float* dy, float* da, float* db, const Ctx& ctx) {
@@ -126,13 +94,7 @@ void add_backward(int64_t n, const float* dy, float* da, float* db, const Ctx& c
 }
 
 void add_relu_forward(int64_t n, const float* a, const float* b, float* y, const Ctx& ctx) {
-  check_n(n, "add");
-  parallel_for(n, threads_for(n, ctx.threads), [a, b, y](int64_t i0, int64_t i1) {
-    const float* as = a;
-    const float* bs = b;
-    float* ys = y;
-    for (int64_t i = i0; i < i1; ++i) ys[i] = relu_value(as[i] + bs[i]);
-  });
+  map_pairs("add", n, ctx.threads, a, b, y, [](float u, float v) { return relu_value(u + v); });
 }
 
 void add_relu_backward(int64_t n, const float* y, const float* dy, float* da, float* db, const Ctx& ctx) {
