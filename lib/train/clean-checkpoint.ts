@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { open, readFile, rm, writeFile } from 'node:fs/promises';
 import { alive, sweepStaleTemps, writeFileAtomic } from '../io/atomic.ts';
-import { ensureDir } from '../io/out-path.ts';
+import { ensureDir, removeEmptyDirs } from '../io/out-path.ts';
 import { dirname, join, resolve } from 'node:path';
 import { MimicError, invalid } from '../errors.ts';
 
@@ -78,6 +78,29 @@ export async function readCheckpointMeta<M>(dir: string): Promise<{ meta: M; fil
     return null;
   } finally {
     await fh.close();
+  }
+}
+
+/** What a run holds until it ends: the output folders it created, its claim on the checkpoint folder. */
+export interface RunHold {
+  made: string[];
+  claim?: CheckpointClaim;
+}
+
+/**
+ * Runs `body` (clean, pretrain) and, however it ends, releases its claim; a run that fails also removes the output
+ * folders it created while they are empty (refused before writing anything: a model or data error).
+ */
+export async function holdingRun<T>(body: (run: RunHold) => Promise<T>): Promise<T> {
+  const run: RunHold = { made: [] };
+  try {
+    return await body(run);
+  } catch (err) {
+    await run.claim?.release(); // first: its lock file keeps the checkpoint folder from being empty
+    await removeEmptyDirs(run.made);
+    throw err;
+  } finally {
+    await run.claim?.release();
   }
 }
 

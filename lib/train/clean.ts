@@ -33,7 +33,7 @@ import { type SizeMode, type ChannelMode, type Normalization, type Normalization
 import { selectSubset, verifyManifest, type SubsetManifest } from '../data/subset.ts';
 import { subsetDataset, type ImageDataset } from '../data/types.ts';
 import { toModelLayoutAsync } from '../data/layout.ts';
-import { ensureDir, prepareOutputDir, prepareOutputFile, removeEmptyDirs } from '../io/out-path.ts';
+import { ensureDir, prepareOutputDir, prepareOutputFile } from '../io/out-path.ts';
 import { localize, type LocalizeResult, type ProbeReport } from '../mi/localize.ts';
 import { sha256File, toolInfo, type ToolInfo } from '../report/provenance.ts';
 import { mimicBeta } from '../mi/beta.ts';
@@ -49,7 +49,7 @@ import { headSpec } from './head.ts';
 import { BORROW, Network } from './network.ts';
 import { Optimizer, type OptimizerState } from './optim.ts';
 import { saveSpecAsOnnx, specShapes } from './to-onnx.ts';
-import { claimCheckpointDir, readCheckpoint, writeCheckpoint, CHECKPOINT_FILE, type CheckpointClaim } from './clean-checkpoint.ts';
+import { claimCheckpointDir, holdingRun, readCheckpoint, writeCheckpoint, CHECKPOINT_FILE, type RunHold } from './clean-checkpoint.ts';
 import { checkOptionNames, optionNames } from '../util/options.ts';
 
 export interface CleanOptions {
@@ -370,22 +370,7 @@ function mean(xs: number[]): number {
 
 /** Runs MIMIC's distillation and writes the student, report.json and the checkpoint. */
 export async function clean(options: CleanOptions, hooks: CleanHooks | null = {}): Promise<CleanResult> {
-  const run: RunHold = { made: [] };
-  try {
-    return await runClean(options, hooks, run);
-  } catch (err) {
-    await run.claim?.release();
-    await removeEmptyDirs(run.made); // refused before writing anything (a model or data error): no empty folder left
-    throw err;
-  } finally {
-    await run.claim?.release();
-  }
-}
-
-/** What a run holds until it ends: the output folders it created, its claim on the checkpoint folder. */
-export interface RunHold {
-  made: string[];
-  claim?: CheckpointClaim;
+  return holdingRun((run) => runClean(options, hooks, run));
 }
 
 async function runClean(options: CleanOptions, hooks: CleanHooks | null, run: RunHold): Promise<CleanResult> {

@@ -10,7 +10,7 @@
  * (an abort keeps the previous epoch's checkpoint). The lr schedule keeps the length of the first run.
  */
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { ensureDir, prepareOutputDir, prepareOutputFile, removeEmptyDirs } from '../io/out-path.ts';
+import { ensureDir, prepareOutputDir, prepareOutputFile } from '../io/out-path.ts';
 import { MimicError, invalid } from '../errors.ts';
 import { native } from '../native.ts';
 import { loadModel } from '../onnx/index.ts';
@@ -29,11 +29,10 @@ import { Optimizer, type OptimizerState } from './optim.ts';
 import { makeSchedule, lrAt, type ScheduleKind } from './schedule.ts';
 import type { NetworkSpec } from './spec.ts';
 import { saveSpecAsOnnx, specShapes, type OnnxIo } from './to-onnx.ts';
-import { claimCheckpointDir, readCheckpoint, writeCheckpoint } from './clean-checkpoint.ts';
+import { claimCheckpointDir, holdingRun, readCheckpoint, writeCheckpoint, type RunHold } from './clean-checkpoint.ts';
 import { checkOptionNames, optionNames } from '../util/options.ts';
 import { TRANSFORM_OPTIONS } from '../data/transform.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
-import type { RunHold } from './clean.ts';
 
 export interface ArchitectureOptions {
   /** An ONNX encoder whose architecture (not weights) is used; otherwise the built-in CIFAR ResNet-18. */
@@ -144,16 +143,7 @@ export async function writeJsonAtomic(file: string, value: unknown): Promise<voi
 type PretrainHooks = { signal?: AbortSignal; onProgress?: (p: PretrainProgress) => void; onMessage?: (m: string) => void };
 
 export async function pretrain(o: PretrainOptions, hooks: PretrainHooks = {}): Promise<PretrainReport> {
-  const run: RunHold = { made: [] };
-  try {
-    return await runPretrain(o, hooks, run);
-  } catch (err) {
-    await run.claim?.release();
-    await removeEmptyDirs(run.made); // refused before writing anything: no empty folder left
-    throw err;
-  } finally {
-    await run.claim?.release();
-  }
+  return holdingRun((run) => runPretrain(o, hooks, run));
 }
 
 async function runPretrain(o: PretrainOptions, hooks: PretrainHooks, run: RunHold): Promise<PretrainReport> {
